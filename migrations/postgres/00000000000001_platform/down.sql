@@ -1,0 +1,13 @@
+DROP TABLE audit_head;
+DROP TABLE audit_logs;
+DROP TABLE audit_outbox;
+DROP TABLE notifications;
+DROP TABLE break_glass_grants;
+DROP TABLE care_team;
+DROP TABLE doctors;
+DROP TABLE patients;
+DROP TABLE counters;
+DROP TABLE sessions;
+DROP TABLE user_roles;
+DROP TABLE users;
+DROP TABLE roles;

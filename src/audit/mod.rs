@@ -1,0 +1,273 @@
+//! The audit trail: entries of a change go into `audit_outbox` in the change's own transaction;
+//! entries of reads and denials wait in a small in-memory buffer. A single sealer (serialised by
+//! the chain head row, so one at a time even across nodes) moves both into `audit_logs`,
+//! assigning the sequence and the chain hash `h_n = HMAC(key, h_{n-1} || canonical(entry_n))`.
+
+pub mod verify;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use hmac::{Hmac, Mac};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::sync::Notify;
+
+use crate::db::schema::{audit_head, audit_logs, audit_outbox};
+use crate::db::{write_transaction, DbConn, DbPool};
+
+/// One entry before it is sealed.
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = audit_outbox)]
+pub struct NewEntry {
+    pub occurred_at: chrono::NaiveDateTime,
+    pub user_id: Option<String>,
+    pub role: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+}
+
+/// A sealed entry, as stored and as served by `GET /audit-logs`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize, utoipa::ToSchema)]
+#[diesel(table_name = audit_logs)]
+pub struct AuditLog {
+    pub seq: i64,
+    #[serde(with = "crate::http::utc_naive")]
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: chrono::NaiveDateTime,
+    pub user_id: Option<String>,
+    pub role: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub hash: String,
+}
+
+/// Writes a change's entry in the change's transaction.
+pub fn record(conn: &mut DbConn, entry: &NewEntry) -> QueryResult<()> {
+    diesel::insert_into(audit_outbox::table)
+        .values(entry)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The canonical bytes of an entry that the chain hash covers: a JSON array, so no field can
+/// bleed into the next.
+pub fn canonical(e: &AuditLog) -> String {
+    serde_json::json!([
+        e.seq,
+        e.occurred_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        e.user_id,
+        e.role,
+        e.action,
+        e.resource_type,
+        e.resource_id,
+        e.patient_id,
+        e.outcome,
+        e.request_id,
+        e.client_addr,
+    ])
+    .to_string()
+}
+
+pub fn chain_hash(key: &[u8], prev: &str, e: &AuditLog) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(prev.as_bytes());
+    mac.update(canonical(e).as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Reads or creates the HMAC key: `HEALTHAPI_AUDIT_KEY` if given, else `<data dir>/audit.key`
+/// (generated once, kept outside the database).
+pub fn load_key(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if let Some(k) = given.filter(|k| !k.is_empty()) {
+        return Ok(k.as_bytes().to_vec());
+    }
+    let path = data_dir.join("audit.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        return Ok(k.trim().as_bytes().to_vec());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let k = crate::auth::tokens::random_token();
+    std::fs::write(&path, &k)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    tracing::info!("generated a new audit key file in the data directory");
+    Ok(k.into_bytes())
+}
+
+const BUFFER_SOFT_CAP: usize = 10_000;
+const SEAL_BATCH: i64 = 5_000;
+
+struct Inner {
+    pool: DbPool,
+    key: Vec<u8>,
+    buffer: Mutex<Vec<NewEntry>>,
+    /// Serialises this node's sealing; the head row lock serialises nodes.
+    seal_lock: tokio::sync::Mutex<()>,
+    wake: Notify,
+}
+
+/// The handle every request uses. Cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    inner: Arc<Inner>,
+}
+
+impl Audit {
+    pub fn new(pool: DbPool, key: Vec<u8>) -> Audit {
+        Audit {
+            inner: Arc::new(Inner {
+                pool,
+                key,
+                buffer: Mutex::new(Vec::new()),
+                seal_lock: tokio::sync::Mutex::new(()),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// Buffers an entry of a read or a denial; sealed within 100 ms.
+    pub fn record_async(&self, entry: NewEntry) {
+        let len = {
+            let mut b = self.inner.buffer.lock();
+            b.push(entry);
+            b.len()
+        };
+        if len >= BUFFER_SOFT_CAP {
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// Tells the sealer that committed entries are waiting in the outbox.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Seals everything buffered or in the outbox now. Entries are never dropped: on failure
+    /// the buffered ones go back into the buffer.
+    pub async fn flush(&self) -> anyhow::Result<usize> {
+        let _guard = self.inner.seal_lock.lock().await;
+        let inner = self.inner.clone();
+        let mut total = 0;
+        loop {
+            let pending = std::mem::take(&mut *inner.buffer.lock());
+            let inner2 = inner.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let mut conn = inner2.pool.get()?;
+                let res = seal(&mut conn, &inner2.key, &pending);
+                match res {
+                    Ok(n) => Ok(n),
+                    Err(e) => {
+                        let mut b = inner2.buffer.lock();
+                        let newer = std::mem::take(&mut *b);
+                        *b = pending;
+                        b.extend(newer);
+                        Err(anyhow::anyhow!("sealing audit entries failed: {e}"))
+                    }
+                }
+            })
+            .await??;
+            total += result.sealed;
+            if !result.more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The background sealer: every 100 ms, or sooner when woken.
+    pub fn spawn_sealer(&self) -> tokio::task::JoinHandle<()> {
+        let audit = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(100), audit.inner.wake.notified())
+                        .await;
+                if let Err(e) = audit.flush().await {
+                    tracing::warn!(error = %e, "audit sealer will retry");
+                }
+            }
+        })
+    }
+}
+
+pub struct SealResult {
+    pub sealed: usize,
+    /// The outbox still holds rows past this batch.
+    pub more: bool,
+}
+
+/// One sealing pass, in one transaction: lock the head, take committed outbox rows plus the
+/// given buffered entries, chain them in time order, store, advance the head.
+pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult<SealResult> {
+    write_transaction(conn, |conn| {
+        if let DbConn::Postgres(_) = conn {
+            diesel::sql_query("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE").execute(conn)?;
+        }
+        let (mut seq, mut prev): (i64, String) = audit_head::table
+            .find(1)
+            .select((audit_head::seq, audit_head::hash))
+            .first(conn)?;
+        let outbox: Vec<(i64, NewEntry)> = audit_outbox::table
+            .order(audit_outbox::id)
+            .limit(SEAL_BATCH + 1)
+            .select((audit_outbox::id, NewEntry::as_select()))
+            .load(conn)?;
+        let more = outbox.len() as i64 > SEAL_BATCH;
+        let outbox = &outbox[..outbox.len().min(SEAL_BATCH as usize)];
+        if outbox.is_empty() && buffered.is_empty() {
+            return Ok(SealResult { sealed: 0, more: false });
+        }
+        let mut entries: Vec<NewEntry> = outbox.iter().map(|(_, r)| r.clone()).collect();
+        entries.extend(buffered.iter().cloned());
+        entries.sort_by_key(|e| e.occurred_at);
+        for e in &entries {
+            seq += 1;
+            let mut log = AuditLog {
+                seq,
+                occurred_at: e.occurred_at,
+                user_id: e.user_id.clone(),
+                role: e.role.clone(),
+                action: e.action.clone(),
+                resource_type: e.resource_type.clone(),
+                resource_id: e.resource_id.clone(),
+                patient_id: e.patient_id.clone(),
+                outcome: e.outcome.clone(),
+                request_id: e.request_id.clone(),
+                client_addr: e.client_addr.clone(),
+                hash: String::new(),
+            };
+            log.hash = chain_hash(key, &prev, &log);
+            diesel::insert_into(audit_logs::table)
+                .values(&log)
+                .execute(conn)?;
+            prev = log.hash;
+        }
+        let ids: Vec<i64> = outbox.iter().map(|(id, _)| *id).collect();
+        for chunk in ids.chunks(500) {
+            diesel::delete(audit_outbox::table.filter(audit_outbox::id.eq_any(chunk)))
+                .execute(conn)?;
+        }
+        diesel::update(audit_head::table.find(1))
+            .set((audit_head::seq.eq(seq), audit_head::hash.eq(&prev)))
+            .execute(conn)?;
+        Ok(SealResult {
+            sealed: entries.len(),
+            more,
+        })
+    })
+}

@@ -1,0 +1,96 @@
+//! `healthapi audit verify`: recompute the chain and name the first entry that was edited,
+//! removed or reordered; compare the head with a checkpoint to catch a cut-off tail.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{chain_hash, AuditLog};
+use crate::db::schema::{audit_head, audit_logs};
+use crate::db::DbConn;
+
+/// The chain's head, for safekeeping outside the database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Intact { count: i64, head: Checkpoint },
+    Broken { first_bad_seq: i64, reason: String },
+}
+
+pub fn checkpoint(conn: &mut DbConn) -> QueryResult<Checkpoint> {
+    let (seq, hash) = audit_head::table
+        .find(1)
+        .select((audit_head::seq, audit_head::hash))
+        .first::<(i64, String)>(conn)?;
+    Ok(Checkpoint { seq, hash })
+}
+
+pub fn verify(
+    conn: &mut DbConn,
+    key: &[u8],
+    checkpoint: Option<&Checkpoint>,
+) -> QueryResult<Verdict> {
+    let mut prev = String::new();
+    let mut expected_seq = 1i64;
+    let mut at_checkpoint: Option<String> = None;
+    loop {
+        let batch: Vec<AuditLog> = audit_logs::table
+            .filter(audit_logs::seq.ge(expected_seq))
+            .order(audit_logs::seq)
+            .limit(10_000)
+            .select(AuditLog::as_select())
+            .load(conn)?;
+        if batch.is_empty() {
+            break;
+        }
+        for e in &batch {
+            if e.seq != expected_seq {
+                return Ok(Verdict::Broken {
+                    first_bad_seq: expected_seq,
+                    reason: format!("entry {expected_seq} is missing"),
+                });
+            }
+            if chain_hash(key, &prev, e) != e.hash {
+                return Ok(Verdict::Broken {
+                    first_bad_seq: e.seq,
+                    reason: format!("entry {} does not match its chain hash", e.seq),
+                });
+            }
+            if checkpoint.is_some_and(|c| c.seq == e.seq) {
+                at_checkpoint = Some(e.hash.clone());
+            }
+            prev = e.hash.clone();
+            expected_seq += 1;
+        }
+    }
+    let count = expected_seq - 1;
+    let head = self::checkpoint(conn)?;
+    if head.seq != count || head.hash != prev {
+        return Ok(Verdict::Broken {
+            first_bad_seq: head.seq.min(count) + 1,
+            reason: format!(
+                "the stored head ({}) does not match the last entry ({count})",
+                head.seq
+            ),
+        });
+    }
+    if let Some(c) = checkpoint {
+        if c.seq > count {
+            return Ok(Verdict::Broken {
+                first_bad_seq: count + 1,
+                reason: format!("the chain ends at {count}, before the checkpoint's {}", c.seq),
+            });
+        }
+        if c.seq > 0 && at_checkpoint.as_deref() != Some(c.hash.as_str()) {
+            return Ok(Verdict::Broken {
+                first_bad_seq: c.seq,
+                reason: format!("entry {} differs from the checkpoint", c.seq),
+            });
+        }
+    }
+    Ok(Verdict::Intact { count, head })
+}

@@ -1,0 +1,135 @@
+//! The patient compartment, written once for every domain.
+//!
+//! - admin reaches every patient;
+//! - a patient user reaches only their own Patient;
+//! - a doctor reaches every patient's demographics, and clinical data only of patients whose
+//!   care team they are on (linked by an appointment, record, visit, order, prescription,
+//!   referral, or an unexpired break-glass grant);
+//! - other roles reach no patient through this check; their own domains (billing, pharmacy, lab)
+//!   grant reach to their own objects.
+//!
+//! Single objects outside reach are 404; lists filter inside the SQL via `PatientScope`.
+
+use diesel::dsl::{exists, select};
+use diesel::prelude::*;
+
+use super::Principal;
+use crate::db::schema::care_team;
+use crate::db::{new_id, now, DbConn};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Name, birth date, contact data.
+    Demographics,
+    /// Records, visits, labs, prescriptions, device data, ...
+    Clinical,
+}
+
+/// Which patients a caller may see in a list, applied as a SQL filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PatientScope {
+    All,
+    Only(String),
+    /// The patients on this doctor's care team.
+    CareTeam(String),
+    Nothing,
+}
+
+pub fn patient_scope(p: &Principal, reach: Reach) -> PatientScope {
+    if p.is_admin {
+        return PatientScope::All;
+    }
+    if let Some(doctor_id) = &p.doctor_id {
+        return match reach {
+            Reach::Demographics => PatientScope::All,
+            Reach::Clinical => PatientScope::CareTeam(doctor_id.clone()),
+        };
+    }
+    if let Some(patient_id) = &p.patient_id {
+        return PatientScope::Only(patient_id.clone());
+    }
+    PatientScope::Nothing
+}
+
+/// Is the doctor on the patient's care team right now (break-glass grants expire)?
+pub fn on_care_team(conn: &mut DbConn, doctor_id: &str, patient_id: &str) -> QueryResult<bool> {
+    select(exists(
+        care_team::table
+            .filter(care_team::doctor_id.eq(doctor_id))
+            .filter(care_team::patient_id.eq(patient_id))
+            .filter(
+                care_team::expires_at
+                    .is_null()
+                    .or(care_team::expires_at.gt(now())),
+            ),
+    ))
+    .get_result(conn)
+}
+
+/// May this caller reach this patient at this level?
+pub fn can_reach_patient(
+    conn: &mut DbConn,
+    p: &Principal,
+    patient_id: &str,
+    reach: Reach,
+) -> QueryResult<bool> {
+    Ok(match patient_scope(p, reach) {
+        PatientScope::All => true,
+        PatientScope::Only(id) => id == patient_id,
+        PatientScope::CareTeam(doctor_id) => on_care_team(conn, &doctor_id, patient_id)?,
+        PatientScope::Nothing => false,
+    })
+}
+
+/// The ids of the patients on a doctor's care team now, as a subquery for `eq_any`.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub fn care_team_patients(doctor_id: String, at: chrono::NaiveDateTime) -> _ {
+    care_team::table
+        .filter(care_team::doctor_id.eq(doctor_id))
+        .filter(care_team::expires_at.is_null().or(care_team::expires_at.gt(at)))
+        .select(care_team::patient_id)
+}
+
+/// Links a doctor into a patient's care team, in the caller's transaction. A link of the same
+/// source that already exists is kept (its `since` stays the first time); `expires_at` is for
+/// break-glass grants and replaces an earlier one.
+pub fn link_care_team(
+    conn: &mut DbConn,
+    patient_id: &str,
+    doctor_id: &str,
+    source: &str,
+    expires_at: Option<chrono::NaiveDateTime>,
+) -> QueryResult<()> {
+    let existing: Option<String> = care_team::table
+        .filter(care_team::patient_id.eq(patient_id))
+        .filter(care_team::doctor_id.eq(doctor_id))
+        .filter(care_team::source.eq(source))
+        .select(care_team::id)
+        .first(conn)
+        .optional()?;
+    match existing {
+        Some(id) => {
+            if expires_at.is_some() {
+                diesel::update(care_team::table.find(id))
+                    .set((
+                        care_team::expires_at.eq(expires_at),
+                        care_team::since.eq(now()),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        None => {
+            diesel::insert_into(care_team::table)
+                .values((
+                    care_team::id.eq(new_id()),
+                    care_team::patient_id.eq(patient_id),
+                    care_team::doctor_id.eq(doctor_id),
+                    care_team::source.eq(source),
+                    care_team::since.eq(now()),
+                    care_team::expires_at.eq(expires_at),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! The command line: serve | migrate | admin create | audit verify | audit checkpoint | openapi.
+
+use std::process::ExitCode;
+
+use crate::config::{AdminCommand, AuditCommand, Cli, Command, Config};
+use crate::db::{Backend, Db};
+
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if config.log_format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let config = cli.config;
+    init_logging(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => {
+                let url = config.database_url.clone();
+                tokio::task::spawn_blocking(move || crate::db::connect(&url, 1)).await??;
+                println!("migrations applied");
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Openapi => {
+                println!("{}", crate::app::openapi().to_pretty_json()?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Admin {
+                command: AdminCommand::Create { email, password },
+            } => tokio::task::spawn_blocking(move || admin_create(&config, &email, &password)).await?,
+            Command::Audit { command } => {
+                tokio::task::spawn_blocking(move || audit(&config, command)).await?
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<ExitCode> {
+    let bind = config.bind.clone();
+    let app = crate::app::build(config).await?;
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    tracing::info!(address = %listener.local_addr()?, "healthapi listening");
+    crate::app::serve(app, listener, crate::app::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn admin_create(config: &Config, email: &str, password: &str) -> anyhow::Result<ExitCode> {
+    let pool = crate::db::connect(&config.database_url, 1)?;
+    let db = Db::new(
+        pool.clone(),
+        Backend::of_url(&config.database_url),
+        Default::default(),
+    );
+    let mut conn = pool.get()?;
+    crate::db::write_transaction(&mut conn, crate::domains::accounts::seed_roles)?;
+    match crate::domains::accounts::create_admin(&db, &mut conn, email, password) {
+        Ok(user) => {
+            seal_now(config, &pool)?;
+            println!("created admin {} ({})", user.email, user.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let p = e.problem();
+            let fields: Vec<String> = p
+                .errors
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect();
+            eprintln!("cannot create admin: {} {}", p.detail, fields.join("; "));
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn seal_now(config: &Config, pool: &crate::db::DbPool) -> anyhow::Result<()> {
+    let key = crate::audit::load_key(config.audit_key.as_deref(), &config.data_dir)?;
+    let mut conn = pool.get()?;
+    loop {
+        if !crate::audit::seal(&mut conn, &key, &[])?.more {
+            return Ok(());
+        }
+    }
+}
+
+fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    let pool = crate::db::connect(&config.database_url, 1)?;
+    // Entries committed but not sealed yet (a server stopped hard) are sealed first.
+    seal_now(config, &pool)?;
+    let mut conn = pool.get()?;
+    match command {
+        AuditCommand::Checkpoint => {
+            let c = crate::audit::verify::checkpoint(&mut conn)?;
+            println!("{}", serde_json::to_string(&c)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Verify { checkpoint } => {
+            let key = crate::audit::load_key(config.audit_key.as_deref(), &config.data_dir)?;
+            let cp = match checkpoint {
+                Some(path) => Some(serde_json::from_str::<crate::audit::verify::Checkpoint>(
+                    &std::fs::read_to_string(path)?,
+                )?),
+                None => None,
+            };
+            match crate::audit::verify::verify(&mut conn, &key, cp.as_ref())? {
+                crate::audit::verify::Verdict::Intact { count, head } => {
+                    println!(
+                        "audit chain intact: {count} entries, head seq {} hash {}",
+                        head.seq, head.hash
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                crate::audit::verify::Verdict::Broken {
+                    first_bad_seq,
+                    reason,
+                } => {
+                    println!("audit chain BROKEN at seq {first_bad_seq}: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Configuration: every flag can also be set through the environment variable beside it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HEALTHAPI_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// `sqlite://path` (default) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/healthapi.db")]
+    pub database_url: String,
+    /// Where the SQLite file, blobs and a generated audit key live.
+    #[arg(long, env = "HEALTHAPI_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The audit chain's HMAC key; when unset, `<data dir>/audit.key` is used (and created).
+    #[arg(long, env = "HEALTHAPI_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<String>,
+    /// Email of the admin created on an empty database.
+    #[arg(long, env = "HEALTHAPI_ADMIN_EMAIL", default_value = "admin@healthapi.local")]
+    pub admin_email: String,
+    /// Password of that admin; generated and printed once when unset.
+    #[arg(long, env = "HEALTHAPI_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Lifetime of a bearer token.
+    #[arg(long, env = "HEALTHAPI_TOKEN_TTL_SECONDS", default_value_t = 3600)]
+    pub token_ttl_seconds: i64,
+    /// How long a break-glass grant lasts.
+    #[arg(long, env = "HEALTHAPI_BREAK_GLASS_SECONDS", default_value_t = 3600)]
+    pub break_glass_seconds: i64,
+    /// `text` or `json`.
+    #[arg(long, env = "HEALTHAPI_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Database connections in the pool.
+    #[arg(long, env = "HEALTHAPI_POOL_SIZE", default_value_t = 16)]
+    pub pool_size: u32,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "HEALTHAPI_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+    /// Seconds before a request is abandoned with 408.
+    #[arg(long, env = "HEALTHAPI_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+}
+
+impl Config {
+    /// Defaults for a given database, as if no flag or variable were set (used by tests).
+    pub fn for_database(database_url: &str, data_dir: PathBuf) -> Config {
+        let mut c = Cli::parse_from(["healthapi"]).config;
+        c.database_url = database_url.to_string();
+        c.data_dir = data_dir;
+        c
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "healthapi", version, about = "Health-data API server")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply migrations and exit.
+    Migrate,
+    /// Account administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Audit chain tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the chain; exit 1 naming the first bad entry.
+    Verify {
+        /// A checkpoint printed earlier by `audit checkpoint`.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the chain head (sequence and hash) as JSON.
+    Checkpoint,
+}

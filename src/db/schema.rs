@@ -1,0 +1,187 @@
+// One schema for both backends. Ids are UUID strings (Text), timestamps are UTC `Timestamp`,
+// list-valued columns hold JSON text, so the same types exist on SQLite and PostgreSQL.
+
+diesel::table! {
+    roles (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        permissions -> Text,
+        built_in -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        email_lower -> Text,
+        password_hash -> Text,
+        display_name -> Text,
+        is_active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    user_roles (user_id, role_id) {
+        user_id -> Text,
+        role_id -> Text,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::table! {
+    patients (id) {
+        id -> Text,
+        mrn -> Text,
+        user_id -> Nullable<Text>,
+        given_name -> Text,
+        family_name -> Text,
+        birth_date -> Date,
+        sex -> Text,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        address -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    doctors (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        given_name -> Text,
+        family_name -> Text,
+        specialty -> Text,
+        license_number -> Text,
+        email -> Text,
+        phone -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    care_team (id) {
+        id -> Text,
+        patient_id -> Text,
+        doctor_id -> Text,
+        source -> Text,
+        since -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    break_glass_grants (id) {
+        id -> Text,
+        patient_id -> Text,
+        doctor_id -> Text,
+        reason -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        resource_type -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_outbox (id) {
+        id -> BigInt,
+        occurred_at -> Timestamp,
+        user_id -> Nullable<Text>,
+        role -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        patient_id -> Nullable<Text>,
+        outcome -> Text,
+        request_id -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_logs (seq) {
+        seq -> BigInt,
+        occurred_at -> Timestamp,
+        user_id -> Nullable<Text>,
+        role -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        patient_id -> Nullable<Text>,
+        outcome -> Text,
+        request_id -> Nullable<Text>,
+        client_addr -> Nullable<Text>,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::joinable!(user_roles -> users (user_id));
+diesel::joinable!(user_roles -> roles (role_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(care_team -> patients (patient_id));
+diesel::joinable!(care_team -> doctors (doctor_id));
+diesel::joinable!(notifications -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    roles,
+    users,
+    user_roles,
+    sessions,
+    counters,
+    patients,
+    doctors,
+    care_team,
+    break_glass_grants,
+    notifications,
+    audit_outbox,
+    audit_logs,
+    audit_head,
+);

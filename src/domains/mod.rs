@@ -1,0 +1,5 @@
+//! One folder per domain: its entities, routes and rules.
+
+pub mod accounts;
+pub mod notifications;
+pub mod patients;

@@ -1,0 +1,261 @@
+//! Every error leaves the server as RFC 9457 problem+json. No SQL, path or trace ever does.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub const PROBLEM_BASE: &str = "https://healthapi.dev/problems/";
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// The problem+json body.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// The last segment of the problem `type` URI, e.g. `validation`, `consent-required`.
+    pub kind: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Extra headers (e.g. Retry-After on 429).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::BAD_REQUEST, "malformed", detail)
+    }
+    pub fn unauthorized() -> ApiError {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing, expired or revoked credentials",
+        )
+    }
+    pub fn forbidden() -> ApiError {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role may not perform this action",
+        )
+    }
+    pub fn not_found() -> ApiError {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "no such resource, or it is outside your reach",
+        )
+    }
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+    pub fn precondition_failed() -> ApiError {
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "If-Match does not match the current version",
+        )
+    }
+    pub fn validation(errors: Vec<FieldError>) -> ApiError {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation",
+            "the request body failed validation",
+        );
+        e.errors = errors;
+        e
+    }
+    pub fn field(field: &str, message: impl Into<String>) -> ApiError {
+        Self::validation(vec![FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        }])
+    }
+    pub fn too_many(retry_after: u64) -> ApiError {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "too many attempts; try again later",
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+    pub fn internal(log_detail: impl std::fmt::Display) -> ApiError {
+        // The cause is logged, never sent: it may name SQL, paths or data.
+        tracing::error!(error = %log_detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred",
+        )
+    }
+    pub fn unavailable(log_detail: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(error = %log_detail, "service unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the database is not reachable",
+        )
+    }
+    pub fn from_pool(e: r2d2::Error) -> ApiError {
+        Self::unavailable(e)
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            type_: format!("{PROBLEM_BASE}{}", self.kind),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.kind, self.detail)
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> ApiError {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => ApiError::not_found(),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                ApiError::conflict("a resource with the same unique value already exists")
+            }
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                ApiError::conflict("a referenced resource does not exist")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+pub fn problem_response(status: StatusCode, body: &Problem, retry_after: Option<u64>) -> Response {
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    if let Some(secs) = retry_after {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut resp = problem_response(self.status, &self.problem(), self.retry_after);
+        // Lets the audit middleware see denials without re-parsing the body.
+        resp.extensions_mut().insert(ErrorKind(self.kind));
+        resp
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorKind(pub &'static str);
+
+/// Collects per-field validation errors, then fails once with all of them.
+#[derive(Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    pub fn new() -> Validator {
+        Validator::default()
+    }
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError {
+            field: field.to_string(),
+            message: message.into(),
+        });
+    }
+    pub fn check(&mut self, ok: bool, field: &str, message: &str) {
+        if !ok {
+            self.error(field, message);
+        }
+    }
+    /// A required text field: trimmed length within bounds.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
+        let n = value.trim().chars().count();
+        if n < min {
+            self.error(
+                field,
+                if min <= 1 {
+                    "must not be empty".to_string()
+                } else {
+                    format!("must be at least {min} characters")
+                },
+            );
+        } else if value.chars().count() > max {
+            self.error(field, format!("must be at most {max} characters"));
+        }
+    }
+    pub fn opt_text(&mut self, field: &str, value: Option<&str>, max: usize) {
+        if let Some(v) = value {
+            if v.chars().count() > max {
+                self.error(field, format!("must be at most {max} characters"));
+            }
+        }
+    }
+    pub fn email(&mut self, field: &str, value: &str) {
+        let v = value.trim();
+        let ok = v.len() <= 254
+            && v.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !v.contains(char::is_whitespace)
+            });
+        if !ok {
+            self.error(field, "must be a valid email address");
+        }
+    }
+    pub fn one_of(&mut self, field: &str, value: &str, allowed: &[&str]) {
+        if !allowed.contains(&value) {
+            self.error(field, format!("must be one of: {}", allowed.join(", ")));
+        }
+    }
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.errors))
+        }
+    }
+}

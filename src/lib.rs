@@ -1,0 +1,12 @@
+//! healthapi: a health-data HTTP API in one binary, on SQLite or PostgreSQL.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domains;
+pub mod http;
+pub mod ops;
+pub mod realtime;
