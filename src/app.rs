@@ -129,7 +129,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(middleware::from_fn_with_state(metrics, observe))
         .layer(middleware::from_fn(problemize))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -143,7 +146,10 @@ async fn not_found() -> crate::http::ApiError {
 
 async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
     let h = resp.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp
@@ -171,6 +177,7 @@ pub async fn serve(
     // Long-lived streams (SSE) would hold graceful shutdown open forever: bound the wait.
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     app.state.hub.stop();
+    app.state.audit.stop();
     let sealed = app.state.audit.flush().await?;
     tracing::info!(sealed, "shut down; audit entries flushed");
     Ok(())
@@ -182,8 +189,7 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         {
             s.recv().await;
         }

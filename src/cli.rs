@@ -41,7 +41,10 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Command::Admin {
                 command: AdminCommand::Create { email, password },
-            } => tokio::task::spawn_blocking(move || admin_create(&config, &email, &password)).await?,
+            } => {
+                tokio::task::spawn_blocking(move || admin_create(&config, &email, &password))
+                    .await?
+            }
             Command::Audit { command } => {
                 tokio::task::spawn_blocking(move || audit(&config, command)).await?
             }

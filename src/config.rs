@@ -10,7 +10,11 @@ pub struct Config {
     #[arg(long, env = "HEALTHAPI_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
     /// `sqlite://path` (default) or `postgres://...`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/healthapi.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/healthapi.db"
+    )]
     pub database_url: String,
     /// Where the SQLite file, blobs and a generated audit key live.
     #[arg(long, env = "HEALTHAPI_DATA_DIR", default_value = "data")]
@@ -19,7 +23,11 @@ pub struct Config {
     #[arg(long, env = "HEALTHAPI_AUDIT_KEY", hide_env_values = true)]
     pub audit_key: Option<String>,
     /// Email of the admin created on an empty database.
-    #[arg(long, env = "HEALTHAPI_ADMIN_EMAIL", default_value = "admin@healthapi.local")]
+    #[arg(
+        long,
+        env = "HEALTHAPI_ADMIN_EMAIL",
+        default_value = "admin@healthapi.local"
+    )]
     pub admin_email: String,
     /// Password of that admin; generated and printed once when unset.
     #[arg(long, env = "HEALTHAPI_ADMIN_PASSWORD", hide_env_values = true)]

@@ -35,7 +35,9 @@ pub struct NewEntry {
 }
 
 /// A sealed entry, as stored and as served by `GET /audit-logs`.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[diesel(table_name = audit_logs)]
 pub struct AuditLog {
     pub seq: i64,
@@ -67,7 +69,9 @@ pub fn record(conn: &mut DbConn, entry: &NewEntry) -> QueryResult<()> {
 pub fn canonical(e: &AuditLog) -> String {
     serde_json::json!([
         e.seq,
-        e.occurred_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        e.occurred_at
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         e.user_id,
         e.role,
         e.action,
@@ -120,6 +124,7 @@ struct Inner {
     /// Serialises this node's sealing; the head row lock serialises nodes.
     seal_lock: tokio::sync::Mutex<()>,
     wake: Notify,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 /// The handle every request uses. Cheap to clone.
@@ -137,6 +142,7 @@ impl Audit {
                 buffer: Mutex::new(Vec::new()),
                 seal_lock: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
+                stopped: Default::default(),
             }),
         }
     }
@@ -189,11 +195,23 @@ impl Audit {
         }
     }
 
+    /// Ends the background sealer (after the final flush on shutdown).
+    pub fn stop(&self) {
+        self.inner
+            .stopped
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.inner.wake.notify_one();
+    }
+
     /// The background sealer: every 100 ms, or sooner when woken.
     pub fn spawn_sealer(&self) -> tokio::task::JoinHandle<()> {
         let audit = self.clone();
         tokio::spawn(async move {
-            loop {
+            while !audit
+                .inner
+                .stopped
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
                 let _ =
                     tokio::time::timeout(Duration::from_millis(100), audit.inner.wake.notified())
                         .await;
@@ -230,7 +248,10 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
         let more = outbox.len() as i64 > SEAL_BATCH;
         let outbox = &outbox[..outbox.len().min(SEAL_BATCH as usize)];
         if outbox.is_empty() && buffered.is_empty() {
-            return Ok(SealResult { sealed: 0, more: false });
+            return Ok(SealResult {
+                sealed: 0,
+                more: false,
+            });
         }
         let mut entries: Vec<NewEntry> = outbox.iter().map(|(_, r)| r.clone()).collect();
         entries.extend(buffered.iter().cloned());

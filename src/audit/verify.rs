@@ -82,7 +82,10 @@ pub fn verify(
         if c.seq > count {
             return Ok(Verdict::Broken {
                 first_bad_seq: count + 1,
-                reason: format!("the chain ends at {count}, before the checkpoint's {}", c.seq),
+                reason: format!(
+                    "the chain ends at {count}, before the checkpoint's {}",
+                    c.seq
+                ),
             });
         }
         if c.seq > 0 && at_checkpoint.as_deref() != Some(c.hash.as_str()) {

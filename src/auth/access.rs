@@ -86,7 +86,11 @@ pub fn can_reach_patient(
 pub fn care_team_patients(doctor_id: String, at: chrono::NaiveDateTime) -> _ {
     care_team::table
         .filter(care_team::doctor_id.eq(doctor_id))
-        .filter(care_team::expires_at.is_null().or(care_team::expires_at.gt(at)))
+        .filter(
+            care_team::expires_at
+                .is_null()
+                .or(care_team::expires_at.gt(at)),
+        )
         .select(care_team::patient_id)
 }
 

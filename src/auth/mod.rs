@@ -125,7 +125,9 @@ impl SessionCache {
         self.entries.write().remove(token_hash);
     }
     pub fn forget_user(&self, user_id: &str) {
-        self.entries.write().retain(|_, (p, _)| p.user_id != user_id);
+        self.entries
+            .write()
+            .retain(|_, (p, _)| p.user_id != user_id);
     }
     /// After a role's permissions change, nobody's cached permissions can be trusted.
     pub fn clear(&self) {
@@ -253,7 +255,11 @@ impl Ctx {
         resource_id: Option<&str>,
         patient_id: Option<&str>,
     ) {
-        let action = if resource_id.is_some() { "read" } else { "search" };
+        let action = if resource_id.is_some() {
+            "read"
+        } else {
+            "search"
+        };
         self.audit
             .record_async(self.entry(action, resource_type, resource_id, patient_id));
     }

@@ -156,13 +156,18 @@ pub async fn problemize(req: Request, next: Next) -> Response {
         StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "this method is not allowed here"),
         StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long"),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload-too-large", "the body is larger than the limit"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "unsupported content type"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported-media-type", "unsupported content type")
+        }
         StatusCode::BAD_REQUEST => ("malformed", "the request could not be understood"),
         s if s.is_server_error() => ("internal", "an internal error occurred"),
         _ => ("error", "the request failed"),
     };
     let mut new_resp = ApiError::new(status, kind, detail).into_response();
-    for name in [header::ALLOW, header::HeaderName::from_static("x-request-id")] {
+    for name in [
+        header::ALLOW,
+        header::HeaderName::from_static("x-request-id"),
+    ] {
         if let Some(v) = resp.headers().get(&name) {
             new_resp.headers_mut().insert(name, v.clone());
         }

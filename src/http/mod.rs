@@ -31,8 +31,14 @@ where
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|ct| {
-                let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                let mime = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             })
             .unwrap_or(false);
         if !is_json {
@@ -213,7 +219,10 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
     let Some(raw) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let s = raw.to_str().map_err(|_| ApiError::precondition_failed())?.trim();
+    let s = raw
+        .to_str()
+        .map_err(|_| ApiError::precondition_failed())?
+        .trim();
     if s == "*" {
         return Ok(None);
     }

@@ -40,7 +40,11 @@ async fn query(
     page: PageParams,
 ) -> Result<ListResponse<AuditLog>, ApiError> {
     let page = page.page()?;
-    let from = f.from.as_deref().map(|v| parse_time("from", v)).transpose()?;
+    let from = f
+        .from
+        .as_deref()
+        .map(|v| parse_time("from", v))
+        .transpose()?;
     let to = f.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
     let after: Option<i64> = match page.after {
         Some(a) => Some(
@@ -86,7 +90,9 @@ async fn query(
             Ok(q.load(conn)?)
         })
         .await?;
-    Ok(ListResponse::from_rows(rows, page.limit, |e| e.seq.to_string()))
+    Ok(ListResponse::from_rows(rows, page.limit, |e| {
+        e.seq.to_string()
+    }))
 }
 
 /// The audit trail (admin, auditor), newest first.
@@ -129,7 +135,13 @@ async fn patient_access_log(
         if ctx.principal.patient_id.is_some() {
             return Err(ctx.not_found("search", "audit_log", &id, Some(&id)));
         }
-        return Err(ctx.denied(ApiError::forbidden(), "search", "audit_log", None, Some(&id)));
+        return Err(ctx.denied(
+            ApiError::forbidden(),
+            "search",
+            "audit_log",
+            None,
+            Some(&id),
+        ));
     }
     let pid = id.clone();
     let exists: i64 = state

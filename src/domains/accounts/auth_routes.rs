@@ -12,8 +12,8 @@ use crate::app::AppState;
 use crate::audit::NewEntry;
 use crate::auth::permissions::PATIENT;
 use crate::auth::{passwords, tokens, Ctx};
-use crate::db::schema::{sessions, users};
 use crate::db::now;
+use crate::db::schema::{sessions, users};
 use crate::domains::patients::{create_patient, validate_patient, NewPatient, Patient};
 use crate::http::{ApiError, AppJson, Created, Tagged, Validator};
 
@@ -78,7 +78,11 @@ async fn register(
     let new_user = NewUser {
         email: body.email,
         password_hash: hash,
-        display_name: format!("{} {}", patient.given_name.trim(), patient.family_name.trim()),
+        display_name: format!(
+            "{} {}",
+            patient.given_name.trim(),
+            patient.family_name.trim()
+        ),
         roles: vec![PATIENT.to_string()],
     };
     let request_id = header_str(&headers, "x-request-id");
@@ -182,7 +186,15 @@ async fn login(
     let request_id = header_str(&headers, "x-request-id");
     if let Some(wait) = state.throttle.blocked(&email_lower, &ip) {
         state.audit.record_async(system_entry(
-            None, None, "login", "session", None, None, "denied", &request_id, &ip,
+            None,
+            None,
+            "login",
+            "session",
+            None,
+            None,
+            "denied",
+            &request_id,
+            &ip,
         ));
         return Err(ApiError::too_many(wait));
     }

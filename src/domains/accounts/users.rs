@@ -15,8 +15,8 @@ use crate::auth::Ctx;
 use crate::db::schema::{doctors, patients, roles, sessions, user_roles, users};
 use crate::db::{new_id, now, DbConn, Tx};
 use crate::http::{
-    check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse,
-    PageParams, Tagged, Validator,
+    check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams,
+    Tagged, Validator,
 };
 
 /// An account as the API shows it. Never a password or its hash.
@@ -135,7 +135,9 @@ pub fn create_user(tx: &mut Tx, new: &NewUser) -> Result<User, ApiError> {
         .count()
         .get_result(tx.conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict("an account with this email already exists"));
+        return Err(ApiError::conflict(
+            "an account with this email already exists",
+        ));
     }
     let ids = role_ids(tx.conn, &new.roles)?;
     let id = new_id();
@@ -205,7 +207,11 @@ async fn create_user_route(
     v.email("email", &body.email);
     crate::auth::passwords::validate_new(&mut v, "password", &body.password);
     v.text("display_name", &body.display_name, 1, 200);
-    v.check(!body.roles.is_empty(), "roles", "must name at least one role");
+    v.check(
+        !body.roles.is_empty(),
+        "roles",
+        "must name at least one role",
+    );
     v.finish()?;
     let password = body.password.clone();
     let hash = tokio::task::spawn_blocking(move || crate::auth::passwords::hash(&password))
@@ -290,7 +296,8 @@ async fn list_users(
             Ok(hydrate(conn, rows)?)
         })
         .await?;
-    ctx.audit.record_async(ctx.entry("search", "user", None, None));
+    ctx.audit
+        .record_async(ctx.entry("search", "user", None, None));
     Ok(ListResponse::from_rows(users, page.limit, |u| u.id.clone()))
 }
 
@@ -360,7 +367,12 @@ async fn patch_user(
         if body.is_active == Some(false) {
             return Err(ApiError::conflict("you cannot deactivate your own account"));
         }
-        if body.roles.as_ref().is_some_and(|r| !r.iter().any(|n| n == ADMIN)) && ctx.principal.is_admin {
+        if body
+            .roles
+            .as_ref()
+            .is_some_and(|r| !r.iter().any(|n| n == ADMIN))
+            && ctx.principal.is_admin
+        {
             return Err(ApiError::conflict("you cannot remove your own admin role"));
         }
     }
@@ -385,7 +397,10 @@ async fn patch_user(
                     .execute(tx.conn)?;
                 for role_id in ids {
                     diesel::insert_into(user_roles::table)
-                        .values((user_roles::user_id.eq(&uid), user_roles::role_id.eq(role_id)))
+                        .values((
+                            user_roles::user_id.eq(&uid),
+                            user_roles::role_id.eq(role_id),
+                        ))
                         .execute(tx.conn)?;
                 }
             }

@@ -51,22 +51,26 @@ async fn get_care_team(
             {
                 return Ok(None);
             }
-            let rows: Vec<(String, chrono::NaiveDateTime, String, Option<chrono::NaiveDateTime>)> =
-                care_team::table
-                    .filter(care_team::patient_id.eq(&pid))
-                    .filter(
-                        care_team::expires_at
-                            .is_null()
-                            .or(care_team::expires_at.gt(now())),
-                    )
-                    .order(care_team::since)
-                    .select((
-                        care_team::doctor_id,
-                        care_team::since,
-                        care_team::source,
-                        care_team::expires_at,
-                    ))
-                    .load(conn)?;
+            let rows: Vec<(
+                String,
+                chrono::NaiveDateTime,
+                String,
+                Option<chrono::NaiveDateTime>,
+            )> = care_team::table
+                .filter(care_team::patient_id.eq(&pid))
+                .filter(
+                    care_team::expires_at
+                        .is_null()
+                        .or(care_team::expires_at.gt(now())),
+                )
+                .order(care_team::since)
+                .select((
+                    care_team::doctor_id,
+                    care_team::since,
+                    care_team::source,
+                    care_team::expires_at,
+                ))
+                .load(conn)?;
             Ok(Some(rows))
         })
         .await?;
@@ -116,7 +120,13 @@ async fn break_glass(
 ) -> Result<Created<BreakGlassGrant>, ApiError> {
     ctx.require(Perm::BreakGlass, "break_glass", "patient")?;
     let Some(doctor_id) = ctx.principal.doctor_id.clone() else {
-        return Err(ctx.denied(ApiError::forbidden(), "break_glass", "patient", Some(&id), Some(&id)));
+        return Err(ctx.denied(
+            ApiError::forbidden(),
+            "break_glass",
+            "patient",
+            Some(&id),
+            Some(&id),
+        ));
     };
     let mut v = Validator::new();
     v.text("reason", &body.reason, 10, 1000);

@@ -14,8 +14,8 @@ use crate::db::schema::{doctors, roles, user_roles, users};
 use crate::db::{lower, new_id, now, DbConn, Tx};
 use crate::domains::accounts::{create_user, NewUser};
 use crate::http::{
-    check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse,
-    PageParams, Tagged, Validator,
+    check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams,
+    Tagged, Validator,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -103,7 +103,9 @@ pub fn create_doctor(
         .count()
         .get_result(tx.conn)?;
     if taken > 0 {
-        return Err(ApiError::conflict("a doctor with this license number exists"));
+        return Err(ApiError::conflict(
+            "a doctor with this license number exists",
+        ));
     }
     if let Some(uid) = user_id {
         let exists: i64 = users::table.find(uid).count().get_result(tx.conn)?;
@@ -128,7 +130,10 @@ pub fn create_doctor(
             .get_result(tx.conn)?;
         if has == 0 {
             diesel::insert_into(user_roles::table)
-                .values((user_roles::user_id.eq(uid), user_roles::role_id.eq(&role_id)))
+                .values((
+                    user_roles::user_id.eq(uid),
+                    user_roles::role_id.eq(&role_id),
+                ))
                 .execute(tx.conn)?;
         }
     }
@@ -382,7 +387,9 @@ async fn patch_doctor(
                     .count()
                     .get_result(tx.conn)?;
                 if taken > 0 {
-                    return Err(ApiError::conflict("a doctor with this license number exists"));
+                    return Err(ApiError::conflict(
+                        "a doctor with this license number exists",
+                    ));
                 }
             }
             let pick = |new: &Option<String>, old: &String| {
@@ -393,8 +400,7 @@ async fn patch_doctor(
                     doctors::given_name.eq(pick(&body.given_name, &current.given_name)),
                     doctors::family_name.eq(pick(&body.family_name, &current.family_name)),
                     doctors::specialty.eq(pick(&body.specialty, &current.specialty)),
-                    doctors::license_number
-                        .eq(pick(&body.license_number, &current.license_number)),
+                    doctors::license_number.eq(pick(&body.license_number, &current.license_number)),
                     doctors::email.eq(pick(&body.email, &current.email)),
                     doctors::phone.eq(body.phone.as_ref().or(current.phone.as_ref())),
                     doctors::updated_at.eq(now()),

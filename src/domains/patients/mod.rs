@@ -17,8 +17,8 @@ use crate::auth::Ctx;
 use crate::db::schema::{counters, patients, users};
 use crate::db::{lower, new_id, now, DbConn, Tx};
 use crate::http::{
-    check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse,
-    PageParams, Tagged, Validator,
+    check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams,
+    Tagged, Validator,
 };
 
 pub use doctors::Doctor;
@@ -288,9 +288,9 @@ async fn list_patients(
             q = match scope {
                 crate::auth::access::PatientScope::All => q,
                 crate::auth::access::PatientScope::Only(id) => q.filter(patients::id.eq(id)),
-                crate::auth::access::PatientScope::CareTeam(d) => q.filter(
-                    patients::id.eq_any(crate::auth::access::care_team_patients(d, now())),
-                ),
+                crate::auth::access::PatientScope::CareTeam(d) => {
+                    q.filter(patients::id.eq_any(crate::auth::access::care_team_patients(d, now())))
+                }
                 crate::auth::access::PatientScope::Nothing => return Ok(Vec::new()),
             };
             if let Some(after) = page.after {
@@ -443,8 +443,11 @@ async fn patch_patient(
             check_version(expected, current.version)?;
             diesel::update(patients::table.find(&pid))
                 .set((
-                    patients::given_name
-                        .eq(body.given_name.as_deref().map(str::trim).unwrap_or(&current.given_name)),
+                    patients::given_name.eq(body
+                        .given_name
+                        .as_deref()
+                        .map(str::trim)
+                        .unwrap_or(&current.given_name)),
                     patients::family_name.eq(body
                         .family_name
                         .as_deref()
