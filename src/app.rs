@@ -63,6 +63,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(domains::accounts::router())
         .merge(domains::patients::router())
         .merge(domains::notifications::routes::router())
+        .merge(domains::appointments::routes::router())
+        .merge(domains::records::router())
+        .merge(domains::consent::router())
 }
 
 /// The OpenAPI document, generated from the handlers.

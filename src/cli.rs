@@ -45,6 +45,9 @@ pub fn run(cli: Cli) -> ExitCode {
                 tokio::task::spawn_blocking(move || admin_create(&config, &email, &password))
                     .await?
             }
+            Command::Demo { patients, seed } => {
+                tokio::task::spawn_blocking(move || demo(&config, patients, seed)).await?
+            }
             Command::Audit { command } => {
                 tokio::task::spawn_blocking(move || audit(&config, command)).await?
             }
@@ -143,4 +146,35 @@ fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode> {
+    let size = crate::demo::DemoSize {
+        patients,
+        appointments: patients * 5,
+        records: patients * 3,
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let r = crate::demo::load(config, size, seed)?;
+    println!(
+        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} consent events",
+        started.elapsed().as_secs_f64(),
+        r.doctors,
+        r.patients,
+        r.appointments,
+        r.records,
+        r.consent_events
+    );
+    println!(
+        "logins (password for all demo accounts: {}):",
+        crate::demo::DEMO_PASSWORD
+    );
+    println!(
+        "  admin:   {} (password as configured or printed at first start)",
+        config.admin_email
+    );
+    println!("  doctor:  {}", r.doctor_login);
+    println!("  patient: {}", r.patient_login);
+    Ok(ExitCode::SUCCESS)
 }

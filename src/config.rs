@@ -89,6 +89,15 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Fill the database with a realistic demo data set and print the demo logins.
+    Demo {
+        /// Number of patients (doctors, appointments and records scale with it).
+        #[arg(long, default_value_t = 1000)]
+        patients: usize,
+        /// Seed of the generator, for a repeatable data set.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -232,3 +232,24 @@ diesel::define_sql_function! {
     /// SQL `lower()`, the same on both backends.
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
+
+/// Locks one row for the rest of the transaction (PostgreSQL `FOR UPDATE`); on SQLite the
+/// transaction's `BEGIN IMMEDIATE` already excludes other writers. Returns whether it exists.
+/// `table` is one of this crate's own table names, never user input.
+pub fn lock_row(conn: &mut DbConn, table: &'static str, id: &str) -> QueryResult<bool> {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        #[allow(dead_code)]
+        id: String,
+    }
+    let for_update = match conn {
+        DbConn::Postgres(_) => " FOR UPDATE",
+        DbConn::Sqlite(_) => "",
+    };
+    let rows: Vec<Found> =
+        diesel::sql_query(format!("SELECT id FROM {table} WHERE id = $1{for_update}"))
+            .bind::<diesel::sql_types::Text, _>(id)
+            .load(conn)?;
+    Ok(!rows.is_empty())
+}

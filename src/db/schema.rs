@@ -184,4 +184,83 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_outbox,
     audit_logs,
     audit_head,
+    appointments,
+    medical_records,
+    medical_record_versions,
+    consent_forms,
+    consent_history,
 );
+
+diesel::table! {
+    appointments (id) {
+        id -> Text,
+        patient_id -> Text,
+        doctor_id -> Text,
+        start_time -> Timestamp,
+        end_time -> Timestamp,
+        status -> Text,
+        reason -> Nullable<Text>,
+        cancel_reason -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    medical_records (id) {
+        id -> Text,
+        patient_id -> Text,
+        doctor_id -> Text,
+        appointment_id -> Nullable<Text>,
+        record_type -> Text,
+        title -> Text,
+        content -> Text,
+        diagnosis_codes -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    medical_record_versions (id) {
+        id -> Text,
+        record_id -> Text,
+        version -> Integer,
+        changed_by -> Text,
+        changed_at -> Timestamp,
+        record_type -> Text,
+        title -> Text,
+        content -> Text,
+        diagnosis_codes -> Text,
+        status -> Text,
+    }
+}
+
+diesel::table! {
+    consent_forms (id) {
+        id -> Text,
+        kind -> Text,
+        title -> Text,
+        body -> Text,
+        version -> Integer,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consent_history (id) {
+        id -> Text,
+        consent_form_id -> Text,
+        user_id -> Text,
+        action -> Text,
+        recorded_at -> Timestamp,
+        client_addr -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(consent_history -> consent_forms (consent_form_id));

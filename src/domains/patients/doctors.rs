@@ -414,3 +414,8 @@ async fn patch_doctor(
     state.audit.wake();
     Ok(Tagged(doctor.version, doctor))
 }
+
+/// Does this doctor exist? For flows that must answer 409 on a dangling reference.
+pub fn doctor_exists(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(doctors::table.find(id))).get_result(conn)
+}
