@@ -1,0 +1,135 @@
+//! The two migration trees are the one place the backends differ: they must have the same
+//! migrations and produce the same tables, columns and nullability.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
+
+fn migration_names(backend: &str) -> BTreeSet<String> {
+    std::fs::read_dir(format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR")))
+        .expect("migrations folder")
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect()
+}
+
+#[test]
+fn both_trees_have_the_same_migrations() {
+    let sqlite = migration_names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, migration_names("postgres"));
+}
+
+/// (table, column, type class, not null)
+type Column = (String, String, &'static str, bool);
+
+fn type_class(sql_type: &str) -> &'static str {
+    let t = sql_type.to_ascii_lowercase();
+    if t.contains("int") || t.contains("serial") {
+        "integer"
+    } else if t.contains("bool") {
+        "boolean"
+    } else if t.contains("timestamp") {
+        "timestamp"
+    } else if t == "date" {
+        "date"
+    } else if t.contains("text") || t.contains("char") {
+        "text"
+    } else {
+        "other"
+    }
+}
+
+#[derive(QueryableByName)]
+struct SqliteColumn {
+    #[diesel(sql_type = Text)]
+    tbl: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    col_type: String,
+    #[diesel(sql_type = Integer)]
+    notnull: i32,
+    #[diesel(sql_type = Integer)]
+    pk: i32,
+}
+
+fn sqlite_columns() -> BTreeSet<Column> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    let pool = healthapi::db::connect(&url, 1).expect("migrate sqlite");
+    let mut conn = pool.get().unwrap();
+    let rows: Vec<SqliteColumn> = diesel::sql_query(
+        "SELECT m.name AS tbl, p.name AS name, p.type AS col_type, p.\"notnull\" AS \"notnull\", p.pk AS pk
+         FROM sqlite_master m JOIN pragma_table_info(m.name) p
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '__diesel%'",
+    )
+    .load(&mut conn)
+    .unwrap();
+    rows.into_iter()
+        .map(|r| {
+            // SQLite reports a PRIMARY KEY column as nullable unless declared NOT NULL;
+            // PostgreSQL always makes it NOT NULL.
+            let not_null = r.notnull == 1 || r.pk > 0;
+            (r.tbl, r.name, type_class(&r.col_type), not_null)
+        })
+        .collect()
+}
+
+#[derive(QueryableByName)]
+struct PgColumn {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    column_name: String,
+    #[diesel(sql_type = Text)]
+    data_type: String,
+    #[diesel(sql_type = Text)]
+    is_nullable: String,
+}
+
+#[test]
+fn both_trees_produce_the_same_tables_and_columns() {
+    let sqlite = sqlite_columns();
+    let tables: BTreeSet<&str> = sqlite.iter().map(|c| c.0.as_str()).collect();
+    for expected in ["users", "patients", "doctors", "audit_logs", "appointments", "consent_forms"] {
+        assert!(tables.contains(expected), "sqlite lacks {expected}");
+    }
+    let Some(admin) = common::postgres_admin_url() else {
+        eprintln!("HEALTHAPI_TEST_POSTGRES_URL unset: PostgreSQL comparison skipped");
+        return;
+    };
+    let (url, name) = common::fresh_postgres_database(&admin);
+    let pool = healthapi::db::connect(&url, 1).expect("migrate postgres");
+    let mut conn = pool.get().unwrap();
+    let rows: Vec<PgColumn> = diesel::sql_query(
+        "SELECT table_name::text AS table_name, column_name::text AS column_name,
+                data_type::text AS data_type, is_nullable::text AS is_nullable
+         FROM information_schema.columns
+         WHERE table_schema = 'public' AND table_name NOT LIKE '__diesel%'",
+    )
+    .load(&mut conn)
+    .unwrap();
+    drop(conn);
+    drop(pool);
+    common::drop_postgres_database(&admin, &name);
+    let postgres: BTreeSet<Column> = rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.table_name,
+                r.column_name,
+                type_class(&r.data_type),
+                r.is_nullable == "NO",
+            )
+        })
+        .collect();
+    let only_sqlite: Vec<_> = sqlite.difference(&postgres).collect();
+    let only_postgres: Vec<_> = postgres.difference(&sqlite).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "migration trees differ:\n only in sqlite: {only_sqlite:?}\n only in postgres: {only_postgres:?}"
+    );
+}
