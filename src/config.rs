@@ -47,6 +47,9 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "HEALTHAPI_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
+    /// Browser origins allowed to call the API (comma-separated); none by default.
+    #[arg(long, env = "HEALTHAPI_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
     /// Seconds before a request is abandoned with 408.
     #[arg(long, env = "HEALTHAPI_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
