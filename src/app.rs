@@ -142,6 +142,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(problemize))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(drop_unfit_request_id))
         .layer(middleware::map_response(security_headers))
 }
 
@@ -178,6 +179,27 @@ fn cors_layer(origins: &str) -> tower_http::cors::CorsLayer {
             header::LOCATION,
             header::HeaderName::from_static("x-request-id"),
         ])
+}
+
+/// A caller's `x-request-id` is echoed and written into audit entries and logs: only a short
+/// id of plain characters is kept; anything else is replaced by a fresh one.
+async fn drop_unfit_request_id(
+    mut req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let fit = |v: &HeaderValue| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= 128
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"-_.:/+=".contains(c))
+    };
+    let ids = req.headers().get_all("x-request-id");
+    let keep = ids.iter().count() == 1 && ids.iter().all(fit);
+    if !keep {
+        req.headers_mut().remove("x-request-id");
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> crate::http::ApiError {

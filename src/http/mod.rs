@@ -67,8 +67,12 @@ where
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => Ok(v),
+    match serde_path_to_error::deserialize::<_, T>(&mut *de) {
+        // Anything after the value (`{...} trailing`) makes the body not JSON.
+        Ok(v) => de
+            .end()
+            .map(|()| v)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}"))),
         Err(err) => {
             let path = err.path().to_string();
             let inner = err.into_inner();
@@ -76,6 +80,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             match inner.classify() {
                 Category::Syntax | Category::Eof | Category::Io => {
                     Err(ApiError::bad_request(format!("malformed JSON: {inner}")))
+                }
+                // serde stops at the first value of the wrong shape; a body that is not JSON
+                // further on (`[1,2`) is still malformed, not a validation failure.
+                Category::Data
+                    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() =>
+                {
+                    Err(ApiError::bad_request("malformed JSON"))
                 }
                 Category::Data => {
                     let msg = inner.to_string();

@@ -60,17 +60,20 @@ async fn register(
     let mut v = Validator::new();
     v.email("email", &body.email);
     passwords::validate_new(&mut v, "password", &body.password);
-    let patient = NewPatient {
+    let mut patient = NewPatient {
         given_name: body.given_name,
         family_name: body.family_name,
         birth_date: body.birth_date,
         sex: body.sex,
         phone: body.phone,
-        email: Some(body.email.trim().to_string()),
+        // Checked once above, as the account's email; copied in after validation so a bad
+        // address is reported once.
+        email: None,
         address: None,
     };
     validate_patient(&mut v, &patient);
     v.finish()?;
+    patient.email = Some(body.email.trim().to_string());
     let password = body.password;
     let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
         .await

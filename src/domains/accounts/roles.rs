@@ -132,6 +132,25 @@ pub struct CreateRole {
     pub permissions: Vec<String>,
 }
 
+/// Only an admin defines roles freely; anyone else holding `roles:write` may put into a role
+/// only permissions they hold themself, so nobody can raise their own privileges.
+fn check_within_own(ctx: &Ctx, perms: PermSet, action: &str) -> Result<(), ApiError> {
+    if ctx.principal.is_admin || perms.union(ctx.principal.perms) == ctx.principal.perms {
+        return Ok(());
+    }
+    Err(ctx.denied(
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "you may only grant permissions you hold",
+        ),
+        action,
+        "role",
+        None,
+        None,
+    ))
+}
+
 fn validate_permissions(v: &mut Validator, perms: &[String]) -> PermSet {
     match PermSet::from_names(perms) {
         Ok(set) => set,
@@ -171,6 +190,7 @@ async fn create_role(
     v.text("description", &body.description, 0, 500);
     let perms = validate_permissions(&mut v, &body.permissions);
     v.finish()?;
+    check_within_own(&ctx, perms, "create")?;
     let perm_json = serde_json::to_string(&perms.names()).map_err(ApiError::internal)?;
     let role = state
         .db
@@ -237,10 +257,17 @@ async fn patch_role(
         .as_ref()
         .map(|p| validate_permissions(&mut v, p));
     v.finish()?;
+    if let Some(p) = perms {
+        check_within_own(&ctx, p, "update")?;
+    }
     let expected = if_match(&headers)?;
     let role = state
         .db
         .write(move |tx| {
+            // Held to commit, so concurrent PATCHes cannot both pass the version check.
+            if !crate::db::lock_row(tx.conn, "roles", &id)? {
+                return Err(ApiError::not_found());
+            }
             let current = load_role(tx.conn, &id)?.ok_or_else(ApiError::not_found)?;
             if current.built_in {
                 return Err(ApiError::conflict("built-in roles cannot be changed"));

@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
-use crate::auth::permissions::{Perm, ADMIN};
-use crate::auth::Ctx;
+use crate::auth::permissions::{Perm, PermSet, ADMIN};
+use crate::auth::{Ctx, Principal};
 use crate::db::schema::{doctors, patients, roles, sessions, user_roles, users};
 use crate::db::{new_id, now, DbConn, Tx};
 use crate::http::{
@@ -127,6 +127,35 @@ fn role_ids(conn: &mut DbConn, names: &[String]) -> Result<Vec<String>, ApiError
     Ok(found.into_iter().map(|(_, id)| id).collect())
 }
 
+/// Only an admin hands out roles freely; anyone else holding `users:write` may grant only roles
+/// whose permissions they hold themself, so that nobody can raise their own privileges (e.g. by
+/// granting themself `admin`). Unknown names are left to `role_ids` (422).
+fn check_grantable(
+    conn: &mut DbConn,
+    caller: &Principal,
+    names: &[String],
+) -> Result<(), ApiError> {
+    if caller.is_admin {
+        return Ok(());
+    }
+    let found: Vec<String> = roles::table
+        .filter(roles::name.eq_any(names))
+        .select(roles::permissions)
+        .load(conn)?;
+    for perm_json in found {
+        let list: Vec<String> = serde_json::from_str(&perm_json).unwrap_or_default();
+        let granted = PermSet::from_names(&list).unwrap_or_else(|_| PermSet::all());
+        if granted.union(caller.perms) != caller.perms {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "you may only grant roles whose permissions you hold",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Creates a user in the caller's transaction. Email is unique case-insensitively (409).
 pub fn create_user(tx: &mut Tx, new: &NewUser) -> Result<User, ApiError> {
     let email_lower = new.email.trim().to_lowercase();
@@ -226,6 +255,8 @@ async fn create_user_route(
     let user = state
         .db
         .write(move |tx| {
+            check_grantable(tx.conn, &ctx.principal, &new.roles)
+                .map_err(|e| ctx.denied(e, "create", "user", None, None))?;
             let user = create_user(tx, &new)?;
             crate::audit::record(tx.conn, &ctx.entry("create", "user", Some(&user.id), None))?;
             Ok(user)
@@ -272,11 +303,22 @@ async fn list_users(
                 q = q.filter(users::id.gt(after));
             }
             if let Some(text) = f.q.filter(|s| !s.is_empty()) {
-                let pattern = format!("%{}%", text.to_lowercase());
+                // `%`, `_` and `\` in the search text are literal.
+                let mut pattern = String::from("%");
+                for c in text.to_lowercase().chars() {
+                    if matches!(c, '%' | '_' | '\\') {
+                        pattern.push('\\');
+                    }
+                    pattern.push(c);
+                }
+                pattern.push('%');
                 q = q.filter(
                     users::email_lower
                         .like(pattern.clone())
-                        .or(crate::db::lower(users::display_name).like(pattern)),
+                        .escape('\\')
+                        .or(crate::db::lower(users::display_name)
+                            .like(pattern)
+                            .escape('\\')),
                 );
             }
             if let Some(active) = f.is_active {
@@ -349,6 +391,10 @@ async fn patch_user(
     let is_self = id == ctx.user_id();
     let can_admin = ctx.principal.perms.has(Perm::UsersWrite);
     if !is_self && !can_admin {
+        // Who may read accounts (auditor) learns nothing from a 403; everyone else gets 404.
+        if ctx.principal.perms.has(Perm::UsersRead) {
+            return Err(ctx.denied(ApiError::forbidden(), "update", "user", Some(&id), None));
+        }
         return Err(ctx.not_found("update", "user", &id, None));
     }
     if (body.roles.is_some() || body.is_active.is_some()) && !can_admin {
@@ -384,6 +430,10 @@ async fn patch_user(
     let user = state
         .db
         .write(move |tx| {
+            // Held to commit, so concurrent PATCHes cannot both pass the version check.
+            if !crate::db::lock_row(tx.conn, "users", &uid)? {
+                return Err(ApiError::not_found());
+            }
             let current: i32 = users::table
                 .find(&uid)
                 .select(users::version)
@@ -392,6 +442,8 @@ async fn patch_user(
                 .ok_or_else(ApiError::not_found)?;
             check_version(expected, current)?;
             if let Some(names) = &body.roles {
+                check_grantable(tx.conn, &actor.principal, names)
+                    .map_err(|e| actor.denied(e, "update", "user", Some(&uid), None))?;
                 let ids = role_ids(tx.conn, names)?;
                 diesel::delete(user_roles::table.filter(user_roles::user_id.eq(&uid)))
                     .execute(tx.conn)?;

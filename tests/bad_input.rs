@@ -1,0 +1,501 @@
+//! The HTTP surface as a whole: malformed requests of every kind get the right status and a
+//! problem+json body; the operations endpoints; request ids. On both backends.
+
+mod common;
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Every error is RFC 9457 problem+json with type, title, status and detail, carries a request
+/// id, and leaks no internals.
+#[track_caller]
+fn assert_problem(r: Resp, status: u16) -> Resp {
+    let r = r.problem(status);
+    assert!(
+        r.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "problem has a detail: {}",
+        r.text
+    );
+    assert!(r.body["type"].as_str().unwrap().starts_with("http"));
+    assert!(r.header("x-request-id").is_some_and(|v| !v.is_empty()));
+    let lower = r.text.to_lowercase();
+    for leak in [
+        "select ", "insert ", "src/", "panicked", "diesel", "sqlite", "postgres",
+    ] {
+        assert!(!lower.contains(leak), "problem leaks {leak:?}: {}", r.text);
+    }
+    r
+}
+
+fn register_body() -> Value {
+    json!({
+        "email": format!("raw-{}@example.test", unique()), "password": PASSWORD,
+        "given_name": "Raw", "family_name": "Body", "birth_date": "1970-01-01", "sex": "other"
+    })
+}
+
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Resp {
+    let mut req = app.client.request(method, app.url(path)).body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+async fn malformed_json_is_400(app: &TestApp) {
+    for bad in [
+        &b"{\"email\": "[..],
+        b"{email: 'x'}",
+        b"not json at all",
+        b"",
+        b"{\"email\":\"a@b.c\",\"password\":\"x\"} trailing",
+    ] {
+        let r = raw(
+            app,
+            Method::POST,
+            "/auth/login",
+            None,
+            Some("application/json"),
+            bad.to_vec(),
+        )
+        .await;
+        assert_problem(r, 400);
+    }
+    // Authenticated routes too.
+    let r = app
+        .post_raw(
+            "/users",
+            &app.admin_token,
+            "application/json",
+            b"{\"roles\": [".to_vec(),
+        )
+        .await;
+    assert_problem(r, 400);
+    let r = app
+        .post_raw(
+            "/roles",
+            &app.admin_token,
+            "application/json",
+            b"[1,2".to_vec(),
+        )
+        .await;
+    assert_problem(r, 400);
+    // A charset parameter is still JSON.
+    let r = app
+        .post_raw(
+            "/auth/register",
+            "",
+            "application/json; charset=utf-8",
+            serde_json::to_vec(&register_body()).unwrap(),
+        )
+        .await;
+    r.expect(201);
+}
+
+async fn wrong_content_type_is_415(app: &TestApp) {
+    let body =
+        serde_json::to_vec(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})).unwrap();
+    for ct in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/xml"),
+        None,
+    ] {
+        let r = raw(app, Method::POST, "/auth/login", None, ct, body.clone()).await;
+        assert_problem(r, 415);
+    }
+    let r = app
+        .post_raw(
+            "/auth/register",
+            "",
+            "text/plain",
+            serde_json::to_vec(&register_body()).unwrap(),
+        )
+        .await;
+    assert_problem(r, 415);
+    let r = app
+        .post_raw(
+            "/roles",
+            &app.admin_token,
+            "text/plain",
+            b"{\"name\":\"x_y\",\"description\":\"\",\"permissions\":[]}".to_vec(),
+        )
+        .await;
+    assert_problem(r, 415);
+    let r = raw(
+        app,
+        Method::PATCH,
+        "/users/0190aaaa-0000-7000-8000-000000000000",
+        Some(&app.admin_token),
+        Some("text/plain"),
+        b"{\"display_name\":\"x\"}".to_vec(),
+    )
+    .await;
+    assert_problem(r, 415);
+}
+
+async fn oversized_body_is_413(app: &TestApp) {
+    // A syntactically valid JSON body just over 1 MiB.
+    let filler = "a".repeat(1024 * 1024 + 16);
+    let big = serde_json::to_vec(&json!({"email": ADMIN_EMAIL, "password": filler})).unwrap();
+    assert!(big.len() > 1024 * 1024);
+    let r = raw(
+        app,
+        Method::POST,
+        "/auth/login",
+        None,
+        Some("application/json"),
+        big.clone(),
+    )
+    .await;
+    assert_problem(r, 413);
+    let r = app
+        .post_raw("/users", &app.admin_token, "application/json", big.clone())
+        .await;
+    assert_problem(r, 413);
+    let mut reg = register_body();
+    reg["given_name"] = json!("b".repeat(1024 * 1024 + 16));
+    let r = app
+        .post_raw(
+            "/auth/register",
+            "",
+            "application/json",
+            serde_json::to_vec(&reg).unwrap(),
+        )
+        .await;
+    assert_problem(r, 413);
+    // Just under the limit is read (and then refused on its merits, not its size).
+    let under =
+        serde_json::to_vec(&json!({"email": ADMIN_EMAIL, "password": "c".repeat(1000 * 1000)}))
+            .unwrap();
+    assert!(under.len() < 1024 * 1024);
+    let r = raw(
+        app,
+        Method::POST,
+        "/auth/login",
+        None,
+        Some("application/json"),
+        under,
+    )
+    .await;
+    assert_problem(r, 401);
+}
+
+async fn unknown_route_and_method(app: &TestApp) {
+    for path in [
+        "/api/v1/nope",
+        "/nope",
+        "/api/v2/users",
+        "/api/v1/users/x/y/z",
+    ] {
+        let r = app.get(path, &app.admin_token).await;
+        assert_problem(r, 404);
+    }
+    // Anonymous requests to unknown routes: 404 too (not 401).
+    let r = app
+        .call(Method::GET, "/api/v1/definitely-not-here", None, None, &[])
+        .await;
+    assert_problem(r, 404);
+
+    for (method, path, allowed) in [
+        (Method::DELETE, "/api/v1/auth/me", "GET"),
+        (Method::PUT, "/api/v1/auth/login", "POST"),
+        (Method::GET, "/api/v1/auth/logout", "POST"),
+        (Method::DELETE, "/api/v1/users", "GET"),
+        (Method::PUT, "/api/v1/roles", "POST"),
+    ] {
+        let r = app
+            .call(method.clone(), path, Some(&app.admin_token), None, &[])
+            .await;
+        let r = assert_problem(r, 405);
+        let allow = r.header("allow").unwrap_or_default().to_uppercase();
+        assert!(
+            allow.contains(allowed),
+            "{method} {path}: Allow {allow:?} names {allowed}"
+        );
+    }
+    // DELETE of a user does not exist (accounts are deactivated).
+    let me = app.get("/auth/me", &app.admin_token).await.expect(200);
+    let r = app
+        .delete(
+            &format!("/users/{}", me.body["id"].as_str().unwrap()),
+            &app.admin_token,
+        )
+        .await;
+    assert_problem(r, 405);
+}
+
+async fn missing_or_bad_credentials_are_401(app: &TestApp) {
+    for (path, method) in [
+        ("/auth/me", Method::GET),
+        ("/users", Method::GET),
+        ("/roles", Method::GET),
+        ("/permissions", Method::GET),
+        ("/audit-logs", Method::GET),
+        ("/auth/logout", Method::POST),
+    ] {
+        let r = app.call(method.clone(), path, None, None, &[]).await;
+        assert_problem(r, 401);
+        let r = app
+            .call(method.clone(), path, Some("not-a-real-token"), None, &[])
+            .await;
+        assert_problem(r, 401);
+    }
+    // 401 comes before body parsing: a bad body without a token is still 401.
+    let r = raw(
+        app,
+        Method::POST,
+        "/users",
+        None,
+        Some("text/plain"),
+        b"{".to_vec(),
+    )
+    .await;
+    assert_problem(r, 401);
+    // The public routes need none.
+    app.call(Method::GET, "/healthz", None, None, &[])
+        .await
+        .expect(200);
+    app.call(Method::GET, "/openapi.json", None, None, &[])
+        .await
+        .expect(200);
+}
+
+async fn validation_errors_are_422_problems(app: &TestApp) {
+    // Every kind of wrong shape names its field.
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("/auth/login", json!({"email": ADMIN_EMAIL}), "password"),
+        (
+            "/auth/login",
+            json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "admin": true}),
+            "admin",
+        ),
+        (
+            "/auth/login",
+            json!({"email": ["x"], "password": ADMIN_PASSWORD}),
+            "email",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let r = app.call(Method::POST, path, None, Some(body), &[]).await;
+        let r = assert_problem(r, 422);
+        let errors = r.body["errors"].as_array().expect("errors");
+        assert!(errors.iter().any(|e| e["field"] == field), "{}", r.text);
+        assert!(errors.iter().all(|e| e["message"].is_string()));
+    }
+}
+
+async fn ops_endpoints(app: &TestApp) {
+    let h = app
+        .call(Method::GET, "/healthz", None, None, &[])
+        .await
+        .expect(200);
+    assert_eq!(h.body["status"], "ok");
+    let r = app
+        .call(Method::GET, "/readyz", None, None, &[])
+        .await
+        .expect(200);
+    assert_eq!(r.body["status"], "ready");
+
+    // Some traffic, then metrics.
+    let me = app.get("/auth/me", &app.admin_token).await.expect(200);
+    let uid = me.body["id"].as_str().unwrap().to_string();
+    app.get(&format!("/users/{uid}"), &app.admin_token)
+        .await
+        .expect(200);
+    app.get("/api/v1/nope", &app.admin_token).await.expect(404);
+    let m = app.get("/metrics", &app.admin_token).await.expect(200);
+    assert!(m
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/plain")));
+    assert!(m.text.contains("healthapi_http_requests_total"));
+    assert!(m
+        .text
+        .lines()
+        .any(|l| l.starts_with("healthapi_http_request_duration_seconds_bucket{")));
+    assert!(m.text.contains("route=\"/api/v1/users/{id}\""));
+    assert!(
+        !m.text.contains(&uid),
+        "metrics name route templates, never raw paths"
+    );
+    let line = m
+        .text
+        .lines()
+        .find(|l| {
+            l.starts_with("healthapi_http_requests_total{")
+                && l.contains("route=\"/api/v1/auth/me\"")
+                && l.contains("status=\"200\"")
+        })
+        .expect("a counter for GET /auth/me");
+    let count: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1);
+
+    // The OpenAPI document.
+    let o = app
+        .call(Method::GET, "/openapi.json", None, None, &[])
+        .await
+        .expect(200);
+    assert!(o.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = o.body["paths"].as_object().expect("paths");
+    for p in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/register",
+        "/api/v1/users/{id}",
+        "/api/v1/roles/{id}",
+        "/api/v1/patients/{id}",
+        "/api/v1/notifications/stream",
+        "/api/v1/audit-logs",
+        "/healthz",
+    ] {
+        assert!(paths.contains_key(p), "OpenAPI names {p}");
+    }
+    assert!(paths["/api/v1/users"].get("post").is_some());
+    assert!(paths["/api/v1/users"].get("get").is_some());
+    assert!(o.text.contains("bearer"));
+    assert!(!o.text.contains("password_hash"));
+
+    // Swagger UI: /docs (redirected) and /docs/ serve HTML.
+    for path in ["/docs", "/docs/"] {
+        let resp = app
+            .client
+            .get(app.url(path))
+            .send()
+            .await
+            .expect("docs reachable");
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(ct.starts_with("text/html"), "{path}: {ct}");
+        let html = resp.text().await.unwrap();
+        assert!(html.to_lowercase().contains("swagger"));
+    }
+}
+
+async fn every_response_has_a_request_id(app: &TestApp) {
+    let mut seen = std::collections::HashSet::new();
+    let responses = vec![
+        app.call(Method::GET, "/healthz", None, None, &[]).await,
+        app.call(Method::GET, "/readyz", None, None, &[]).await,
+        app.call(Method::GET, "/openapi.json", None, None, &[])
+            .await,
+        app.get("/metrics", &app.admin_token).await,
+        app.get("/auth/me", &app.admin_token).await,
+        app.call(Method::GET, "/auth/me", None, None, &[]).await,
+        app.call(
+            Method::DELETE,
+            "/auth/me",
+            Some(&app.admin_token),
+            None,
+            &[],
+        )
+        .await,
+        app.get("/api/v1/nope", &app.admin_token).await,
+        app.post_raw("/auth/login", "", "text/plain", b"x".to_vec())
+            .await,
+        app.post_raw("/auth/login", "", "application/json", b"{".to_vec())
+            .await,
+        app.call(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({"email": "who@example.test", "password": "nope-nope-nope"})),
+            &[],
+        )
+        .await,
+    ];
+    for r in responses {
+        let id = r
+            .header("x-request-id")
+            .unwrap_or_else(|| panic!("no x-request-id on a {} response", r.status))
+            .to_string();
+        assert!(!id.is_empty());
+        assert!(seen.insert(id), "request ids are unique");
+    }
+    // A caller's own request id is echoed back.
+    let r = app
+        .call(
+            Method::GET,
+            "/auth/me",
+            Some(&app.admin_token),
+            None,
+            &[("x-request-id", "trace-abc-123")],
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.header("x-request-id"), Some("trace-abc-123"));
+    // An unfit one (too long, odd characters) is replaced by a fresh id.
+    for bad in [
+        "x".repeat(200),
+        "a b\tc".to_string(),
+        "<script>".to_string(),
+    ] {
+        let r = app
+            .call(
+                Method::GET,
+                "/auth/me",
+                Some(&app.admin_token),
+                None,
+                &[("x-request-id", &bad)],
+            )
+            .await
+            .expect(200);
+        let id = r.header("x-request-id").expect("a request id");
+        assert_ne!(id, bad);
+        assert!(!id.is_empty() && id.len() <= 128);
+    }
+    // ... and recorded in the audit trail of what it did.
+    let failed = app
+        .call(
+            Method::POST,
+            "/auth/login",
+            None,
+            Some(json!({"email": ADMIN_EMAIL, "password": "wrong-password-x"})),
+            &[("x-request-id", "trace-login-456")],
+        )
+        .await;
+    assert_problem(failed, 401);
+    let logs = app
+        .get("/audit-logs?action=login_failed", &app.admin_token)
+        .await
+        .expect(200)
+        .items();
+    assert!(
+        logs.iter().any(|e| e["request_id"] == "trace-login-456"),
+        "{logs:?}"
+    );
+}
+
+both_backends!(
+    malformed_json_is_400,
+    wrong_content_type_is_415,
+    oversized_body_is_413,
+    unknown_route_and_method,
+    missing_or_bad_credentials_are_401,
+    validation_errors_are_422_problems,
+    ops_endpoints,
+    every_response_has_a_request_id,
+);
