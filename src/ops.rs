@@ -37,15 +37,25 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>,
     Ok(axum::Json(Health { status: "ready" }))
 }
 
-/// Prometheus text: request counts and latency histograms by route and status.
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(),
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// Prometheus text: request counts and latency histograms by route and status. Needs a token
+/// with `metrics:read` (admin, auditor): API.md exempts only health, readiness and the docs.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 401, body = crate::http::Problem), (status = 403, body = crate::http::Problem)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    ctx: crate::auth::Ctx,
+) -> Result<impl IntoResponse, ApiError> {
+    ctx.require(
+        crate::auth::permissions::Perm::MetricsRead,
+        "read",
+        "metrics",
+    )?;
+    Ok((
         StatusCode::OK,
         text(
             state.metrics.render(),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
-    )
+    ))
 }

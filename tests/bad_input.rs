@@ -324,6 +324,14 @@ async fn ops_endpoints(app: &TestApp) {
         .await
         .expect(200);
     app.get("/api/v1/nope", &app.admin_token).await.expect(404);
+    // Metrics need a token with metrics:read (admin, auditor); a patient's is refused.
+    app.call(Method::GET, "/metrics", None, None, &[])
+        .await
+        .problem(401);
+    let patient = app.patient("Metric").await;
+    app.get("/metrics", &patient.token).await.problem(403);
+    let auditor = app.staff("auditor").await;
+    app.get("/metrics", &auditor.token).await.expect(200);
     let m = app.get("/metrics", &app.admin_token).await.expect(200);
     assert!(m
         .header("content-type")

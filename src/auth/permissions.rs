@@ -34,6 +34,7 @@ pub enum Perm {
     DevicesRead,
     DevicesWrite,
     PortalWrite,
+    MetricsRead,
 }
 
 use Perm::*;
@@ -154,6 +155,7 @@ pub const CATALOGUE: &[(Perm, &str, &str)] = &[
         "portal:write",
         "Manage educational resources and surveys",
     ),
+    (MetricsRead, "metrics:read", "Scrape the Prometheus metrics"),
 ];
 
 /// A set of permissions.
@@ -273,7 +275,27 @@ pub fn built_in_roles() -> Vec<(&'static str, &'static str, PermSet)> {
         (
             AUDITOR,
             "Reviews the audit trail and accounts, no clinical data",
-            PermSet::of(&[AuditRead, UsersRead, ConsentWrite]),
+            PermSet::of(&[AuditRead, UsersRead, MetricsRead, ConsentWrite]),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `Perm` variant has exactly one catalogue entry, in declaration order; a variant
+    /// left out of the catalogue could never be granted.
+    #[test]
+    fn catalogue_lists_every_permission_in_order() {
+        for (i, (p, name, _)) in CATALOGUE.iter().enumerate() {
+            assert_eq!(*p as usize, i, "{name} is out of order");
+        }
+        assert_eq!(
+            CATALOGUE.len(),
+            MetricsRead as usize + 1,
+            "the last variant is listed"
+        );
+        assert!(CATALOGUE.len() <= 64, "PermSet is a u64");
+    }
 }
