@@ -5,10 +5,22 @@ use std::process::ExitCode;
 use crate::config::{AdminCommand, AuditCommand, Cli, Command, Config};
 use crate::db::{Backend, Db};
 
-pub fn init_logging(config: &Config) {
+/// Logs of the server go to stdout; those of the one-shot commands to stderr, because their
+/// stdout is output that scripts read (`audit checkpoint` JSON, `openapi`).
+pub fn init_logging(config: &Config, to_stderr: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,tower_http=warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let writer =
+        tracing_subscriber::fmt::writer::BoxMakeWriter::new(move || -> Box<dyn std::io::Write> {
+            if to_stderr {
+                Box::new(std::io::stderr())
+            } else {
+                Box::new(std::io::stdout())
+            }
+        });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let _ = if config.log_format == "json" {
         builder.json().try_init()
     } else {
@@ -18,7 +30,8 @@ pub fn init_logging(config: &Config) {
 
 pub fn run(cli: Cli) -> ExitCode {
     let config = cli.config;
-    init_logging(&config);
+    let serving = matches!(cli.command, None | Some(Command::Serve));
+    init_logging(&config, !serving);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

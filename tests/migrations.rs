@@ -9,10 +9,13 @@ use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 
 fn migration_names(backend: &str) -> BTreeSet<String> {
-    std::fs::read_dir(format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR")))
-        .expect("migrations folder")
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect()
+    std::fs::read_dir(format!(
+        "{}/migrations/{backend}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("migrations folder")
+    .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+    .collect()
 }
 
 #[test]
@@ -94,7 +97,14 @@ struct PgColumn {
 fn both_trees_produce_the_same_tables_and_columns() {
     let sqlite = sqlite_columns();
     let tables: BTreeSet<&str> = sqlite.iter().map(|c| c.0.as_str()).collect();
-    for expected in ["users", "patients", "doctors", "audit_logs", "appointments", "consent_forms"] {
+    for expected in [
+        "users",
+        "patients",
+        "doctors",
+        "audit_logs",
+        "appointments",
+        "consent_forms",
+    ] {
         assert!(tables.contains(expected), "sqlite lacks {expected}");
     }
     let Some(admin) = common::postgres_admin_url() else {

@@ -16,7 +16,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn sigterm_flushes_buffered_audit_entries(database_url: String, data_dir: std::path::PathBuf) {
+async fn sigterm_flushes_buffered_audit_entries(
+    database_url: String,
+    data_dir: std::path::PathBuf,
+) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_healthapi"))
@@ -39,7 +42,10 @@ async fn sigterm_flushes_buffered_audit_entries(database_url: String, data_dir: 
                 break;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "server never became ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server never became ready"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let login: Value = client
@@ -68,7 +74,10 @@ async fn sigterm_flushes_buffered_audit_entries(database_url: String, data_dir: 
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(exit.success(), "graceful exit, got {exit:?}");
 
     // Every read is in the sealed chain, and the chain verifies.

@@ -116,6 +116,8 @@ pub fn load_key(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Resu
 
 const BUFFER_SOFT_CAP: usize = 10_000;
 const SEAL_BATCH: i64 = 5_000;
+/// Rows per INSERT when sealing: 12 columns each, well under both backends' bind limits.
+const SEAL_INSERT_ROWS: usize = 500;
 
 struct Inner {
     pool: DbPool,
@@ -174,8 +176,12 @@ impl Audit {
             let pending = std::mem::take(&mut *inner.buffer.lock());
             let inner2 = inner.clone();
             let result = tokio::task::spawn_blocking(move || {
-                let mut conn = inner2.pool.get()?;
-                let res = seal(&mut conn, &inner2.key, &pending);
+                let res = match inner2.pool.get() {
+                    Ok(mut conn) => {
+                        seal(&mut conn, &inner2.key, &pending).map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
                 match res {
                     Ok(n) => Ok(n),
                     Err(e) => {
@@ -256,6 +262,7 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
         let mut entries: Vec<NewEntry> = outbox.iter().map(|(_, r)| r.clone()).collect();
         entries.extend(buffered.iter().cloned());
         entries.sort_by_key(|e| e.occurred_at);
+        let mut logs = Vec::with_capacity(entries.len());
         for e in &entries {
             seq += 1;
             let mut log = AuditLog {
@@ -273,10 +280,17 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
                 hash: String::new(),
             };
             log.hash = chain_hash(key, &prev, &log);
-            diesel::insert_into(audit_logs::table)
-                .values(&log)
-                .execute(conn)?;
-            prev = log.hash;
+            prev = log.hash.clone();
+            logs.push(log);
+        }
+        // Multi-row inserts: one statement per SEAL_INSERT_ROWS entries instead of one per entry.
+        // (Diesel's multi-backend connection has no batch insert: one arm per backend.)
+        for chunk in logs.chunks(SEAL_INSERT_ROWS) {
+            let insert = diesel::insert_into(audit_logs::table).values(chunk);
+            match conn {
+                DbConn::Sqlite(c) => insert.execute(c)?,
+                DbConn::Postgres(c) => insert.execute(c)?,
+            };
         }
         let ids: Vec<i64> = outbox.iter().map(|(id, _)| *id).collect();
         for chunk in ids.chunks(500) {

@@ -29,11 +29,38 @@ pub fn checkpoint(conn: &mut DbConn) -> QueryResult<Checkpoint> {
     Ok(Checkpoint { seq, hash })
 }
 
+/// Verifies the chain in one consistent snapshot, so a server sealing new entries meanwhile
+/// (the head moving on after the last entry was read) is not mistaken for tampering.
 pub fn verify(
     conn: &mut DbConn,
     key: &[u8],
     checkpoint: Option<&Checkpoint>,
 ) -> QueryResult<Verdict> {
+    conn.transaction(|conn| {
+        if let DbConn::Postgres(_) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(conn)?;
+        }
+        verify_snapshot(conn, key, checkpoint)
+    })
+}
+
+fn verify_snapshot(
+    conn: &mut DbConn,
+    key: &[u8],
+    checkpoint: Option<&Checkpoint>,
+) -> QueryResult<Verdict> {
+    // Sequence numbers start at 1: a row below that was put there from outside.
+    let below: Option<i64> = audit_logs::table
+        .filter(audit_logs::seq.lt(1))
+        .select(diesel::dsl::min(audit_logs::seq))
+        .first(conn)?;
+    if let Some(seq) = below {
+        return Ok(Verdict::Broken {
+            first_bad_seq: seq,
+            reason: format!("entry {seq} lies outside the chain"),
+        });
+    }
     let mut prev = String::new();
     let mut expected_seq = 1i64;
     let mut at_checkpoint: Option<String> = None;

@@ -137,3 +137,23 @@ pub fn link_care_team(
     }
     Ok(())
 }
+
+/// Audits a list read of patient data: one `search` entry per distinct patient on the page, so
+/// every patient's access log shows who listed their data; one entry naming the filtered patient
+/// (or none) when the page is empty.
+pub fn audit_search<'a>(
+    ctx: &super::Ctx,
+    resource_type: &str,
+    filter_patient: Option<&str>,
+    page_patients: impl IntoIterator<Item = &'a str>,
+) {
+    let mut seen = std::collections::BTreeSet::new();
+    for pid in page_patients {
+        if seen.insert(pid) {
+            ctx.audit_read(resource_type, None, Some(pid));
+        }
+    }
+    if seen.is_empty() {
+        ctx.audit_read(resource_type, None, filter_patient);
+    }
+}

@@ -14,6 +14,16 @@ use crate::domains::notifications::Notification;
 
 pub const PG_CHANNEL: &str = "healthapi_notifications";
 
+/// Payloads at or above this size are sent as `{"ref": id}` (PostgreSQL's limit is 8000 bytes).
+pub const PG_PAYLOAD_LIMIT: usize = 7900;
+
+/// A notification too large for a NOTIFY payload: the listener loads it by id.
+#[derive(serde::Deserialize)]
+struct Ref {
+    #[serde(rename = "ref")]
+    id: String,
+}
+
 pub struct Hub {
     tx: broadcast::Sender<Arc<Notification>>,
     stopped: AtomicBool,
@@ -47,8 +57,11 @@ impl Hub {
 }
 
 /// Listens on PostgreSQL for notifications committed by any node and publishes them here.
-/// Runs on its own thread with its own connection; reconnects after errors.
+/// Runs on its own thread with its own connection; reconnects after errors. Returns once the
+/// first `LISTEN` is in place (or after a few seconds), so a node does not accept streams that
+/// would miss what other nodes commit in its first moments.
 pub fn spawn_pg_listener(url: String, hub: Arc<Hub>) {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("pg-listen".into())
         .spawn(move || loop {
@@ -60,6 +73,7 @@ pub fn spawn_pg_listener(url: String, hub: Arc<Hub>) {
                     if let Err(e) = conn.batch_execute(&format!("LISTEN {PG_CHANNEL}")) {
                         tracing::warn!(error = %e, "LISTEN failed");
                     } else {
+                        let _ = ready_tx.send(());
                         if let Err(e) = listen_loop(&mut conn, &hub) {
                             tracing::warn!(error = %e, "notification listener lost its connection");
                         }
@@ -70,23 +84,44 @@ pub fn spawn_pg_listener(url: String, hub: Arc<Hub>) {
             std::thread::sleep(Duration::from_secs(1));
         })
         .expect("spawning the listener thread");
+    if ready_rx.recv_timeout(Duration::from_secs(5)).is_err() {
+        tracing::warn!("notification listener not ready yet; live streams may start late");
+    }
 }
 
 fn listen_loop(conn: &mut PgConnection, hub: &Hub) -> diesel::QueryResult<()> {
     while !hub.is_stopped() {
-        let mut got = false;
+        let mut payloads = Vec::new();
         for n in conn.notifications_iter() {
-            let n = n?;
-            got = true;
-            match serde_json::from_str::<Notification>(&n.payload) {
-                Ok(notification) => hub.publish_local(notification),
+            payloads.push(n?.payload);
+        }
+        if payloads.is_empty() {
+            // notifications_iter only reads what has arrived; poll gently.
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
+        for payload in payloads {
+            match decode(conn, &payload) {
+                Ok(Some(notification)) => hub.publish_local(notification),
+                Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "unreadable notification payload"),
             }
         }
-        if !got {
-            // notifications_iter only reads what has arrived; poll gently.
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
     Ok(())
+}
+
+/// A payload is the notification itself, or a reference to a committed row too large to send.
+fn decode(conn: &mut PgConnection, payload: &str) -> anyhow::Result<Option<Notification>> {
+    if let Ok(n) = serde_json::from_str::<Notification>(payload) {
+        return Ok(Some(n));
+    }
+    let r: Ref = serde_json::from_str(payload)?;
+    use crate::db::schema::notifications;
+    use diesel::prelude::*;
+    Ok(notifications::table
+        .find(r.id)
+        .select(Notification::as_select())
+        .first(conn)
+        .optional()?)
 }

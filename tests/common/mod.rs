@@ -459,3 +459,97 @@ impl Actor {
         self.doctor_id.as_deref().expect("a doctor")
     }
 }
+
+impl TestApp {
+    /// Like `spawn`, with a chance to change the configuration first (e.g. a short
+    /// break-glass duration). `None` when the backend is PostgreSQL and no URL is set.
+    pub async fn spawn_with(
+        backend: Backend,
+        change: impl FnOnce(&mut healthapi::config::Config),
+    ) -> Option<TestApp> {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let (database_url, pg_admin_url) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", tmp.path().join("test.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let admin = postgres_admin_url()?;
+                let a = admin.clone();
+                let (url, name) = tokio::task::spawn_blocking(move || fresh_postgres_database(&a))
+                    .await
+                    .unwrap();
+                (url, Some((admin, name)))
+            }
+        };
+        let mut config =
+            healthapi::config::Config::for_database(&database_url, tmp.path().join("data"));
+        config.admin_email = ADMIN_EMAIL.to_string();
+        config.admin_password = Some(ADMIN_PASSWORD.to_string());
+        config.audit_key = Some(AUDIT_KEY.to_string());
+        config.pool_size = 4;
+        config.bind = "127.0.0.1:0".to_string();
+        change(&mut config);
+        let data_dir = config.data_dir.clone();
+        let app = healthapi::app::build(config).await.expect("app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            healthapi::app::serve(app, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut app = TestApp {
+            backend,
+            base: format!("http://{addr}"),
+            client,
+            database_url,
+            data_dir,
+            admin_token: String::new(),
+            shutdown: Some(tx),
+            server: Some(server),
+            pg_admin_url,
+            _tmp: tmp,
+        };
+        app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        Some(app)
+    }
+
+    /// Every item of a list, following `next_cursor` with the given page size. Panics on a
+    /// repeated cursor (a pagination loop).
+    pub async fn all_pages(&self, path: &str, token: &str, limit: u32) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let url = match &cursor {
+                None => format!("{path}{sep}limit={limit}"),
+                Some(c) => format!("{path}{sep}limit={limit}&cursor={c}"),
+            };
+            let r = self.get(&url, token).await.expect(200);
+            let page = r.items();
+            assert!(page.len() <= limit as usize, "a page holds at most `limit`");
+            items.extend(page);
+            match r.body["next_cursor"].as_str() {
+                Some(c) => {
+                    assert!(seen.insert(c.to_string()), "cursor repeated: {c}");
+                    cursor = Some(c.to_string());
+                }
+                None => return items,
+            }
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn enc(v: &str) -> String {
+    form_urlencoded::byte_serialize(v.as_bytes()).collect()
+}

@@ -58,7 +58,12 @@ pub fn notify(tx: &mut Tx, n: NewNotification) -> Result<Notification, ApiError>
         .execute(tx.conn)?;
     match tx.backend() {
         Backend::Postgres => {
-            let payload = serde_json::to_string(&row).map_err(ApiError::internal)?;
+            let mut payload = serde_json::to_string(&row).map_err(ApiError::internal)?;
+            // PostgreSQL refuses NOTIFY payloads of 8000 bytes or more: a large notification
+            // travels as a reference that the listener loads after commit.
+            if payload.len() >= crate::realtime::PG_PAYLOAD_LIMIT {
+                payload = serde_json::json!({ "ref": row.id }).to_string();
+            }
             diesel::sql_query("SELECT pg_notify($1, $2)")
                 .bind::<diesel::sql_types::Text, _>(crate::realtime::PG_CHANNEL)
                 .bind::<diesel::sql_types::Text, _>(payload)

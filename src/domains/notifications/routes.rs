@@ -207,6 +207,7 @@ async fn send_notification(
             Ok(n)
         })
         .await?;
+    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/notifications/{}", n.id),
         version: None,
@@ -270,38 +271,78 @@ fn to_event(n: &Notification) -> Event {
         .unwrap_or_else(|_| Event::default().comment("unserialisable"))
 }
 
+/// The ids a stream has sent lately, to drop the same notification arriving twice (in the
+/// replay and live, or twice from the hub). Bounded: the oldest are forgotten first.
+struct Sent {
+    order: std::collections::VecDeque<String>,
+    ids: std::collections::HashSet<String>,
+    /// The greatest id sent: where a catch-up from the database starts.
+    newest: Option<String>,
+}
+
+impl Sent {
+    const CAP: usize = 4096;
+
+    fn new(last_seen: Option<String>) -> Sent {
+        Sent {
+            order: Default::default(),
+            ids: Default::default(),
+            newest: last_seen,
+        }
+    }
+
+    /// Records an id; false if it was sent already.
+    fn insert(&mut self, id: &str) -> bool {
+        if !self.ids.insert(id.to_string()) {
+            return false;
+        }
+        self.order.push_back(id.to_string());
+        if self.order.len() > Self::CAP {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        if self.newest.as_deref().is_none_or(|n| id > n) {
+            self.newest = Some(id.to_string());
+        }
+        true
+    }
+}
+
+/// The replay first, then live notifications of this user. A live one is sent even when its id
+/// sorts before one already sent: ids are taken when a transaction starts, and concurrent
+/// transactions (or nodes) commit in any order. Duplicates are dropped by id.
 fn event_stream(
     db: crate::db::Db,
     user_id: String,
-    mut last_sent: Option<String>,
+    last_seen: Option<String>,
     replay: Vec<Notification>,
     mut live: tokio::sync::broadcast::Receiver<std::sync::Arc<Notification>>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     async_stream::stream! {
+        let mut sent = Sent::new(last_seen);
         for n in replay {
-            last_sent = Some(n.id.clone());
-            yield Ok(to_event(&n));
+            if sent.insert(&n.id) {
+                yield Ok(to_event(&n));
+            }
         }
         loop {
             match live.recv().await {
                 Ok(n) => {
-                    if n.user_id != user_id {
+                    if n.user_id != user_id || !sent.insert(&n.id) {
                         continue;
                     }
-                    if last_sent.as_ref().is_some_and(|l| n.id <= *l) {
-                        continue;
-                    }
-                    last_sent = Some(n.id.clone());
                     yield Ok(to_event(&n));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     // Fell behind the hub: catch up from the database.
-                    let (uid, last) = (user_id.clone(), last_sent.clone().unwrap_or_default());
+                    let (uid, last) = (user_id.clone(), sent.newest.clone().unwrap_or_default());
                     let missed = db.read(move |conn| Ok(missed_since(conn, &uid, &last)?)).await;
                     if let Ok(missed) = missed {
                         for n in missed {
-                            last_sent = Some(n.id.clone());
-                            yield Ok(to_event(&n));
+                            if sent.insert(&n.id) {
+                                yield Ok(to_event(&n));
+                            }
                         }
                     }
                 }

@@ -118,7 +118,7 @@ async fn break_glass(
     Path(id): Path<String>,
     AppJson(body): AppJson<BreakGlassRequest>,
 ) -> Result<Created<BreakGlassGrant>, ApiError> {
-    ctx.require(Perm::BreakGlass, "break_glass", "patient")?;
+    crate::domains::patients::require_for(&ctx, Perm::BreakGlass, "break_glass", &id)?;
     let Some(doctor_id) = ctx.principal.doctor_id.clone() else {
         return Err(ctx.denied(
             ApiError::forbidden(),

@@ -13,6 +13,7 @@ use crate::auth::Ctx;
 use crate::db::schema::{doctors, roles, user_roles, users};
 use crate::db::{lower, new_id, now, DbConn, Tx};
 use crate::domains::accounts::{create_user, NewUser};
+use crate::domains::patients::contains_pattern;
 use crate::http::{
     check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams,
     Tagged, Validator,
@@ -295,11 +296,12 @@ async fn list_doctors(
             }
             if let Some(text) = f.q {
                 for word in text.split_whitespace() {
-                    let pattern = format!("%{}%", word.to_lowercase());
+                    let pattern = contains_pattern(word);
                     q = q.filter(
                         lower(doctors::given_name)
                             .like(pattern.clone())
-                            .or(lower(doctors::family_name).like(pattern)),
+                            .escape('\\')
+                            .or(lower(doctors::family_name).like(pattern).escape('\\')),
                     );
                 }
             }

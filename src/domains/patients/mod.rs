@@ -136,6 +136,21 @@ fn validate_birth_date(v: &mut Validator, d: chrono::NaiveDate) {
     );
 }
 
+/// A case-insensitive `LIKE` pattern (used with `ESCAPE '\'`) that matches `word` anywhere;
+/// `%`, `_` and `\` in the word match themselves, not anything.
+pub(crate) fn contains_pattern(word: &str) -> String {
+    let mut p = String::with_capacity(word.len() + 2);
+    p.push('%');
+    for c in word.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 /// Next MRN, from a counter row updated in the caller's transaction, so a number is never
 /// handed out twice (rolled-back numbers are skipped, never reused).
 fn next_mrn(conn: &mut DbConn) -> QueryResult<String> {
@@ -298,11 +313,12 @@ async fn list_patients(
             }
             if let Some(text) = f.q {
                 for word in text.split_whitespace() {
-                    let pattern = format!("%{}%", word.to_lowercase());
+                    let pattern = contains_pattern(word);
                     q = q.filter(
                         lower(patients::given_name)
                             .like(pattern.clone())
-                            .or(lower(patients::family_name).like(pattern)),
+                            .escape('\\')
+                            .or(lower(patients::family_name).like(pattern).escape('\\')),
                     );
                 }
             }
@@ -315,9 +331,28 @@ async fn list_patients(
             Ok(q.load(conn)?)
         })
         .await?;
-    ctx.audit_read("patient", None, None);
     let items: Vec<Patient> = rows.into_iter().map(Patient::from).collect();
+    // One entry per patient listed, so each patient's access log shows who found them.
+    crate::auth::access::audit_search(
+        &ctx,
+        "patient",
+        None,
+        items
+            .iter()
+            .take(page.limit as usize)
+            .map(|p| p.id.as_str()),
+    );
     Ok(ListResponse::from_rows(items, page.limit, |p| p.id.clone()))
+}
+
+/// 403 unless the caller's roles grant `perm`; the denial is audited against the patient it
+/// concerned, so it shows in that patient's access log.
+pub(crate) fn require_for(ctx: &Ctx, perm: Perm, action: &str, id: &str) -> Result<(), ApiError> {
+    if ctx.principal.perms.has(perm) {
+        Ok(())
+    } else {
+        Err(ctx.denied(ApiError::forbidden(), action, "patient", Some(id), Some(id)))
+    }
 }
 
 /// Read one patient's demographics (audited).
@@ -329,7 +364,7 @@ async fn get_patient(
     ctx: Ctx,
     Path(id): Path<String>,
 ) -> Result<Tagged<Patient>, ApiError> {
-    ctx.require(Perm::PatientsRead, "read", "patient")?;
+    require_for(&ctx, Perm::PatientsRead, "read", &id)?;
     let principal = ctx.principal.clone();
     let pid = id.clone();
     let patient = state
@@ -374,7 +409,7 @@ async fn patch_patient(
     headers: HeaderMap,
     AppJson(body): AppJson<PatchPatient>,
 ) -> Result<Tagged<Patient>, ApiError> {
-    ctx.require(Perm::PatientsWrite, "update", "patient")?;
+    require_for(&ctx, Perm::PatientsWrite, "update", &id)?;
     let mut v = Validator::new();
     if let Some(x) = &body.given_name {
         v.text("given_name", x, 1, 100);
