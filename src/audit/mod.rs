@@ -56,6 +56,11 @@ pub struct AuditLog {
     pub hash: String,
 }
 
+/// How many committed entries wait in the outbox for the sealer.
+pub fn pending(conn: &mut DbConn) -> QueryResult<i64> {
+    audit_outbox::table.count().get_result(conn)
+}
+
 /// Writes a change's entry in the change's transaction.
 pub fn record(conn: &mut DbConn, entry: &NewEntry) -> QueryResult<()> {
     diesel::insert_into(audit_outbox::table)
