@@ -453,7 +453,28 @@ async fn stream_delivers_late_commits(app: &TestApp) {
     assert_eq!(list.items().len(), 2);
 }
 
+/// When the node's LISTEN connection drops, notifications committed before it is back are not
+/// lost: the reconnected listener tells open streams to catch up from the database.
+async fn stream_catches_up_after_listener_reconnects(app: &TestApp) {
+    if app.backend != Backend::Postgres {
+        eprintln!("needs PostgreSQL LISTEN: skipped on SQLite");
+        return;
+    }
+    let p = app.patient("Lea").await;
+    let mut sse = Sse::open(app, &p.token, None).await;
+    app.sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    );
+    // Committed while the listener is down (it waits a second before reconnecting).
+    let id = send(app, &p.user_id, "while reconnecting").await;
+    let (got, data) = sse.expect().await;
+    assert_eq!(got, id);
+    assert_eq!(data["title"], "while reconnecting");
+}
+
 both_backends!(
+    stream_catches_up_after_listener_reconnects,
     stream_delivers_late_commits,
     own_list_and_read_state,
     system_messages,

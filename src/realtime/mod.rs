@@ -13,6 +13,8 @@ use tokio::sync::broadcast;
 use crate::domains::notifications::Notification;
 
 pub const PG_CHANNEL: &str = "healthapi_notifications";
+/// The kind of the hub's catch-up signal (see `Hub::resync`).
+pub const RESYNC: &str = "__resync";
 
 /// Payloads at or above this size are sent as `{"ref": id}` (PostgreSQL's limit is 8000 bytes).
 pub const PG_PAYLOAD_LIMIT: usize = 7900;
@@ -51,6 +53,21 @@ impl Hub {
         // No subscriber is fine: the row is committed and will be replayed on connect.
         let _ = self.tx.send(Arc::new(n));
     }
+    /// Asks every open stream to reload what it may have missed from the database (sent as a
+    /// notification with an empty id, which streams never show).
+    pub fn resync(&self) {
+        let _ = self.tx.send(Arc::new(Notification {
+            id: String::new(),
+            user_id: String::new(),
+            kind: RESYNC.to_string(),
+            title: String::new(),
+            body: String::new(),
+            resource_type: None,
+            resource_id: None,
+            created_at: crate::db::now(),
+            read_at: None,
+        }));
+    }
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notification>> {
         self.tx.subscribe()
     }
@@ -74,6 +91,9 @@ pub fn spawn_pg_listener(url: String, hub: Arc<Hub>) {
                         tracing::warn!(error = %e, "LISTEN failed");
                     } else {
                         let _ = ready_tx.send(());
+                        // Whatever was committed while we were not listening never reaches
+                        // us: tell open streams to catch up from the database.
+                        hub.resync();
                         if let Err(e) = listen_loop(&mut conn, &hub) {
                             tracing::warn!(error = %e, "notification listener lost its connection");
                         }

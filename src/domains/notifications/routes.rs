@@ -327,26 +327,29 @@ fn event_stream(
             }
         }
         loop {
-            match live.recv().await {
+            let catch_up = match live.recv().await {
+                // The hub's resync signal: the listener reconnected and may have missed some.
+                Ok(n) if n.id.is_empty() => true,
                 Ok(n) => {
-                    if n.user_id != user_id || !sent.insert(&n.id) {
-                        continue;
+                    if n.user_id == user_id && sent.insert(&n.id) {
+                        yield Ok(to_event(&n));
                     }
-                    yield Ok(to_event(&n));
+                    false
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    // Fell behind the hub: catch up from the database.
-                    let (uid, last) = (user_id.clone(), sent.newest.clone().unwrap_or_default());
-                    let missed = db.read(move |conn| Ok(missed_since(conn, &uid, &last)?)).await;
-                    if let Ok(missed) = missed {
-                        for n in missed {
-                            if sent.insert(&n.id) {
-                                yield Ok(to_event(&n));
-                            }
+                // Fell behind the hub.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            if catch_up {
+                let (uid, last) = (user_id.clone(), sent.newest.clone().unwrap_or_default());
+                let missed = db.read(move |conn| Ok(missed_since(conn, &uid, &last)?)).await;
+                if let Ok(missed) = missed {
+                    for n in missed {
+                        if sent.insert(&n.id) {
+                            yield Ok(to_event(&n));
                         }
                     }
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
         }
     }
