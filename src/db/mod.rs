@@ -254,3 +254,18 @@ pub fn lock_row(conn: &mut DbConn, table: &'static str, id: &str) -> QueryResult
             .load(conn)?;
     Ok(!rows.is_empty())
 }
+
+/// A case-insensitive `LIKE` pattern (used with `ESCAPE '\'`) that matches `word` anywhere;
+/// `%`, `_` and `\` in the word match themselves, not anything.
+pub fn contains_pattern(word: &str) -> String {
+    let mut p = String::with_capacity(word.len() + 2);
+    p.push('%');
+    for c in word.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}

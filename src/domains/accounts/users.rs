@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::auth::permissions::{Perm, PermSet, ADMIN};
 use crate::auth::{Ctx, Principal};
 use crate::db::schema::{doctors, patients, roles, sessions, user_roles, users};
-use crate::db::{new_id, now, DbConn, Tx};
+use crate::db::{contains_pattern, new_id, now, DbConn, Tx};
 use crate::http::{
     check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams,
     Tagged, Validator,
@@ -303,15 +303,7 @@ async fn list_users(
                 q = q.filter(users::id.gt(after));
             }
             if let Some(text) = f.q.filter(|s| !s.is_empty()) {
-                // `%`, `_` and `\` in the search text are literal.
-                let mut pattern = String::from("%");
-                for c in text.to_lowercase().chars() {
-                    if matches!(c, '%' | '_' | '\\') {
-                        pattern.push('\\');
-                    }
-                    pattern.push(c);
-                }
-                pattern.push('%');
+                let pattern = contains_pattern(&text);
                 q = q.filter(
                     users::email_lower
                         .like(pattern.clone())

@@ -11,9 +11,8 @@ use crate::app::AppState;
 use crate::auth::permissions::{Perm, DOCTOR};
 use crate::auth::Ctx;
 use crate::db::schema::{doctors, roles, user_roles, users};
-use crate::db::{lower, new_id, now, DbConn, Tx};
+use crate::db::{contains_pattern, lower, new_id, now, DbConn, Tx};
 use crate::domains::accounts::{create_user, NewUser};
-use crate::domains::patients::contains_pattern;
 use crate::http::{
     check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams,
     Tagged, Validator,

@@ -15,7 +15,7 @@ use crate::auth::access::{can_reach_patient, link_care_team, on_care_team, Reach
 use crate::auth::permissions::Perm;
 use crate::auth::Ctx;
 use crate::db::schema::{counters, patients, users};
-use crate::db::{lower, new_id, now, DbConn, Tx};
+use crate::db::{contains_pattern, lower, new_id, now, DbConn, Tx};
 use crate::http::{
     check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams,
     Tagged, Validator,
@@ -134,21 +134,6 @@ fn validate_birth_date(v: &mut Validator, d: chrono::NaiveDate) {
         "birth_date",
         "is implausibly early",
     );
-}
-
-/// A case-insensitive `LIKE` pattern (used with `ESCAPE '\'`) that matches `word` anywhere;
-/// `%`, `_` and `\` in the word match themselves, not anything.
-pub(crate) fn contains_pattern(word: &str) -> String {
-    let mut p = String::with_capacity(word.len() + 2);
-    p.push('%');
-    for c in word.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
 }
 
 /// Next MRN, from a counter row updated in the caller's transaction, so a number is never
