@@ -84,25 +84,13 @@ pub fn notify_patient(
     resource: (&str, &str),
 ) -> Result<(), ApiError> {
     use crate::db::schema::patients;
-    let user: Option<Option<String>> = patients::table
+    let user = patients::table
         .find(patient_id)
         .select(patients::user_id)
         .first(tx.conn)
-        .optional()?;
-    if let Some(Some(user_id)) = user {
-        notify(
-            tx,
-            NewNotification {
-                user_id: &user_id,
-                kind,
-                title,
-                body,
-                resource_type: Some(resource.0),
-                resource_id: Some(resource.1),
-            },
-        )?;
-    }
-    Ok(())
+        .optional()?
+        .flatten();
+    notify_account(tx, user, kind, title, body, resource)
 }
 
 /// Notifies the user linked to a doctor, if the doctor has an account.
@@ -115,12 +103,24 @@ pub fn notify_doctor(
     resource: (&str, &str),
 ) -> Result<(), ApiError> {
     use crate::db::schema::doctors;
-    let user: Option<Option<String>> = doctors::table
+    let user = doctors::table
         .find(doctor_id)
         .select(doctors::user_id)
         .first(tx.conn)
-        .optional()?;
-    if let Some(Some(user_id)) = user {
+        .optional()?
+        .flatten();
+    notify_account(tx, user, kind, title, body, resource)
+}
+
+fn notify_account(
+    tx: &mut Tx,
+    user_id: Option<String>,
+    kind: &str,
+    title: String,
+    body: String,
+    resource: (&str, &str),
+) -> Result<(), ApiError> {
+    if let Some(user_id) = user_id {
         notify(
             tx,
             NewNotification {
