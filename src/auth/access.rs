@@ -96,7 +96,9 @@ pub fn care_team_patients(doctor_id: String, at: chrono::NaiveDateTime) -> _ {
 
 /// Links a doctor into a patient's care team, in the caller's transaction. A link of the same
 /// source that already exists is kept (its `since` stays the first time); `expires_at` is for
-/// break-glass grants and replaces an earlier one.
+/// break-glass grants and replaces an earlier one. One upsert on the
+/// `(patient_id, doctor_id, source)` unique key, so concurrent writers linking the same pair
+/// never fail on each other (a select-then-insert would: the second insert hits the key).
 pub fn link_care_team(
     conn: &mut DbConn,
     patient_id: &str,
@@ -104,37 +106,24 @@ pub fn link_care_team(
     source: &str,
     expires_at: Option<chrono::NaiveDateTime>,
 ) -> QueryResult<()> {
-    let existing: Option<String> = care_team::table
-        .filter(care_team::patient_id.eq(patient_id))
-        .filter(care_team::doctor_id.eq(doctor_id))
-        .filter(care_team::source.eq(source))
-        .select(care_team::id)
-        .first(conn)
-        .optional()?;
-    match existing {
-        Some(id) => {
-            if expires_at.is_some() {
-                diesel::update(care_team::table.find(id))
-                    .set((
-                        care_team::expires_at.eq(expires_at),
-                        care_team::since.eq(now()),
-                    ))
-                    .execute(conn)?;
-            }
-        }
-        None => {
-            diesel::insert_into(care_team::table)
-                .values((
-                    care_team::id.eq(new_id()),
-                    care_team::patient_id.eq(patient_id),
-                    care_team::doctor_id.eq(doctor_id),
-                    care_team::source.eq(source),
-                    care_team::since.eq(now()),
-                    care_team::expires_at.eq(expires_at),
-                ))
-                .execute(conn)?;
-        }
-    }
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    let on_conflict = if expires_at.is_some() {
+        "DO UPDATE SET expires_at = excluded.expires_at, since = excluded.since"
+    } else {
+        "DO NOTHING"
+    };
+    diesel::sql_query(format!(
+        "INSERT INTO care_team (id, patient_id, doctor_id, source, since, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (patient_id, doctor_id, source) {on_conflict}"
+    ))
+    .bind::<Text, _>(new_id())
+    .bind::<Text, _>(patient_id)
+    .bind::<Text, _>(doctor_id)
+    .bind::<Text, _>(source)
+    .bind::<Timestamp, _>(now())
+    .bind::<Nullable<Timestamp>, _>(expires_at)
+    .execute(conn)?;
     Ok(())
 }
 

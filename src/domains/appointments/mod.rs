@@ -34,6 +34,10 @@ pub const TRANSITIONS: &[(&str, &str)] = &[
     (CHECKED_IN, CANCELLED),
 ];
 
+/// Statuses nothing leaves: the appointment can no longer be changed at all.
+pub const FINAL: &[&str] = &[COMPLETED, CANCELLED, NO_SHOW];
+
+/// `(from, to)` must be one of `TRANSITIONS`; staying in the same status is no transition.
 pub fn check_transition(from: &str, to: &str) -> Result<(), ApiError> {
     if TRANSITIONS.contains(&(from, to)) {
         Ok(())
@@ -142,6 +146,11 @@ fn check_clash(
         )
         .filter(appointments::status.eq_any(ACTIVE))
         .filter(appointments::start_time.lt(end))
+        // No appointment is longer than MAX_LENGTH_HOURS, so one that overlaps [start, end)
+        // started after start - MAX_LENGTH_HOURS: the lower bound lets the (doctor_id,
+        // start_time) and (patient_id, start_time) indexes read only that window instead of
+        // every earlier appointment of the doctor or the patient.
+        .filter(appointments::start_time.gt(start - chrono::Duration::hours(MAX_LENGTH_HOURS)))
         .filter(appointments::end_time.gt(start))
         .filter(appointments::id.ne(except_id.unwrap_or("")))
         .select((appointments::doctor_id, appointments::id))
@@ -275,6 +284,13 @@ pub fn change(
     current: &AppointmentRow,
     c: &AppointmentChange,
 ) -> Result<Appointment, ApiError> {
+    if FINAL.contains(&current.status.as_str()) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "illegal-transition",
+            format!("a {} appointment is final", current.status),
+        ));
+    }
     let reschedule = c.start_time.is_some() || c.end_time.is_some();
     let mut start = current.start_time;
     let mut end = current.end_time;
@@ -304,21 +320,17 @@ pub fn change(
     let mut status = current.status.clone();
     let mut cancel_reason = current.cancel_reason.clone();
     if let Some(to) = &c.status {
-        if *to != current.status {
-            check_transition(&current.status, to)?;
-            if to == CANCELLED {
-                let reason = c
-                    .cancel_reason
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|r| !r.is_empty())
-                    .ok_or_else(|| {
-                        ApiError::field("cancel_reason", "is required when cancelling")
-                    })?;
-                cancel_reason = Some(reason.to_string());
-            }
-            status = to.clone();
+        check_transition(&current.status, to)?;
+        if to == CANCELLED {
+            let reason = c
+                .cancel_reason
+                .as_deref()
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| ApiError::field("cancel_reason", "is required when cancelling"))?;
+            cancel_reason = Some(reason.to_string());
         }
+        status = to.clone();
     }
     let reason = c.reason.clone().or(current.reason.clone());
     diesel::update(appointments::table.find(&current.id))
@@ -346,7 +358,7 @@ pub fn change(
             Some(&current.patient_id),
         ),
     )?;
-    if status == CANCELLED && current.status != CANCELLED || reschedule {
+    if status == CANCELLED || reschedule {
         let (kind, title, body) = if status == CANCELLED {
             (
                 "appointment_cancelled",

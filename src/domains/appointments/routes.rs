@@ -10,12 +10,12 @@ use super::{
     NewAppointment, STATUSES,
 };
 use crate::app::AppState;
-use crate::auth::access::{care_team_patients, on_care_team};
+use crate::auth::access::{audit_search, care_team_patients, on_care_team};
 use crate::auth::permissions::Perm;
 use crate::auth::Ctx;
 use crate::auth::Principal;
 use crate::db::schema::appointments;
-use crate::db::{now, DbConn};
+use crate::db::{lock_row, now, DbConn};
 use crate::http::{
     check_version, if_match, parse_time, ApiError, AppJson, AppQuery, Created, ListResponse,
     PageParams, Tagged, Validator,
@@ -195,8 +195,14 @@ async fn list_appointments(
             Ok(q.load(conn)?)
         })
         .await?;
-    ctx.audit_read("appointment", None, patient_filter.as_deref());
     let items: Vec<Appointment> = rows.into_iter().map(Appointment::from).collect();
+    let shown = items.len().min(page.limit as usize);
+    audit_search(
+        &ctx,
+        "appointment",
+        patient_filter.as_deref(),
+        items[..shown].iter().map(|a| a.patient_id.as_str()),
+    );
     Ok(ListResponse::from_rows(items, page.limit, |a| {
         format!(
             "{}|{}",
@@ -262,17 +268,17 @@ async fn patch_appointment(
         .db
         .write(move |tx| {
             let p = actor.principal.clone();
+            // Lock the row first (PostgreSQL): concurrent changes of one appointment queue
+            // here, so each sees the state and version the previous one left.
+            lock_row(tx.conn, "appointments", &id)?;
             let current = match load_row(tx.conn, &id)? {
                 Some(r) if can_see(tx.conn, &p, &r)? => r,
                 _ => return Err(actor.not_found("update", "appointment", &id, None)),
             };
             let is_patient = p.patient_id.as_deref() == Some(current.patient_id.as_str());
             let is_doctor = p.doctor_id.as_deref() == Some(current.doctor_id.as_str());
-            let patient_ok = is_patient
-                && body
-                    .status
-                    .as_deref()
-                    .is_none_or(|s| s == super::CANCELLED || s == current.status);
+            let patient_ok =
+                is_patient && body.status.as_deref().is_none_or(|s| s == super::CANCELLED);
             if !(p.is_admin || is_doctor || patient_ok) {
                 return Err(actor.denied(
                     ApiError::forbidden(),

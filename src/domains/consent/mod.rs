@@ -254,6 +254,7 @@ async fn patch_form(
     let form = state
         .db
         .write(move |tx| {
+            crate::db::lock_row(tx.conn, "consent_forms", &id)?;
             let cur = load_form(tx.conn, &id)?.ok_or_else(ApiError::not_found)?;
             check_version(expected, cur.version)?;
             diesel::update(consent_forms::table.find(&id))
@@ -368,24 +369,33 @@ async fn record_consent(
     })
 }
 
-/// May the caller see this user's consents? Self, admin, a doctor with the user's patient on
-/// their care team.
-fn may_see_consents(conn: &mut DbConn, ctx: &Ctx, user_id: &str) -> QueryResult<bool> {
-    let p = &ctx.principal;
-    if p.user_id == user_id || p.is_admin {
-        return Ok(true);
-    }
-    let Some(d) = &p.doctor_id else {
-        return Ok(false);
-    };
-    let pid: Option<String> = patients::table
+/// The Patient record of a user account, if it has one.
+fn patient_of_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<String>> {
+    patients::table
         .filter(patients::user_id.eq(user_id))
         .select(patients::id)
         .first(conn)
-        .optional()?;
+        .optional()
+}
+
+/// May the caller see this user's consents? Self, admin, a doctor with the user's patient on
+/// their care team. `Some(patient id of the user, if any)` when they may (for the audit entry).
+fn may_see_consents(
+    conn: &mut DbConn,
+    ctx: &Ctx,
+    user_id: &str,
+) -> QueryResult<Option<Option<String>>> {
+    let p = &ctx.principal;
+    let pid = patient_of_user(conn, user_id)?;
+    if p.user_id == user_id || p.is_admin {
+        return Ok(Some(pid));
+    }
+    let Some(d) = &p.doctor_id else {
+        return Ok(None);
+    };
     match pid {
-        Some(pid) => on_care_team(conn, d, &pid),
-        None => Ok(false),
+        Some(pid) if on_care_team(conn, d, &pid)? => Ok(Some(Some(pid))),
+        _ => Ok(None),
     }
 }
 
@@ -409,12 +419,12 @@ async fn list_consents(
     let user_id = f.user_id.unwrap_or_else(|| ctx.user_id().to_string());
     let actor = ctx.clone();
     let uid = user_id.clone();
-    let rows = state
+    let found = state
         .db
         .read(move |conn| {
-            if !may_see_consents(conn, &actor, &uid)? {
+            let Some(patient_id) = may_see_consents(conn, &actor, &uid)? else {
                 return Ok(None);
-            }
+            };
             let mut q = consent_history::table
                 .filter(consent_history::user_id.eq(&uid))
                 .select(ConsentEvent::as_select())
@@ -424,14 +434,13 @@ async fn list_consents(
             if let Some(a) = page.after {
                 q = q.filter(consent_history::id.gt(a));
             }
-            Ok(Some(q.load(conn)?))
+            Ok(Some((q.load(conn)?, patient_id)))
         })
         .await?;
-    let Some(rows) = rows else {
+    let Some((rows, patient_id)) = found else {
         return Err(ctx.not_found("search", "consent", &user_id, None));
     };
-    ctx.audit
-        .record_async(ctx.entry("search", "consent", None, None));
+    ctx.audit_read("consent", None, patient_id.as_deref());
     Ok(ListResponse::from_rows(rows, page.limit, |e| e.id.clone()))
 }
 
@@ -458,9 +467,9 @@ async fn consent_status(
     let out = state
         .db
         .read(move |conn| {
-            if !may_see_consents(conn, &actor, &uid)? {
+            let Some(patient_id) = may_see_consents(conn, &actor, &uid)? else {
                 return Ok(None);
-            }
+            };
             let mut out = Vec::new();
             for kind in KINDS {
                 let s = match current(conn, &uid, kind)? {
@@ -485,12 +494,13 @@ async fn consent_status(
                 };
                 out.push(s);
             }
-            Ok(Some(out))
+            Ok(Some((out, patient_id)))
         })
         .await?;
-    let Some(out) = out else {
+    let Some((out, patient_id)) = out else {
         return Err(ctx.not_found("read", "consent", &id, None));
     };
+    ctx.audit_read("consent_status", Some(&id), patient_id.as_deref());
     Ok(axum::Json(out))
 }
 
@@ -520,9 +530,11 @@ async fn consent_check(
     if !reach {
         return Err(ctx.not_found("read", "consent", &id, Some(&id)));
     }
-    state
+    let pid = id.clone();
+    let outcome = state
         .db
-        .read(move |conn| require_consent(conn, &id, &kind))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+        .read(move |conn| require_consent(conn, &pid, &kind))
+        .await;
+    ctx.audit_read("consent_check", Some(&id), Some(&id));
+    outcome.map(|()| StatusCode::NO_CONTENT)
 }

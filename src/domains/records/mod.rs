@@ -9,11 +9,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
-use crate::auth::access::{can_reach_patient, care_team_patients, link_care_team, Reach};
+use crate::auth::access::{
+    audit_search, can_reach_patient, care_team_patients, link_care_team, Reach,
+};
 use crate::auth::permissions::Perm;
 use crate::auth::{Ctx, Principal};
 use crate::db::schema::{appointments, medical_record_versions, medical_records};
-use crate::db::{new_id, now, DbConn, Tx};
+use crate::db::{lock_row, new_id, now, DbConn, Tx};
 use crate::domains::patients::patient_exists;
 use crate::http::{
     check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams,
@@ -345,6 +347,14 @@ async fn list_records(
 ) -> Result<ListResponse<MedicalRecord>, ApiError> {
     ctx.require(Perm::RecordsRead, "search", "medical_record")?;
     let page = page.page()?;
+    let mut v = Validator::new();
+    if let Some(t) = &f.record_type {
+        v.one_of("record_type", t, RECORD_TYPES);
+    }
+    if let Some(s) = &f.status {
+        v.one_of("status", s, &[FINAL, AMENDED, ENTERED_IN_ERROR]);
+    }
+    v.finish()?;
     let scope = crate::auth::access::patient_scope(&ctx.principal, Reach::Clinical);
     let patient_filter = f.patient_id.clone();
     let rows = state
@@ -379,8 +389,14 @@ async fn list_records(
             Ok(q.load(conn)?)
         })
         .await?;
-    ctx.audit_read("medical_record", None, patient_filter.as_deref());
     let items: Vec<MedicalRecord> = rows.into_iter().map(MedicalRecord::from).collect();
+    let shown = items.len().min(page.limit as usize);
+    audit_search(
+        &ctx,
+        "medical_record",
+        patient_filter.as_deref(),
+        items[..shown].iter().map(|r| r.patient_id.as_str()),
+    );
     Ok(ListResponse::from_rows(items, page.limit, |r| r.id.clone()))
 }
 
@@ -461,6 +477,9 @@ async fn patch_record(
         .db
         .write(move |tx| {
             let p = actor.principal.clone();
+            // Lock the row first (PostgreSQL): concurrent amendments queue here, so the
+            // If-Match check and the next version number see the previous amendment.
+            lock_row(tx.conn, "medical_records", &id)?;
             let Some(cur) = reachable(tx.conn, &p, &id)? else {
                 return Err(actor.not_found("update", "medical_record", &id, None));
             };

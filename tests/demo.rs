@@ -1,0 +1,111 @@
+//! `healthapi demo` fills a fresh database with data the API serves, and keeps the audit chain
+//! intact.
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+async fn demo_loads(app: &TestApp) {
+    let out = app.cli(&["demo", "--patients", "40"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "demo exits 0; stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(stdout.contains("demo data loaded"), "{stdout}");
+
+    let admin = &app.admin_token;
+    let patients = app.all_pages("/patients", admin, 500).await;
+    assert!(patients.len() >= 40, "{} patients", patients.len());
+    let doctors = app.all_pages("/doctors", admin, 500).await;
+    assert!(doctors.len() >= 20, "{} doctors", doctors.len());
+
+    let appts = app.all_pages("/appointments", admin, 500).await;
+    let now = chrono::Utc::now();
+    let start = |a: &Value| {
+        chrono::DateTime::parse_from_rfc3339(a["start_time"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let past = appts.iter().filter(|a| start(a) < now).count();
+    let future = appts.iter().filter(|a| start(a) > now).count();
+    assert!(past > 0 && future > 0, "past {past}, future {future}");
+    // Past ones moved through the state machine; future ones are booked.
+    assert!(appts.iter().any(|a| a["status"] == "completed"));
+    assert!(appts
+        .iter()
+        .filter(|a| start(a) > now)
+        .all(|a| a["status"] == "booked"));
+    // Consistent with the booking rules: no overlapping active appointments for a doctor.
+    let mut active: Vec<&Value> = appts
+        .iter()
+        .filter(|a| a["status"] == "booked" || a["status"] == "checked_in")
+        .collect();
+    active.sort_by_key(|a| (a["doctor_id"].as_str().unwrap().to_string(), start(a)));
+    for w in active.windows(2) {
+        if w[0]["doctor_id"] == w[1]["doctor_id"] {
+            let end0 = chrono::DateTime::parse_from_rfc3339(w[0]["end_time"].as_str().unwrap())
+                .unwrap()
+                .with_timezone(&chrono::Utc);
+            assert!(end0 <= start(w[1]), "overlap: {} / {}", w[0], w[1]);
+        }
+    }
+
+    let records = app.all_pages("/medical-records", admin, 500).await;
+    assert!(!records.is_empty(), "medical records");
+    // Every record's doctor is on its patient's care team.
+    let r = &records[0];
+    let team = app
+        .get(
+            &format!("/patients/{}/care-team", r["patient_id"].as_str().unwrap()),
+            admin,
+        )
+        .await
+        .expect(200);
+    assert!(team
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["doctor_id"] == r["doctor_id"]));
+
+    // Seeded consent shows up.
+    let consents = app
+        .get("/audit-logs?action=consent_given&limit=1", admin)
+        .await
+        .expect(200);
+    assert_eq!(consents.items().len(), 1);
+
+    // A demo doctor can log in with the printed password.
+    let login = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("doctor:"))
+        .map(|s| s.trim().to_string())
+        .expect("the demo prints a doctor login");
+    let password = stdout
+        .lines()
+        .find_map(|l| {
+            l.split("password for all demo accounts: ")
+                .nth(1)
+                .map(|s| s.trim_end_matches("):").trim().to_string())
+        })
+        .expect("the demo prints the password");
+    let token = app.login(&login, &password).await;
+    let mine = app.all_pages("/appointments", &token, 500).await;
+    assert!(!mine.is_empty(), "the demo doctor has appointments");
+
+    // The chain over everything the demo wrote verifies.
+    let v = app.cli(&["audit", "verify"]);
+    assert!(
+        v.status.success(),
+        "audit verify exits 0; stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+    // Loading twice is refused rather than duplicating the data set.
+    let again = app.cli(&["demo", "--patients", "40"]);
+    assert!(!again.status.success());
+}
+
+both_backends!(demo_loads);
