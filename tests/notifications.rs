@@ -462,10 +462,22 @@ async fn stream_catches_up_after_listener_reconnects(app: &TestApp) {
     }
     let p = app.patient("Lea").await;
     let mut sse = Sse::open(app, &p.token, None).await;
-    app.sql(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-          WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-    );
+    #[derive(diesel::QueryableByName)]
+    struct Killed {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        #[allow(dead_code)]
+        killed: bool,
+    }
+    use diesel::{Connection, RunQueryDsl};
+    let mut conn = diesel::PgConnection::establish(&app.database_url).unwrap();
+    let killed: Vec<Killed> = diesel::sql_query(format!(
+        "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = '{}'",
+        healthapi::realtime::LISTENER_APPLICATION_NAME
+    ))
+    .load(&mut conn)
+    .unwrap();
+    assert_eq!(killed.len(), 1, "this node's one listener connection");
     // Committed while the listener is down (it waits a second before reconnecting).
     let id = send(app, &p.user_id, "while reconnecting").await;
     let (got, data) = sse.expect().await;

@@ -13,6 +13,8 @@ use tokio::sync::broadcast;
 use crate::domains::notifications::Notification;
 
 pub const PG_CHANNEL: &str = "healthapi_notifications";
+/// `application_name` of each node's LISTEN connection.
+pub const LISTENER_APPLICATION_NAME: &str = "healthapi-listener";
 /// The kind of the hub's catch-up signal (see `Hub::resync`).
 pub const RESYNC: &str = "__resync";
 
@@ -87,7 +89,11 @@ pub fn spawn_pg_listener(url: String, hub: Arc<Hub>) {
             }
             match PgConnection::establish(&url) {
                 Ok(mut conn) => {
-                    if let Err(e) = conn.batch_execute(&format!("LISTEN {PG_CHANNEL}")) {
+                    // Named, so operators (and tests) can tell this connection apart.
+                    let listen = format!(
+                        "SET application_name = '{LISTENER_APPLICATION_NAME}'; LISTEN {PG_CHANNEL}"
+                    );
+                    if let Err(e) = conn.batch_execute(&listen) {
                         tracing::warn!(error = %e, "LISTEN failed");
                     } else {
                         let _ = ready_tx.send(());
@@ -110,12 +116,19 @@ pub fn spawn_pg_listener(url: String, hub: Arc<Hub>) {
 }
 
 fn listen_loop(conn: &mut PgConnection, hub: &Hub) -> diesel::QueryResult<()> {
+    let mut last_ping = std::time::Instant::now();
     while !hub.is_stopped() {
         let mut payloads = Vec::new();
         for n in conn.notifications_iter() {
             payloads.push(n?.payload);
         }
         if payloads.is_empty() {
+            // A dropped connection does not always show as an error while only polling for
+            // notifications: a round trip every second makes sure we notice and reconnect.
+            if last_ping.elapsed() >= Duration::from_secs(1) {
+                conn.batch_execute("SELECT 1")?;
+                last_ping = std::time::Instant::now();
+            }
             // notifications_iter only reads what has arrived; poll gently.
             std::thread::sleep(Duration::from_millis(10));
             continue;
