@@ -421,7 +421,34 @@ async fn bad_tokens_are_401(app: &TestApp) {
     );
 }
 
+/// Guessing the current password through a stolen token is throttled like login.
+async fn password_change_guessing_is_throttled(app: &TestApp) {
+    let p = app.patient("Guess").await;
+    for i in 0..5 {
+        app.post(
+            "/auth/password",
+            &p.token,
+            json!({"current_password": format!("wrong-guess-{i}"), "new_password": "another-pass-1"}),
+        )
+        .await
+        .problem(422);
+    }
+    // Now even the right current password is refused for a while.
+    let r = app
+        .post(
+            "/auth/password",
+            &p.token,
+            json!({"current_password": PASSWORD, "new_password": "another-pass-1"}),
+        )
+        .await
+        .problem(429);
+    assert!(r.header("retry-after").is_some());
+    // The password did not change.
+    app.login(&p.email, PASSWORD).await;
+}
+
 both_backends!(
+    password_change_guessing_is_throttled,
     login_returns_a_bearer_token,
     login_failures_look_the_same,
     login_throttled_after_five_failures,

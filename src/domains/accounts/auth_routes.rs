@@ -348,6 +348,18 @@ async fn change_password(
     let mut v = Validator::new();
     passwords::validate_new(&mut v, "new_password", &body.new_password);
     v.finish()?;
+    // A stolen token must not become a way to guess the password: the same throttle as login,
+    // keyed by the account.
+    let throttle_key = format!("user:{}", ctx.user_id());
+    if let Some(wait) = state.throttle.blocked(&throttle_key, &ctx.client_addr) {
+        return Err(ctx.denied(
+            ApiError::too_many(wait),
+            "password_change",
+            "user",
+            Some(ctx.user_id()),
+            None,
+        ));
+    }
     let uid = ctx.user_id().to_string();
     let stored: String = state
         .db
@@ -365,6 +377,9 @@ async fn change_password(
     .await
     .map_err(ApiError::internal)?;
     let Some(new_hash) = new_hash else {
+        state
+            .throttle
+            .record_failure(&throttle_key, &ctx.client_addr);
         return Err(ctx.denied(
             ApiError::field("current_password", "is incorrect"),
             "password_change",
@@ -373,6 +388,7 @@ async fn change_password(
             None,
         ));
     };
+    state.throttle.record_success(&throttle_key);
     let actor = ctx.clone();
     let uid = ctx.user_id().to_string();
     let keep = ctx.principal.token_hash.clone();
