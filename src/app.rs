@@ -103,6 +103,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     tokio::task::spawn_blocking(move || domains::accounts::bootstrap(&boot_db, &boot_config))
         .await??;
     audit.spawn_sealer();
+    spawn_housekeeping(db.clone());
     let state = AppState {
         db,
         audit,
@@ -114,6 +115,29 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     };
     let router = router(state.clone());
     Ok(App { state, router })
+}
+
+/// Deletes sessions that expired or were revoked more than a day ago, every ten minutes.
+/// (The day of grace keeps recent ones for investigation.)
+fn spawn_housekeeping(db: Db) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(600));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let result = db
+                .write(|tx| {
+                    let cutoff = crate::db::now() - chrono::Duration::days(1);
+                    Ok(crate::auth::purge_sessions(tx.conn, cutoff)?)
+                })
+                .await;
+            match result {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "old sessions removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "session clean-up failed"),
+            }
+        }
+    });
 }
 
 pub fn router(state: AppState) -> Router {

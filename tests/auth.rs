@@ -447,7 +447,38 @@ async fn password_change_guessing_is_throttled(app: &TestApp) {
     app.login(&p.email, PASSWORD).await;
 }
 
+/// Old expired and revoked sessions are purged; live ones stay.
+async fn old_sessions_are_purged(app: &TestApp) {
+    let p = app.patient("Purge").await;
+    let live = app.login(&p.email, PASSWORD).await;
+    app.call(Method::POST, "/auth/logout", Some(&p.token), None, &[])
+        .await
+        .expect(204);
+    let count = |conn: &mut healthapi::db::DbConn| -> i64 {
+        use diesel::prelude::*;
+        healthapi::db::schema::sessions::table
+            .filter(healthapi::db::schema::sessions::user_id.eq(&p.user_id))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    };
+    let pool = healthapi::db::connect(&app.database_url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    assert_eq!(count(&mut conn), 2);
+    // Revoked a minute ago: kept with a cutoff in the past, purged with one after it.
+    let hour_ago = healthapi::db::now() - chrono::Duration::hours(1);
+    assert_eq!(
+        healthapi::auth::purge_sessions(&mut conn, hour_ago).unwrap(),
+        0
+    );
+    let soon = healthapi::db::now() + chrono::Duration::minutes(1);
+    assert_eq!(healthapi::auth::purge_sessions(&mut conn, soon).unwrap(), 1);
+    assert_eq!(count(&mut conn), 1);
+    app.get("/auth/me", &live).await.expect(200);
+}
+
 both_backends!(
+    old_sessions_are_purged,
     password_change_guessing_is_throttled,
     login_returns_a_bearer_token,
     login_failures_look_the_same,

@@ -157,6 +157,18 @@ fn lookup_session(conn: &mut DbConn, token_hash: &str) -> Result<Option<Principa
     }
 }
 
+/// Deletes sessions that expired or were revoked before `cutoff`.
+pub fn purge_sessions(conn: &mut DbConn, cutoff: chrono::NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .lt(cutoff)
+                .or(sessions::revoked_at.lt(cutoff)),
+        ),
+    )
+    .execute(conn)
+}
+
 /// The request's context: the caller, where the request came from, and the audit handle.
 #[derive(Clone)]
 pub struct Ctx {
