@@ -260,9 +260,10 @@ pub async fn serve(
     });
     let server = tokio::spawn(async move { server.await });
     let _ = stop_rx.changed().await;
-    // Long-lived streams (SSE) would hold graceful shutdown open forever: bound the wait.
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    // Ends open SSE streams (and the PostgreSQL listener) so graceful shutdown can finish; the
+    // wait stays bounded in case a request hangs.
     app.state.hub.stop();
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     app.state.audit.stop();
     let sealed = app.state.audit.flush().await?;
     tracing::info!(sealed, "shut down; audit entries flushed");

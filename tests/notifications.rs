@@ -493,3 +493,37 @@ both_backends!(
     stream_delivers_and_replays,
     stream_across_nodes,
 );
+
+/// Shutdown ends open streams (clients reconnect elsewhere with Last-Event-ID) instead of
+/// holding the server open.
+async fn stream_ends_on_shutdown(backend: Backend) {
+    let Some(mut app) = TestApp::spawn(backend).await else {
+        eprintln!("HEALTHAPI_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+        return;
+    };
+    let p = app.patient("Ends").await;
+    let mut sse = Sse::open(&app, &p.token, None).await;
+    app.stop_server().await;
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match sse.stream.next().await {
+                // Keep-alive comments may still arrive before the end.
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the stream ended when the server stopped");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_stream_ends_on_shutdown() {
+    stream_ends_on_shutdown(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stream_ends_on_shutdown() {
+    stream_ends_on_shutdown(Backend::Postgres).await;
+}

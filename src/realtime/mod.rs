@@ -31,6 +31,8 @@ struct Ref {
 pub struct Hub {
     tx: broadcast::Sender<Arc<Notification>>,
     stopped: AtomicBool,
+    /// Flips to true on shutdown so open streams end instead of holding the server open.
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Default for Hub {
@@ -39,6 +41,7 @@ impl Default for Hub {
         Hub {
             tx,
             stopped: AtomicBool::new(false),
+            shutdown: tokio::sync::watch::Sender::new(false),
         }
     }
 }
@@ -47,6 +50,11 @@ impl Hub {
     /// Ends the PostgreSQL listener (on shutdown).
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
+        self.shutdown.send_replace(true);
+    }
+    /// Resolves `changed()` when the server shuts down.
+    pub fn shutdown_watch(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
     fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)

@@ -242,7 +242,8 @@ async fn stream(
         None => Vec::new(),
     };
     let db = state.db.clone();
-    let events = event_stream(db, user_id, last_seen, replay, live);
+    let shutdown = state.hub.shutdown_watch();
+    let events = event_stream(db, user_id, last_seen, replay, live, shutdown);
     Ok((
         StatusCode::OK,
         Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))),
@@ -318,6 +319,7 @@ fn event_stream(
     last_seen: Option<String>,
     replay: Vec<Notification>,
     mut live: tokio::sync::broadcast::Receiver<std::sync::Arc<Notification>>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     async_stream::stream! {
         let mut sent = Sent::new(last_seen);
@@ -327,7 +329,13 @@ fn event_stream(
             }
         }
         loop {
-            let catch_up = match live.recv().await {
+            let received = tokio::select! {
+                r = live.recv() => r,
+                // The server is shutting down: end the stream (the client reconnects elsewhere
+                // with Last-Event-ID).
+                _ = shutdown.changed() => break,
+            };
+            let catch_up = match received {
                 // The hub's resync signal: the listener reconnected and may have missed some.
                 Ok(n) if n.id.is_empty() => true,
                 Ok(n) => {
