@@ -117,14 +117,38 @@ async fn who_may_write(app: &TestApp) {
     write_record(app, &dr.token, nobody, "other")
         .await
         .problem(409);
-    app.post(
-        "/medical-records",
-        &dr.token,
-        json!({"patient_id": ann.pid(), "appointment_id": nobody, "record_type": "other",
-               "title": "t", "content": "c"}),
-    )
-    .await
-    .problem(409);
+    let missing = app
+        .post(
+            "/medical-records",
+            &dr.token,
+            json!({"patient_id": ann.pid(), "appointment_id": nobody, "record_type": "other",
+                   "title": "t", "content": "c"}),
+        )
+        .await
+        .problem(409);
+    // Another patient's appointment looks exactly like a missing one.
+    let bob = app.patient("Bobby").await;
+    let bobs = app
+        .post(
+            "/appointments",
+            &dr.token,
+            json!({"patient_id": bob.pid(), "doctor_id": dr.did(),
+                   "start_time": (chrono::Utc::now() + chrono::Duration::days(40)).to_rfc3339(),
+                   "end_time": (chrono::Utc::now() + chrono::Duration::days(40) + chrono::Duration::minutes(30)).to_rfc3339()}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let other = app
+        .post(
+            "/medical-records",
+            &dr.token,
+            json!({"patient_id": ann.pid(), "appointment_id": bobs, "record_type": "other",
+                   "title": "t", "content": "c"}),
+        )
+        .await
+        .problem(409);
+    assert_eq!(other.body, missing.body);
     // Bad input: one per kind.
     let base =
         json!({"patient_id": ann.pid(), "record_type": "other", "title": "t", "content": "c"});

@@ -289,19 +289,15 @@ async fn create_record(
                         .select((appointments::patient_id, appointments::doctor_id))
                         .first(tx.conn)
                         .optional()?;
+                    // Another patient's appointment answers exactly like a missing one, so
+                    // the response never reveals that it exists.
                     match appt {
-                        None => {
+                        Some((pid, did)) if pid == new.patient_id => did == new.doctor_id,
+                        _ => {
                             return Err(ApiError::conflict(
-                                "appointment_id does not name an existing appointment",
+                                "appointment_id does not name an appointment of this patient",
                             ))
                         }
-                        Some((pid, _)) if pid != new.patient_id => {
-                            return Err(ApiError::field(
-                                "appointment_id",
-                                "belongs to another patient",
-                            ))
-                        }
-                        Some((_, did)) => did == new.doctor_id,
                     }
                 }
                 None => false,
