@@ -1,0 +1,55 @@
+//! The bare baseline server (bench-only): the same axum, r2d2 pool, Diesel driver, pragmas and
+//! `spawn_blocking` as healthapi, serving the same SELECT of one patient (`load_patient`) as
+//! JSON — with no auth, no access check, no audit, no middleware. It is this machine's ceiling
+//! for "one row over HTTP".
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use clap::Parser;
+use healthapi::db::DbPool;
+use healthapi::domains::patients::{load_patient, Patient};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    database_url: String,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: String,
+    /// The same default as the server's HEALTHAPI_POOL_SIZE.
+    #[arg(long, default_value_t = 16)]
+    pool_size: u32,
+}
+
+async fn patient(
+    State(pool): State<DbPool>,
+    Path(id): Path<String>,
+) -> Result<Json<Patient>, StatusCode> {
+    let found = tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
+        load_patient(&mut conn, &id).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
+    })
+    .await
+    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)??;
+    found.map(Json).ok_or(StatusCode::NOT_FOUND)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let url = args.database_url.clone();
+        let pool =
+            tokio::task::spawn_blocking(move || healthapi::db::connect(&url, args.pool_size))
+                .await??;
+        let app = Router::new()
+            .route("/patients/{id}", get(patient))
+            .route("/healthz", get(|| async { "ok" }))
+            .with_state(pool);
+        let listener = tokio::net::TcpListener::bind(&args.bind).await?;
+        println!("bare listening on {}", listener.local_addr()?);
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}
