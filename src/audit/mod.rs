@@ -121,7 +121,14 @@ pub fn load_key(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Resu
     Ok(k.into_bytes())
 }
 
-const BUFFER_SOFT_CAP: usize = 10_000;
+/// Buffered read entries that wake the sealer before its 100 ms tick.
+const BUFFER_SOFT_CAP: usize = SEAL_BATCH as usize;
+/// Buffered read entries past which new requests wait for the sealer (`admit`): memory stays
+/// bounded (about 500 bytes an entry) when reads outpace sealing, instead of growing by
+/// hundreds of MB as it did under the list benchmark.
+const BUFFER_HARD_CAP: usize = 20_000;
+/// How long a request waits for the sealer before it is refused with 503.
+const ADMIT_TIMEOUT: Duration = Duration::from_secs(5);
 const SEAL_BATCH: i64 = 5_000;
 /// Rows per INSERT when sealing: 12 columns each, well under both backends' bind limits.
 const SEAL_INSERT_ROWS: usize = 500;
@@ -133,6 +140,8 @@ struct Inner {
     /// Serialises this node's sealing; the head row lock serialises nodes.
     seal_lock: tokio::sync::Mutex<()>,
     wake: Notify,
+    /// Signalled whenever the sealer takes the buffer, for requests waiting in `admit`.
+    taken: Notify,
     stopped: std::sync::atomic::AtomicBool,
 }
 
@@ -151,6 +160,7 @@ impl Audit {
                 buffer: Mutex::new(Vec::new()),
                 seal_lock: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
+                taken: Notify::new(),
                 stopped: Default::default(),
             }),
         }
@@ -168,9 +178,32 @@ impl Audit {
         }
     }
 
-    /// Tells the sealer that committed entries are waiting in the outbox.
-    pub fn wake(&self) {
-        self.inner.wake.notify_one();
+    /// Waits while the read buffer is over its hard cap (the sealer is behind), so that a burst
+    /// of reads slows down instead of holding an unbounded backlog in memory. Err after
+    /// `ADMIT_TIMEOUT`: the sealer is not making progress (the database refuses writes).
+    pub async fn admit(&self) -> Result<(), ()> {
+        let over = || self.inner.buffer.lock().len() >= BUFFER_HARD_CAP;
+        if !over() {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + ADMIT_TIMEOUT;
+        loop {
+            let taken = self.inner.taken.notified();
+            tokio::pin!(taken);
+            taken.as_mut().enable();
+            if !over()
+                || self
+                    .inner
+                    .stopped
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                return Ok(());
+            }
+            self.inner.wake.notify_one();
+            if tokio::time::timeout_at(deadline, taken).await.is_err() {
+                return Err(());
+            }
+        }
     }
 
     /// Seals everything buffered or in the outbox now. Entries are never dropped: on failure
@@ -184,6 +217,7 @@ impl Audit {
             // single transaction over a backlog of 100,000s of read entries held the database's
             // write lock for seconds while bookings timed out waiting for it.
             let pending = std::mem::take(&mut *inner.buffer.lock());
+            inner.taken.notify_waiters();
             let inner2 = inner.clone();
             let result = tokio::task::spawn_blocking(move || {
                 let mut done = 0;
@@ -287,8 +321,8 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
                 more: false,
             });
         }
-        let mut entries: Vec<NewEntry> = outbox.iter().map(|(_, r)| r.clone()).collect();
-        entries.extend(buffered.iter().cloned());
+        let mut entries: Vec<&NewEntry> = outbox.iter().map(|(_, r)| r).collect();
+        entries.extend(buffered);
         entries.sort_by_key(|e| e.occurred_at);
         let mut logs = Vec::with_capacity(entries.len());
         for e in &entries {
@@ -333,4 +367,78 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
             more,
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: usize) -> NewEntry {
+        NewEntry {
+            occurred_at: crate::db::now(),
+            user_id: Some(format!("user-{i}")),
+            role: Some("doctor".into()),
+            action: "read".into(),
+            resource_type: "patient".into(),
+            resource_id: Some(format!("patient-{i}")),
+            patient_id: Some(format!("patient-{i}")),
+            outcome: "success".into(),
+            request_id: None,
+            client_addr: None,
+        }
+    }
+
+    fn audit_on_fresh_sqlite(dir: &tempfile::TempDir) -> Audit {
+        let url = dir.path().join("audit.db").display().to_string();
+        let pool = crate::db::connect(&url, 4).unwrap();
+        Audit::new(pool, b"test-key".to_vec())
+    }
+
+    fn fill_to_hard_cap(audit: &Audit) {
+        for i in 0..BUFFER_HARD_CAP {
+            audit.record_async(entry(i));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_holds_requests_back_until_the_sealer_takes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = audit_on_fresh_sqlite(&dir);
+        assert!(
+            audit.admit().await.is_ok(),
+            "an empty buffer admits at once"
+        );
+        fill_to_hard_cap(&audit);
+
+        let waiting = tokio::spawn({
+            let audit = audit.clone();
+            async move { audit.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "admitted while the buffer was full");
+
+        // admit() woke the sealer's Notify; a flush (what the sealer runs) releases the waiter.
+        assert_eq!(audit.flush().await.unwrap(), BUFFER_HARD_CAP);
+        assert_eq!(waiting.await.unwrap(), Ok(()));
+
+        let mut conn = audit.inner.pool.get().unwrap();
+        match verify::verify(&mut conn, b"test-key", None).unwrap() {
+            verify::Verdict::Intact { count, .. } => assert_eq!(count, BUFFER_HARD_CAP as i64),
+            broken => panic!("chain broken: {broken:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sealer_that_never_takes_the_buffer_gets_requests_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = audit_on_fresh_sqlite(&dir);
+        fill_to_hard_cap(&audit);
+        // No sealer runs: with time paused, the 5 s wait elapses as soon as the test is idle.
+        assert_eq!(audit.admit().await, Err(()));
+        assert_eq!(
+            audit.inner.buffer.lock().len(),
+            BUFFER_HARD_CAP,
+            "nothing dropped"
+        );
+    }
 }

@@ -224,6 +224,11 @@ impl FromRequestParts<AppState> for Ctx {
                 p
             }
         };
+        // Every authenticated request may write read-audit entries: hold it back while the
+        // sealer is behind, so the buffer (and the server's memory) stays bounded.
+        state.audit.admit().await.map_err(|()| {
+            ApiError::unavailable("the audit sealer is not keeping up; request refused")
+        })?;
         Ok(Ctx {
             principal,
             request_id: request_id(parts),

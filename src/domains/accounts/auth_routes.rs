@@ -114,7 +114,6 @@ async fn register(
             Ok(Registered { user, patient })
         })
         .await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/users/{}", out.user.id),
         version: Some(out.user.version),
@@ -286,7 +285,6 @@ async fn login(
             Ok(user)
         })
         .await?;
-    state.audit.wake();
     Ok(axum::Json(LoginResponse {
         access_token: token,
         token_type: "Bearer",
@@ -312,7 +310,6 @@ async fn logout(State(state): State<AppState>, ctx: Ctx) -> Result<StatusCode, A
         })
         .await?;
     state.sessions.forget_token(&ctx.principal.token_hash);
-    state.audit.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -411,6 +408,5 @@ async fn change_password(
         })
         .await?;
     state.sessions.forget_user(ctx.user_id());
-    state.audit.wake();
     Ok(StatusCode::NO_CONTENT)
 }

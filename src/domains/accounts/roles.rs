@@ -219,7 +219,6 @@ async fn create_role(
             load_role(tx.conn, &id)?.ok_or_else(ApiError::not_found)
         })
         .await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/roles/{}", role.id),
         version: Some(role.version),
@@ -296,7 +295,6 @@ async fn patch_role(
         .await?;
     // Cached sessions hold permissions computed from the old role.
     state.sessions.clear();
-    state.audit.wake();
     Ok(Tagged(role.version, role))
 }
 
@@ -331,6 +329,5 @@ async fn delete_role(
             Ok(())
         })
         .await?;
-    state.audit.wake();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -262,7 +262,6 @@ async fn create_user_route(
             Ok(user)
         })
         .await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/users/{}", user.id),
         version: Some(user.version),
@@ -471,6 +470,5 @@ async fn patch_user(
     if deactivated || roles_changed {
         state.sessions.forget_user(&id);
     }
-    state.audit.wake();
     Ok(Tagged(user.version, user))
 }

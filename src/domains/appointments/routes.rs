@@ -80,7 +80,6 @@ async fn create_appointment(
     };
     let actor = ctx.clone();
     let appt = state.db.write(move |tx| book(tx, &actor, &new)).await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/appointments/{}", appt.id),
         version: Some(appt.version),
@@ -292,6 +291,5 @@ async fn patch_appointment(
             change(tx, &actor, &current, &body)
         })
         .await?;
-    state.audit.wake();
     Ok(Tagged(appt.version, appt))
 }

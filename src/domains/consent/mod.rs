@@ -161,7 +161,6 @@ async fn create_form(
             Ok(form)
         })
         .await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/consent-forms/{}", form.id),
         version: Some(form.version),
@@ -267,7 +266,6 @@ async fn patch_form(
             load_form(tx.conn, &id)?.ok_or_else(ApiError::not_found)
         })
         .await?;
-    state.audit.wake();
     Ok(Tagged(form.version, form))
 }
 
@@ -361,7 +359,6 @@ async fn record_consent(
         .db
         .write(move |tx| record(tx, &actor, &body.consent_form_id, &body.action))
         .await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/consents?user_id={}", ev.user_id),
         version: None,

@@ -207,7 +207,6 @@ async fn send_notification(
             Ok(n)
         })
         .await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/notifications/{}", n.id),
         version: None,

@@ -172,7 +172,6 @@ async fn break_glass(
             })
         })
         .await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/patients/{}/care-team", grant.patient_id),
         version: None,

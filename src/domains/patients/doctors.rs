@@ -250,7 +250,6 @@ async fn create_doctor_route(
             Ok(doctor)
         })
         .await?;
-    state.audit.wake();
     if let Some(uid) = &doctor.user_id {
         state.sessions.forget_user(uid);
     }
@@ -412,7 +411,6 @@ async fn patch_doctor(
             load_doctor(tx.conn, &id)?.ok_or_else(ApiError::not_found)
         })
         .await?;
-    state.audit.wake();
     Ok(Tagged(doctor.version, doctor))
 }
 

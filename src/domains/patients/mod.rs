@@ -247,7 +247,6 @@ async fn create_patient_route(
             Ok(patient)
         })
         .await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/patients/{}", patient.id),
         version: Some(patient.version),
@@ -489,6 +488,5 @@ async fn patch_patient(
             load_patient(tx.conn, &pid)?.ok_or_else(ApiError::not_found)
         })
         .await?;
-    state.audit.wake();
     Ok(Tagged(patient.version, patient))
 }

@@ -316,7 +316,6 @@ async fn create_record(
             create(tx, &actor, &new)
         })
         .await?;
-    state.audit.wake();
     Ok(Created {
         location: format!("/api/v1/medical-records/{}", rec.id),
         version: Some(rec.version),
@@ -531,7 +530,6 @@ async fn patch_record(
             ))
         })
         .await?;
-    state.audit.wake();
     Ok(Tagged(rec.version, rec))
 }
 
