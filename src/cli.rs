@@ -28,15 +28,23 @@ pub fn init_logging(config: &Config, to_stderr: bool) {
     };
 }
 
-/// Argon2id hashing works in one 19 MiB block. glibc's malloc, once such a block is freed, raises
-/// its mmap threshold above it and from then on serves it from (and keeps it in) the arena of
-/// whichever blocking thread hashed: 50 logins grew the server from 17 MB to 137 MB RSS. A fixed
-/// threshold keeps blocks this large in mmap, returned to the system when freed.
+/// glibc malloc settings, for the allocations that do not go to mimalloc (main.rs): SQLite's,
+/// and all of them where this library runs under another allocator (tests, the benchmark).
+///
+/// Argon2id hashing works in one 19 MiB block; glibc, once such a block is freed, raises its
+/// mmap threshold above it and from then on keeps it in the arena of whichever blocking thread
+/// hashed (50 logins grew the server from 17 MB to 137 MB RSS). A fixed threshold keeps blocks
+/// this large in mmap, returned to the system when freed.
+///
+/// glibc's default of 8 arenas per core, each keeping what it once held, reached 16 arenas of
+/// ~8 MB under 64 concurrent reads. With Rust's allocations on mimalloc, 2 arenas for SQLite's
+/// page caches and statements cost no measurable throughput. See BENCHMARKS.md.
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called before any other thread starts.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
@@ -45,7 +53,15 @@ pub fn run(cli: Cli) -> ExitCode {
     let config = cli.config;
     let serving = matches!(cli.command, None | Some(Command::Serve));
     init_logging(&config, !serving);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Every database call runs on a blocking thread holding one pooled connection, so threads
+    // past the pool's size would only wait for a connection; tokio's default of 512 let 64
+    // concurrent requests start ~90 threads, each with its own stack and malloc arena (peak RSS
+    // 160 MB on the patient-read benchmark). The spare 8 serve password hashing and the sealer.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(config.pool_size as usize + 8)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
