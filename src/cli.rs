@@ -39,7 +39,7 @@ pub fn init_logging(config: &Config, to_stderr: bool) {
 /// glibc's default of 8 arenas per core, each keeping what it once held, reached 16 arenas of
 /// ~8 MB under 64 concurrent reads. With Rust's allocations on mimalloc, 2 arenas for SQLite's
 /// page caches and statements cost no measurable throughput. See BENCHMARKS.md.
-fn tune_malloc() {
+pub fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called before any other thread starts.
     unsafe {

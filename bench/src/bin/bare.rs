@@ -1,7 +1,9 @@
 //! The bare baseline server (bench-only): the same axum, r2d2 pool, Diesel driver, pragmas and
 //! `spawn_blocking` as healthapi, serving the same SELECT of one patient (`load_patient`) as
 //! JSON — with no auth, no access check, no audit, no middleware. It is this machine's ceiling
-//! for "one row over HTTP".
+//! for "one row over HTTP". It runs with the server's allocator (mimalloc, and glibc's settings
+//! for SQLite) and runtime settings (blocking threads capped at the pool size + 8), so the ratio
+//! compares only the work.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -10,6 +12,9 @@ use axum::{Json, Router};
 use clap::Parser;
 use healthapi::db::DbPool;
 use healthapi::domains::patients::{load_patient, Patient};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 struct Args {
@@ -37,7 +42,11 @@ async fn patient(
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rt = tokio::runtime::Runtime::new()?;
+    healthapi::cli::tune_malloc();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(args.pool_size as usize + 8)
+        .build()?;
     rt.block_on(async move {
         let url = args.database_url.clone();
         let pool =
