@@ -7,17 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
 use hdrhistogram::Histogram;
 use rand::rngs::StdRng as SmallRng;
 use rand::{Rng, SeedableRng};
 
 use healthapi::audit::Audit;
-use healthapi::auth::access::care_team_patients;
 use healthapi::auth::permissions::DOCTOR;
-use healthapi::db::schema::appointments;
-use healthapi::db::{now, Db, DbConn, DbPool};
-use healthapi::domains::appointments::{book, Appointment, AppointmentRow, NewAppointment};
+use healthapi::db::{Db, DbPool};
+use healthapi::domains::appointments::{book, list_visible, ListFilter, NewAppointment};
 use healthapi::domains::patients::load_patient;
 
 use crate::load::{Fixture, Stats, SLOT_SECONDS};
@@ -38,32 +35,6 @@ pub struct RawResult {
     pub ops_per_sec: f64,
     pub stats: Stats,
     pub bookings_used: u64,
-}
-
-/// The list query of `GET /appointments` for a doctor caller (copied from the handler; the
-/// handler's is private to it).
-pub fn list_appointments(
-    conn: &mut DbConn,
-    doctor_id: &str,
-    from: chrono::NaiveDateTime,
-    to: chrono::NaiveDateTime,
-) -> QueryResult<Vec<Appointment>> {
-    let d = doctor_id.to_string();
-    let rows: Vec<AppointmentRow> = appointments::table
-        .select(AppointmentRow::as_select())
-        .order((appointments::start_time, appointments::id))
-        .limit(51)
-        .into_boxed()
-        .filter(
-            appointments::doctor_id
-                .eq(d.clone())
-                .or(appointments::patient_id.eq_any(care_team_patients(d.clone(), now()))),
-        )
-        .filter(appointments::doctor_id.eq(d))
-        .filter(appointments::start_time.ge(from))
-        .filter(appointments::start_time.lt(to))
-        .load(conn)?;
-    Ok(rows.into_iter().map(Appointment::from).collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -114,13 +85,15 @@ pub fn run(
                             let k =
                                 rng.gen_range(0..(fixture.seeded_slots_per_doctor - 100).max(1));
                             let from = fixture.seed_base + k * SLOT_SECONDS;
+                            // The route's own query, as GET /appointments?doctor_id&from&to runs it.
+                            let filter = ListFilter {
+                                doctor_id: Some(fixture.doctors[d].0.clone()),
+                                from: Some(time(from)),
+                                to: Some(time(from + 100 * SLOT_SECONDS)),
+                                ..ListFilter::default()
+                            };
                             matches!(
-                                list_appointments(
-                                    &mut conn,
-                                    &fixture.doctors[d].0,
-                                    time(from),
-                                    time(from + 100 * SLOT_SECONDS)
-                                ),
+                                list_visible(&mut conn, &ctxs[d].principal, filter, 51),
                                 Ok(v) if v.len() == 51
                             )
                         }

@@ -227,7 +227,12 @@ impl FromRequestParts<AppState> for Ctx {
         // Every authenticated request may write read-audit entries: hold it back while the
         // sealer is behind, so the buffer (and the server's memory) stays bounded.
         state.audit.admit().await.map_err(|()| {
-            ApiError::unavailable("the audit sealer is not keeping up; request refused")
+            tracing::warn!("audit sealer made no progress for 5 s; refusing a request");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the audit trail cannot record requests right now; retry shortly",
+            )
         })?;
         Ok(Ctx {
             principal,

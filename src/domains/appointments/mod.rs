@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::access::link_care_team;
-use crate::auth::Ctx;
+use crate::auth::access::{care_team_patients, link_care_team};
+use crate::auth::{Ctx, Principal};
 use crate::db::schema::appointments;
 use crate::db::{lock_row, new_id, now, DbConn, Tx};
 use crate::domains::notifications::{notify_doctor, notify_patient};
@@ -404,4 +404,70 @@ pub fn change(
     }
     let row = load_row(tx.conn, &current.id)?.ok_or_else(ApiError::not_found)?;
     Ok(row.into())
+}
+
+/// The filters of an appointment list, parsed and validated by the route.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub patient_id: Option<String>,
+    pub doctor_id: Option<String>,
+    pub status: Option<String>,
+    /// Starting at or after.
+    pub from: Option<NaiveDateTime>,
+    /// Starting before.
+    pub to: Option<NaiveDateTime>,
+    /// Past this `(start_time, id)` (the page cursor).
+    pub after: Option<(NaiveDateTime, String)>,
+}
+
+/// The appointments `p` may see that match `f`, by `(start_time, id)`, at most `limit`. The
+/// compartment rule is part of the SQL: admin all; a patient their own; a doctor their own and
+/// those of patients on their care team; anyone else nothing.
+pub fn list_visible(
+    conn: &mut DbConn,
+    p: &Principal,
+    f: ListFilter,
+    limit: i64,
+) -> QueryResult<Vec<AppointmentRow>> {
+    let mut q = appointments::table
+        .select(AppointmentRow::as_select())
+        .order((appointments::start_time, appointments::id))
+        .limit(limit)
+        .into_boxed();
+    if !p.is_admin {
+        if let Some(pid) = &p.patient_id {
+            q = q.filter(appointments::patient_id.eq(pid.clone()));
+        } else if let Some(d) = &p.doctor_id {
+            q = q.filter(
+                appointments::doctor_id
+                    .eq(d.clone())
+                    .or(appointments::patient_id.eq_any(care_team_patients(d.clone(), now()))),
+            );
+        } else {
+            return Ok(Vec::new());
+        }
+    }
+    if let Some((t, id)) = f.after {
+        q = q.filter(
+            appointments::start_time
+                .gt(t)
+                .or(appointments::start_time.eq(t).and(appointments::id.gt(id))),
+        );
+    }
+    if let Some(v) = f.patient_id {
+        q = q.filter(appointments::patient_id.eq(v));
+    }
+    if let Some(v) = f.doctor_id {
+        q = q.filter(appointments::doctor_id.eq(v));
+    }
+    if let Some(v) = f.status {
+        q = q.filter(appointments::status.eq(v));
+    }
+    if let Some(v) = f.from {
+        q = q.filter(appointments::start_time.ge(v));
+    }
+    if let Some(v) = f.to {
+        q = q.filter(appointments::start_time.lt(v));
+    }
+    q.load(conn)
 }

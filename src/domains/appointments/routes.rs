@@ -6,15 +6,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    book, change, load_row, validate_times, Appointment, AppointmentChange, AppointmentRow,
-    NewAppointment, STATUSES,
+    book, change, list_visible, load_row, validate_times, Appointment, AppointmentChange,
+    AppointmentRow, ListFilter, NewAppointment, STATUSES,
 };
 use crate::app::AppState;
-use crate::auth::access::{audit_search, care_team_patients, on_care_team};
+use crate::auth::access::{audit_search, on_care_team};
 use crate::auth::permissions::Perm;
 use crate::auth::Ctx;
 use crate::auth::Principal;
-use crate::db::schema::appointments;
 use crate::db::{lock_row, now, DbConn};
 use crate::http::{
     check_version, if_match, parse_time, ApiError, AppJson, AppQuery, Created, ListResponse,
@@ -149,50 +148,17 @@ async fn list_appointments(
     };
     let p = ctx.principal.clone();
     let patient_filter = f.patient_id.clone();
+    let filter = ListFilter {
+        patient_id: f.patient_id,
+        doctor_id: f.doctor_id,
+        status: f.status,
+        from,
+        to,
+        after,
+    };
     let rows = state
         .db
-        .read(move |conn| {
-            let mut q = appointments::table
-                .select(AppointmentRow::as_select())
-                .order((appointments::start_time, appointments::id))
-                .limit(page.limit + 1)
-                .into_boxed();
-            if !p.is_admin {
-                if let Some(pid) = &p.patient_id {
-                    q = q.filter(appointments::patient_id.eq(pid.clone()));
-                } else if let Some(d) = &p.doctor_id {
-                    q =
-                        q.filter(appointments::doctor_id.eq(d.clone()).or(
-                            appointments::patient_id.eq_any(care_team_patients(d.clone(), now())),
-                        ));
-                } else {
-                    return Ok(Vec::new());
-                }
-            }
-            if let Some((t, id)) = after {
-                q = q.filter(
-                    appointments::start_time
-                        .gt(t)
-                        .or(appointments::start_time.eq(t).and(appointments::id.gt(id))),
-                );
-            }
-            if let Some(v) = f.patient_id {
-                q = q.filter(appointments::patient_id.eq(v));
-            }
-            if let Some(v) = f.doctor_id {
-                q = q.filter(appointments::doctor_id.eq(v));
-            }
-            if let Some(v) = f.status {
-                q = q.filter(appointments::status.eq(v));
-            }
-            if let Some(v) = from {
-                q = q.filter(appointments::start_time.ge(v));
-            }
-            if let Some(v) = to {
-                q = q.filter(appointments::start_time.lt(v));
-            }
-            Ok(q.load(conn)?)
-        })
+        .read(move |conn| Ok(list_visible(conn, &p, filter, page.limit + 1)?))
         .await?;
     let items: Vec<Appointment> = rows.into_iter().map(Appointment::from).collect();
     let shown = items.len().min(page.limit as usize);
