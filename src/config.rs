@@ -50,6 +50,11 @@ pub struct Config {
     /// Browser origins allowed to call the API (comma-separated); none by default.
     #[arg(long, env = "HEALTHAPI_CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
+    /// How often the background sealer moves buffered and committed audit entries into the
+    /// chain, in milliseconds. Longer intervals seal more entries per transaction (fewer index
+    /// pages written per entry); `GET /audit-logs` seals first whatever the interval.
+    #[arg(long, env = "HEALTHAPI_AUDIT_SEAL_INTERVAL_MS", default_value_t = 100)]
+    pub audit_seal_interval_ms: u64,
     /// Seconds before a request is abandoned with 408.
     #[arg(long, env = "HEALTHAPI_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,

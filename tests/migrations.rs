@@ -143,3 +143,67 @@ fn both_trees_produce_the_same_tables_and_columns() {
         "migration trees differ:\n only in sqlite: {only_sqlite:?}\n only in postgres: {only_postgres:?}"
     );
 }
+
+/// Migration 3 rebuilds `audit_logs` on SQLite (seq becomes the rowid). A database sealed
+/// before it must keep every entry and a chain that still verifies, and go on sealing after.
+#[test]
+fn the_audit_rowid_migration_keeps_an_existing_chain() {
+    use diesel_migrations::MigrationHarness;
+    use healthapi::audit::verify::{verify, Verdict};
+    use healthapi::db::DbConn;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgrade.db");
+    let key = b"upgrade-test-key".to_vec();
+    let entry = |i: usize| healthapi::audit::NewEntry {
+        occurred_at: healthapi::db::now(),
+        user_id: Some(format!("user-{i}")),
+        role: Some("doctor".into()),
+        action: "read".into(),
+        resource_type: "patient".into(),
+        resource_id: Some(format!("patient-{i}")),
+        patient_id: (!i.is_multiple_of(3)).then(|| format!("patient-{i}")),
+        outcome: "success".into(),
+        request_id: None,
+        client_addr: None,
+    };
+    let entries: Vec<_> = (0..1200).map(entry).collect();
+    {
+        let mut conn = DbConn::Sqlite(
+            diesel::SqliteConnection::establish(path.to_str().unwrap()).expect("open"),
+        );
+        let DbConn::Sqlite(c) = &mut conn else {
+            unreachable!()
+        };
+        c.run_next_migration(healthapi::db::SQLITE_MIGRATIONS)
+            .unwrap();
+        c.run_next_migration(healthapi::db::SQLITE_MIGRATIONS)
+            .unwrap();
+        let sealed = healthapi::audit::seal(&mut conn, &key, &entries).unwrap();
+        assert_eq!(sealed.sealed, 1200);
+    }
+    let pool = healthapi::db::connect(&format!("sqlite://{}", path.display()), 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let declared: String = diesel::sql_query(
+        "SELECT type AS name FROM pragma_table_info('audit_logs') WHERE name = 'seq'",
+    )
+    .get_result::<Named>(&mut conn)
+    .unwrap()
+    .name;
+    assert_eq!(declared, "INTEGER", "seq is the rowid after the migration");
+    match verify(&mut conn, &key, None).unwrap() {
+        Verdict::Intact { count, .. } => assert_eq!(count, 1200),
+        other => panic!("chain broken by the migration: {other:?}"),
+    }
+    healthapi::audit::seal(&mut conn, &key, &entries[..10]).unwrap();
+    match verify(&mut conn, &key, None).unwrap() {
+        Verdict::Intact { count, .. } => assert_eq!(count, 1210),
+        other => panic!("chain broken after sealing on: {other:?}"),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Named {
+    #[diesel(sql_type = Text)]
+    name: String,
+}

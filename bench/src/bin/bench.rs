@@ -326,7 +326,7 @@ fn drive(
             std::fs::create_dir_all(d)?;
             Some(
                 Command::new("perf")
-                    .args(["record", "-F", "499", "-g", "-o"])
+                    .args(["record", "-F", "199", "--call-graph", "dwarf,16384", "-o"])
                     .arg(d.join(format!("{name}.perf.data")))
                     .args(["-p", &server_pid.to_string(), "--", "sleep"])
                     .arg(format!("{}", spec.warmup_secs + spec.duration_secs))
