@@ -16,6 +16,11 @@ use healthapi::domains::patients::{load_patient, Patient};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The server's mimalloc options, set as the server sets them (see src/main.rs).
+#[used]
+#[unsafe(link_section = ".init_array.00101")]
+static TUNE_MIMALLOC: extern "C" fn() = healthapi::cli::tune_mimalloc;
+
 #[derive(Parser)]
 struct Args {
     #[arg(long)]
