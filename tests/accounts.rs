@@ -169,6 +169,41 @@ async fn register_duplicate_email_is_409_and_writes_nothing(app: &TestApp) {
     assert!(patients_matching(app, &tag2).await.is_empty());
 }
 
+/// Writes that arrive together share one transaction on SQLite (group commit, `db::Db::write`),
+/// each in its own savepoint. Failing writes among succeeding ones must fail alone: the others
+/// committed whole, nothing of their own left behind. (On PostgreSQL the same holds trivially.)
+async fn concurrent_registrations_fail_alone(app: &TestApp) {
+    let tag = format!("Batch{}", unique());
+    let taken = format!("taken-{}@example.test", unique());
+    register(app, registration(&taken, &tag)).await.expect(201);
+    let bodies: Vec<Value> = (0..16)
+        .map(|i| {
+            if i % 2 == 0 {
+                registration(&format!("batch-{i}-{}@example.test", unique()), &tag)
+            } else {
+                registration(&taken, &tag)
+            }
+        })
+        .collect();
+    let results = futures::future::join_all(bodies.into_iter().map(|b| register(app, b))).await;
+    for (i, r) in results.iter().enumerate() {
+        let expected = if i % 2 == 0 { 201 } else { 409 };
+        assert_eq!(r.status.as_u16(), expected, "registration {i}: {}", r.text);
+    }
+    assert_eq!(
+        patients_matching(app, &tag).await.len(),
+        9,
+        "the first registration and the eight new ones, no patient of a refused one"
+    );
+    for i in (0..16).step_by(2) {
+        let email = results[i].body["user"]["email"]
+            .as_str()
+            .map(str::to_string);
+        let email = email.unwrap_or_else(|| panic!("registration {i}: {}", results[i].text));
+        assert_eq!(users_matching(app, &email).await.len(), 1);
+    }
+}
+
 async fn register_password_length(app: &TestApp) {
     let tag = format!("Pwlen{}", unique());
     let mut body = registration(&format!("pw-{}@example.test", unique()), &tag);
@@ -1217,6 +1252,7 @@ both_backends!(
     register_creates_patient_account,
     register_duplicate_email_is_409_and_writes_nothing,
     register_password_length,
+    concurrent_registrations_fail_alone,
     register_validation_names_the_field,
     users_create_by_admin,
     users_list_access,
