@@ -282,20 +282,27 @@ impl Db {
     where
         F: FnOnce(&mut Tx) -> Result<T, ApiError>,
     {
-        let mut events = Vec::new();
-        let value = write_transaction(conn, |conn| {
-            let mut tx = Tx {
-                conn,
-                after_commit: Vec::new(),
-            };
-            let v = f(&mut tx)?;
-            events = std::mem::take(&mut tx.after_commit);
-            Ok::<_, ApiError>(v)
-        })?;
+        let (value, events) = write_transaction(conn, |conn| Tx::run(conn, f))?;
         for n in events {
             hub.publish_local(n);
         }
         Ok(value)
+    }
+}
+
+impl<'a> Tx<'a> {
+    /// Runs `f` on a connection already inside its transaction (or savepoint); returns its
+    /// value and the notifications to publish once that commits.
+    fn run<T>(
+        conn: &'a mut DbConn,
+        f: impl FnOnce(&mut Tx) -> Result<T, ApiError>,
+    ) -> Result<(T, Vec<crate::domains::notifications::Notification>), ApiError> {
+        let mut tx = Tx {
+            conn,
+            after_commit: Vec::new(),
+        };
+        let value = f(&mut tx)?;
+        Ok((value, tx.after_commit))
     }
 }
 
@@ -378,20 +385,11 @@ impl GroupWriter {
     {
         let (reply, result) = tokio::sync::oneshot::channel::<Result<T, ApiError>>();
         let job: WriteJob = Box::new(move |conn: &mut DbConn| -> Finish {
-            let mut events = Vec::new();
             // A nested transaction is a savepoint of the group's.
-            let outcome = conn.transaction(|conn| {
-                let mut tx = Tx {
-                    conn,
-                    after_commit: Vec::new(),
-                };
-                let v = f(&mut tx)?;
-                events = std::mem::take(&mut tx.after_commit);
-                Ok::<_, ApiError>(v)
-            });
+            let outcome = conn.transaction(|conn| Tx::run(conn, f));
             Box::new(move |failure: Option<&str>| {
                 let answer = match (outcome, failure) {
-                    (Ok(v), None) => {
+                    (Ok((v, events)), None) => {
                         for n in events {
                             hub.publish_local(n);
                         }
