@@ -450,3 +450,72 @@ pub fn contains_pattern(word: &str) -> String {
     p.push('%');
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes that share one group commit: a write that fails after writing rolls back to its
+    /// own savepoint and leaves every other write of the group committed.
+    #[tokio::test]
+    async fn a_failing_write_in_a_group_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("group.db").display());
+        let pool = connect(&url, 4).unwrap();
+        diesel::sql_query("CREATE TABLE group_test (n INTEGER NOT NULL)")
+            .execute(&mut pool.get().unwrap())
+            .unwrap();
+        let db = Db::new(pool.clone(), Backend::Sqlite, Default::default());
+        let insert = |conn: &mut DbConn, n: i32| {
+            diesel::sql_query(format!("INSERT INTO group_test (n) VALUES ({n})"))
+                .execute(conn)
+                .map(|_| ())
+        };
+        // Holding the writer lock makes the writer thread wait inside its first group while
+        // the other writes queue, so that they all run in the second group together.
+        let lock = SQLITE_WRITER.lock();
+        let writes: Vec<_> = (0..10)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.write(move |tx| {
+                        insert(tx.conn, n)?;
+                        if n % 2 == 1 {
+                            return Err(ApiError::conflict("odd"));
+                        }
+                        Ok(n)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(lock);
+        for (n, w) in writes.into_iter().enumerate() {
+            let r = w.await.unwrap();
+            if n % 2 == 1 {
+                assert!(r.is_err(), "write {n} must fail");
+            } else {
+                assert_eq!(r.unwrap(), n as i32);
+            }
+        }
+        let mut stored: Vec<i32> = diesel::sql_query("SELECT n FROM group_test ORDER BY n")
+            .load::<Stored>(&mut pool.get().unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.n)
+            .collect();
+        stored.sort();
+        assert_eq!(
+            stored,
+            vec![0, 2, 4, 6, 8],
+            "only the successful writes are kept"
+        );
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        n: i32,
+    }
+}
