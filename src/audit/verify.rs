@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{chain_hash, AuditLog};
+use super::{chain_hash, keyed_mac, AuditLog};
 use crate::db::schema::{audit_head, audit_logs};
 use crate::db::DbConn;
 
@@ -61,6 +61,7 @@ fn verify_snapshot(
             reason: format!("entry {seq} lies outside the chain"),
         });
     }
+    let keyed = keyed_mac(key);
     let mut prev = String::new();
     let mut expected_seq = 1i64;
     let mut at_checkpoint: Option<String> = None;
@@ -81,7 +82,7 @@ fn verify_snapshot(
                     reason: format!("entry {expected_seq} is missing"),
                 });
             }
-            if chain_hash(key, &prev, e) != e.hash {
+            if chain_hash(&keyed, &prev, &e.chained()) != e.hash {
                 return Ok(Verdict::Broken {
                     first_bad_seq: e.seq,
                     reason: format!("entry {} does not match its chain hash", e.seq),

@@ -3,6 +3,7 @@
 //! No call runs on the async runtime's threads: reads (and PostgreSQL writes) run inside
 //! `spawn_blocking`, SQLite writes on the one writer thread that commits them in groups.
 
+pub mod checkpoint;
 pub mod schema;
 
 use std::sync::Arc;
@@ -68,22 +69,30 @@ pub fn new_id() -> String {
 }
 
 #[derive(Debug)]
-struct SqlitePragmas;
+struct SqlitePragmas {
+    /// SQLite's page cache of each connection, in KiB.
+    cache_kib: u32,
+}
+
+/// SQLite's default page cache: 2 MB per connection. At 16 MB each, 16 pooled connections
+/// took the server past 200 MB RSS, and the OS page cache holds the file anyway.
+const POOL_CACHE_KIB: u32 = 2_000;
 
 impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
         if let DbConn::Sqlite(c) = conn {
-            c.batch_execute(
-                // busy_timeout first: switching to WAL itself needs the lock. cache_size: 2 MB
-                // per connection (SQLite's default); at 16 MB each, 16 pooled connections took
-                // the server past 200 MB RSS, and the OS page cache holds the file anyway.
+            c.batch_execute(&format!(
+                // busy_timeout first: switching to WAL itself needs the lock.
                 "PRAGMA busy_timeout = 10000;
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
                  PRAGMA foreign_keys = ON;
-                 PRAGMA cache_size = -2000;
-                 PRAGMA temp_store = MEMORY;",
-            )
+                 PRAGMA cache_size = -{};
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA wal_autocheckpoint = {};",
+                self.cache_kib,
+                checkpoint::AUTOCHECKPOINT_PAGES,
+            ))
             .map_err(diesel::r2d2::Error::QueryError)?;
         }
         Ok(())
@@ -102,7 +111,7 @@ fn configure_sqlite_library() {
             // Without memory statistics SQLite's allocations skip one process-wide mutex: with
             // 16 pooled connections on 2 cores it showed up as futex wake-ups in every profile.
             ffi::sqlite3_config(ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int);
-            ffi::sqlite3_auto_extension(Some(stable_query_plans));
+            ffi::sqlite3_auto_extension(Some(on_open));
         }
     });
 }
@@ -113,7 +122,7 @@ fn configure_sqlite_library() {
 /// expired the statement and `sqlite3_step` re-parsed and re-planned it. Diesel binds the limit
 /// of every `.first()` and every page, so about 16% of the server's CPU under the patient-read
 /// benchmark went to re-preparing statements Diesel believed cached.
-unsafe extern "C" fn stable_query_plans(
+unsafe extern "C" fn on_open(
     db: *mut libsqlite3_sys::sqlite3,
     _err: *mut *mut std::ffi::c_char,
     _api: *const libsqlite3_sys::sqlite3_api_routines,
@@ -130,8 +139,34 @@ unsafe extern "C" fn stable_query_plans(
     libsqlite3_sys::SQLITE_OK
 }
 
+/// Nice value of the server's background threads (audit sealer, WAL checkpoints): 0 is the
+/// default, 19 the lowest priority. A woken request thread pre-empts them.
+const BACKGROUND_NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's CPU priority to `BACKGROUND_NICE`.
+pub fn lower_thread_priority() {
+    // SAFETY: setpriority on this thread's own id; a failure leaves the priority as is.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid() as libc::id_t,
+            BACKGROUND_NICE,
+        );
+    }
+}
+
 /// Opens a pool and applies the migrations of the URL's backend.
 pub fn connect(url: &str, max_size: u32) -> anyhow::Result<DbPool> {
+    let pool = open_pool(url, max_size, POOL_CACHE_KIB)?;
+    let mut conn = pool.get()?;
+    run_migrations(&mut conn)?;
+    Ok(pool)
+}
+
+/// A pool with SQLite page caches of `cache_kib` each (PostgreSQL ignores it), without
+/// migrating: for a background worker that needs its own connection beside `connect`'s pool.
+pub fn open_pool(url: &str, max_size: u32, cache_kib: u32) -> anyhow::Result<DbPool> {
     let backend = Backend::of_url(url);
     if backend == Backend::Sqlite {
         configure_sqlite_library();
@@ -157,10 +192,8 @@ pub fn connect(url: &str, max_size: u32) -> anyhow::Result<DbPool> {
         // server closed (a restart, an idle timeout) before a request gets one.
         .test_on_check_out(backend == Backend::Postgres)
         .connection_timeout(Duration::from_secs(10))
-        .connection_customizer(Box::new(SqlitePragmas))
+        .connection_customizer(Box::new(SqlitePragmas { cache_kib }))
         .build(manager)?;
-    let mut conn = pool.get()?;
-    run_migrations(&mut conn)?;
     Ok(pool)
 }
 
@@ -229,17 +262,21 @@ pub struct Db {
     pub hub: Arc<Hub>,
     /// On SQLite, the one thread that runs this server's write transactions (`Db::write`).
     writer: Option<Arc<GroupWriter>>,
+    /// On SQLite, the thread that checkpoints the WAL.
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl Db {
     pub fn new(pool: DbPool, backend: Backend, hub: Arc<Hub>) -> Db {
-        let writer =
-            (backend == Backend::Sqlite).then(|| Arc::new(GroupWriter::start(pool.clone())));
+        let sqlite = backend == Backend::Sqlite;
+        let writer = sqlite.then(|| Arc::new(GroupWriter::start(pool.clone())));
+        let checkpointer = sqlite.then(|| Arc::new(checkpoint::Checkpointer::start(pool.clone())));
         Db {
             pool,
             backend,
             hub,
             writer,
+            _checkpointer: checkpointer,
         }
     }
 
