@@ -107,18 +107,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         crate::realtime::spawn_pg_listener(config.database_url.clone(), hub.clone());
     }
     let db = Db::new(pool.clone(), backend, hub.clone());
-    let seal_pool = match backend {
-        // The sealer's own connection, with a larger page cache (audit::SEALER_CACHE_KIB).
-        Backend::Sqlite => {
-            let url = config.database_url.clone();
-            tokio::task::spawn_blocking(move || {
-                crate::db::open_pool(&url, 1, crate::audit::SEALER_CACHE_KIB)
-            })
-            .await??
-        }
-        Backend::Postgres => pool,
-    };
-    let audit = Audit::new(seal_pool, key);
+    let audit = Audit::new(pool, key);
     let boot_config = config.clone();
     let boot_db = db.clone();
     tokio::task::spawn_blocking(move || domains::accounts::bootstrap(&boot_db, &boot_config))

@@ -436,6 +436,9 @@ async fn every_response_has_a_request_id(app: &TestApp) {
         .await,
     ];
     for r in responses {
+        // The security headers are on every response too, errors of lower layers included.
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
         let id = r
             .header("x-request-id")
             .unwrap_or_else(|| panic!("no x-request-id on a {} response", r.status))
@@ -507,3 +510,69 @@ both_backends!(
     ops_endpoints,
     every_response_has_a_request_id,
 );
+
+/// CORS headers only for configured origins; without any configured, none at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_only_for_configured_origins() {
+    let preflight = |app: &TestApp, origin: &'static str| {
+        let url = app.url("/auth/me");
+        let client = app.client.clone();
+        async move {
+            client
+                .request(Method::OPTIONS, url)
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization")
+                .send()
+                .await
+                .expect("preflight sent")
+        }
+    };
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.cors_origins = "https://app.example.test".into()
+    })
+    .await
+    .expect("SQLite always runs");
+    let ok = preflight(&app, "https://app.example.test").await;
+    assert_eq!(
+        ok.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://app.example.test")
+    );
+    let other = preflight(&app, "https://evil.example.test").await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let r = app
+        .call(
+            Method::GET,
+            "/auth/me",
+            Some(&app.admin_token),
+            None,
+            &[("origin", "https://app.example.test")],
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example.test")
+    );
+    app.stop().await;
+
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .expect("SQLite always runs");
+    let none = preflight(&app, "https://app.example.test").await;
+    assert!(none.headers().get("access-control-allow-origin").is_none());
+    let r = app
+        .call(
+            Method::GET,
+            "/auth/me",
+            Some(&app.admin_token),
+            None,
+            &[("origin", "https://app.example.test")],
+        )
+        .await
+        .expect(200);
+    assert!(r.header("access-control-allow-origin").is_none());
+    app.stop().await;
+}

@@ -199,12 +199,6 @@ const BUFFER_HARD_CAP: usize = SEAL_BATCH as usize;
 /// How long a request waits for the sealer before it is refused with 503.
 const ADMIT_TIMEOUT: Duration = Duration::from_secs(5);
 const SEAL_BATCH: i64 = 5_000;
-/// The SQLite page cache of the server's sealing connection, in KiB. Each seal inserts into two
-/// indexes at random places (by patient, by user): with the pool's 2 MB cache the pages of one
-/// seal did not fit, so the transaction spilled dirty pages to the WAL before its commit and
-/// read index pages back from the file (a quarter of the sealer's time under the patient-read
-/// benchmark). See BENCHMARKS.md.
-pub const SEALER_CACHE_KIB: u32 = 16_384;
 /// Rows per INSERT when sealing: 12 columns each, well under both backends' bind limits.
 const SEAL_INSERT_ROWS: usize = 500;
 

@@ -52,3 +52,41 @@ impl Checkpointer {
         Checkpointer { _stop: stop }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pages reach the database file only through a checkpoint, so its size shows whether one
+    /// ran: the commit (well under `AUTOCHECKPOINT_PAGES`) leaves the file as it was, the
+    /// checkpointer thread then copies the WAL back.
+    #[test]
+    fn the_checkpointer_copies_the_wal_back_and_commits_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let pool = crate::db::connect(&path.display().to_string(), 2).unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        pool.get()
+            .unwrap()
+            .batch_execute(
+                "CREATE TABLE filler (b BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+                 INSERT INTO filler SELECT randomblob(2000) FROM n;",
+            )
+            .unwrap();
+        std::thread::sleep(INTERVAL * 2);
+        assert_eq!(size(), before, "a commit checkpointed by itself");
+
+        let _checkpointer = Checkpointer::start(pool.clone());
+        let deadline = std::time::Instant::now() + INTERVAL * 10;
+        while size() < before + 2_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within {:?}",
+                INTERVAL * 10
+            );
+            std::thread::sleep(INTERVAL / 5);
+        }
+    }
+}

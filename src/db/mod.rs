@@ -69,28 +69,22 @@ pub fn new_id() -> String {
 }
 
 #[derive(Debug)]
-struct SqlitePragmas {
-    /// SQLite's page cache of each connection, in KiB.
-    cache_kib: u32,
-}
-
-/// SQLite's default page cache: 2 MB per connection. At 16 MB each, 16 pooled connections
-/// took the server past 200 MB RSS, and the OS page cache holds the file anyway.
-const POOL_CACHE_KIB: u32 = 2_000;
+struct SqlitePragmas;
 
 impl CustomizeConnection<DbConn, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
         if let DbConn::Sqlite(c) = conn {
             c.batch_execute(&format!(
-                // busy_timeout first: switching to WAL itself needs the lock.
+                // busy_timeout first: switching to WAL itself needs the lock. cache_size: 2 MB
+                // per connection (SQLite's default); at 16 MB each, 16 pooled connections took
+                // the server past 200 MB RSS, and the OS page cache holds the file anyway.
                 "PRAGMA busy_timeout = 10000;
                  PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
                  PRAGMA foreign_keys = ON;
-                 PRAGMA cache_size = -{};
+                 PRAGMA cache_size = -2000;
                  PRAGMA temp_store = MEMORY;
                  PRAGMA wal_autocheckpoint = {};",
-                self.cache_kib,
                 checkpoint::AUTOCHECKPOINT_PAGES,
             ))
             .map_err(diesel::r2d2::Error::QueryError)?;
@@ -158,15 +152,6 @@ pub fn lower_thread_priority() {
 
 /// Opens a pool and applies the migrations of the URL's backend.
 pub fn connect(url: &str, max_size: u32) -> anyhow::Result<DbPool> {
-    let pool = open_pool(url, max_size, POOL_CACHE_KIB)?;
-    let mut conn = pool.get()?;
-    run_migrations(&mut conn)?;
-    Ok(pool)
-}
-
-/// A pool with SQLite page caches of `cache_kib` each (PostgreSQL ignores it), without
-/// migrating: for a background worker that needs its own connection beside `connect`'s pool.
-pub fn open_pool(url: &str, max_size: u32, cache_kib: u32) -> anyhow::Result<DbPool> {
     let backend = Backend::of_url(url);
     if backend == Backend::Sqlite {
         configure_sqlite_library();
@@ -192,8 +177,10 @@ pub fn open_pool(url: &str, max_size: u32, cache_kib: u32) -> anyhow::Result<DbP
         // server closed (a restart, an idle timeout) before a request gets one.
         .test_on_check_out(backend == Backend::Postgres)
         .connection_timeout(Duration::from_secs(10))
-        .connection_customizer(Box::new(SqlitePragmas { cache_kib }))
+        .connection_customizer(Box::new(SqlitePragmas))
         .build(manager)?;
+    let mut conn = pool.get()?;
+    run_migrations(&mut conn)?;
     Ok(pool)
 }
 

@@ -33,12 +33,15 @@ struct Series {
 /// pairs per route are scanned.
 #[derive(Default)]
 pub struct Metrics {
-    series: RwLock<HashMap<Box<str>, Vec<(Method, u16, Arc<Series>)>>>,
+    series: RwLock<HashMap<Box<str>, RouteSeries>>,
 }
+
+/// The series of one route, by method and status.
+type RouteSeries = Vec<(Method, u16, Arc<Series>)>;
 
 impl Metrics {
     fn series(&self, method: &Method, route: &str, status: u16) -> Arc<Series> {
-        let find = |list: &Vec<(Method, u16, Arc<Series>)>| {
+        let find = |list: &RouteSeries| {
             list.iter()
                 .find(|(m, s, _)| m == method && *s == status)
                 .map(|(_, _, series)| series.clone())
