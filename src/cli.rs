@@ -6,33 +6,19 @@ use crate::config::{AdminCommand, AuditCommand, Cli, Command, Config};
 use crate::db::{Backend, Db};
 
 /// Logs of the server go to stdout; those of the one-shot commands to stderr, because their
-/// stdout is output that scripts read (`audit checkpoint` JSON, `openapi`).
-///
-/// Lines are formatted on the thread that logs and written by a background thread through a
-/// buffer: the server writes an access line per request, and a `write(2)` of each on the
-/// request's thread was ~6% of its CPU under the patient-read benchmark. A full queue makes
-/// the logging thread wait rather than drop lines. Colours only on a terminal. Keep the guard
-/// until the process ends: dropping it writes what is still queued.
-pub fn init_logging(
-    config: &Config,
-    to_stderr: bool,
-) -> tracing_appender::non_blocking::WorkerGuard {
+/// stdout is output that scripts read (`audit checkpoint` JSON, `openapi`). Lines are written
+/// in batches by a background thread (`log_buffer`); colours only on a terminal. Keep the guard
+/// until the process ends: dropping it writes what is still buffered.
+pub fn init_logging(config: &Config, to_stderr: bool) -> crate::log_buffer::LogBufferGuard {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,tower_http=warn".into());
-    let (ansi, sink): (bool, Box<dyn std::io::Write + Send>) = if to_stderr {
+    let (ansi, out): (bool, Box<dyn std::io::Write + Send>) = if to_stderr {
         (std::io::stderr().is_terminal(), Box::new(std::io::stderr()))
     } else {
-        let out = std::io::stdout();
-        (
-            out.is_terminal(),
-            Box::new(std::io::BufWriter::with_capacity(64 * 1024, out)),
-        )
+        (std::io::stdout().is_terminal(), Box::new(std::io::stdout()))
     };
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(sink);
+    let (writer, guard) = crate::log_buffer::LogBuffer::new(out);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)

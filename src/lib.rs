@@ -9,5 +9,6 @@ pub mod db;
 pub mod demo;
 pub mod domains;
 pub mod http;
+pub mod log_buffer;
 pub mod ops;
 pub mod realtime;
