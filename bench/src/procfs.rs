@@ -1,4 +1,4 @@
-//! CPU time and memory of a process, from `/proc` (Linux).
+//! CPU time, memory and disk writes of a process, from `/proc` (Linux).
 
 fn ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.
@@ -44,4 +44,16 @@ pub fn peak_rss_mib(pid: u32) -> Option<f64> {
 /// Current resident set size (VmRSS), in MiB.
 pub fn rss_mib(pid: u32) -> Option<f64> {
     status_kb(pid, "VmRSS:").map(|kb| kb as f64 / 1024.0)
+}
+
+/// Bytes the process caused to be written to storage so far (`write_bytes` of `/proc/<pid>/io`:
+/// page-cache pages it dirtied, so a page written twice before the kernel flushed it counts
+/// once; socket writes do not count).
+pub fn written_bytes(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
 }

@@ -309,6 +309,8 @@ struct Measured {
     /// Seconds the server stayed busy after the load stopped.
     drain_secs: f64,
     server_cpu_secs: f64,
+    /// Bytes the server wrote to storage over the same window (WAL, checkpoints, logs).
+    server_written_bytes: f64,
     server_peak_rss_mb: f64,
 }
 
@@ -347,6 +349,7 @@ fn drive(
     // after its warm-up; process start-up is a few milliseconds).
     std::thread::sleep(Duration::from_secs_f64(spec.warmup_secs));
     let cpu0 = procfs::cpu_secs(server_pid).unwrap_or(0.0);
+    let written0 = procfs::written_bytes(server_pid).unwrap_or(0);
     std::thread::sleep(Duration::from_secs_f64(spec.duration_secs));
     let cpu = procfs::cpu_secs(server_pid).unwrap_or(0.0) - cpu0;
     let output = child.wait_with_output()?;
@@ -362,8 +365,14 @@ fn drive(
     // Work the requests left behind (the audit sealer's backlog of read entries) is part of
     // their cost, and must not run into the next workload: wait until the server is idle.
     let (drain_secs, drain_cpu) = wait_idle(server_pid);
+    // Disk writes over the same window as CPU, drain included (the sealer's WAL frames and the
+    // checkpoints that copy them back are part of the requests' cost).
+    let written = procfs::written_bytes(server_pid)
+        .unwrap_or(written0)
+        .saturating_sub(written0);
     let m = Measured {
         server_cpu_secs: cpu + drain_cpu,
+        server_written_bytes: written as f64,
         drain_secs,
         server_peak_rss_mb: procfs::peak_rss_mib(server_pid).unwrap_or(0.0) * 1.048576,
         load,
@@ -392,6 +401,7 @@ struct Row {
     stats: Stats,
     errors: u64,
     cpu_per_1k: Option<f64>,
+    written_kb_per_req: Option<f64>,
     peak_rss_mb: Option<f64>,
     raw: Option<f64>,
     drain: Option<f64>,
@@ -410,6 +420,7 @@ fn row(name: &str, mode: &str, m: &Measured, raw: Option<f64>) -> Row {
         stats: m.load.all.clone(),
         errors: m.load.all.errors + m.load.connection_errors,
         cpu_per_1k: Some(m.server_cpu_secs / reqs * 1000.0),
+        written_kb_per_req: Some(m.server_written_bytes / reqs / 1024.0),
         peak_rss_mb: Some(m.server_peak_rss_mb),
         raw,
         drain: Some(m.drain_secs),
@@ -707,6 +718,7 @@ fn run_backend(
                 stats: s.clone(),
                 errors: s.errors,
                 cpu_per_1k: None,
+                written_kb_per_req: None,
                 peak_rss_mb: None,
                 raw: None,
                 drain: None,
@@ -728,16 +740,16 @@ fn run_backend(
     );
     let _ = writeln!(
         out,
-        "| workload | mode | req/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU-s / 1k req | server peak RSS MB | busy after, s | raw ops/s | API ÷ raw |"
+        "| workload | mode | req/s | p50 ms | p99 ms | p99.9 ms | errors | server CPU-s / 1k req | server disk KB / req | server peak RSS MB | busy after, s | raw ops/s | API ÷ raw |"
     );
     let _ = writeln!(
         out,
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
             r.mode,
             r.rps,
@@ -746,6 +758,9 @@ fn run_backend(
             ms(r.stats.p999_us),
             r.errors,
             r.cpu_per_1k.map(|c| format!("{c:.3}")).unwrap_or_default(),
+            r.written_kb_per_req
+                .map(|c| format!("{c:.2}"))
+                .unwrap_or_default(),
             r.peak_rss_mb.map(|c| format!("{c:.1}")).unwrap_or_default(),
             r.drain.map(|c| format!("{c:.1}")).unwrap_or_default(),
             r.raw.map(|c| format!("{c:.0}")).unwrap_or_default(),
