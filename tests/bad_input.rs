@@ -514,65 +514,56 @@ both_backends!(
 /// CORS headers only for configured origins; without any configured, none at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_only_for_configured_origins() {
-    let preflight = |app: &TestApp, origin: &'static str| {
-        let url = app.url("/auth/me");
-        let client = app.client.clone();
-        async move {
-            client
-                .request(Method::OPTIONS, url)
-                .header("origin", origin)
-                .header("access-control-request-method", "GET")
-                .header("access-control-request-headers", "authorization")
-                .send()
-                .await
-                .expect("preflight sent")
-        }
-    };
-    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
-        c.cors_origins = "https://app.example.test".into()
-    })
-    .await
-    .expect("SQLite always runs");
-    let ok = preflight(&app, "https://app.example.test").await;
-    assert_eq!(
-        ok.headers()
-            .get("access-control-allow-origin")
-            .and_then(|v| v.to_str().ok()),
-        Some("https://app.example.test")
-    );
-    let other = preflight(&app, "https://evil.example.test").await;
-    assert!(other.headers().get("access-control-allow-origin").is_none());
-    let r = app
-        .call(
-            Method::GET,
-            "/auth/me",
-            Some(&app.admin_token),
-            None,
-            &[("origin", "https://app.example.test")],
-        )
+    const APP: &str = "https://app.example.test";
+    /// The `access-control-allow-origin` answered to a preflight and to a GET from `origin`.
+    async fn allowed(app: &TestApp, origin: &str) -> (Option<String>, Option<String>) {
+        let preflight = app
+            .client
+            .request(Method::OPTIONS, app.url("/auth/me"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .expect("preflight sent");
+        let get = app
+            .call(
+                Method::GET,
+                "/auth/me",
+                Some(&app.admin_token),
+                None,
+                &[("origin", origin)],
+            )
+            .await
+            .expect(200);
+        let allow = |h: &reqwest::header::HeaderMap| {
+            h.get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        (allow(preflight.headers()), allow(&get.headers))
+    }
+
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.cors_origins = APP.into())
         .await
-        .expect(200);
+        .expect("SQLite always runs");
     assert_eq!(
-        r.header("access-control-allow-origin"),
-        Some("https://app.example.test")
+        allowed(&app, APP).await,
+        (Some(APP.to_string()), Some(APP.to_string()))
+    );
+    assert_eq!(
+        allowed(&app, "https://evil.example.test").await,
+        (None, None)
     );
     app.stop().await;
 
     let app = TestApp::spawn(Backend::Sqlite)
         .await
         .expect("SQLite always runs");
-    let none = preflight(&app, "https://app.example.test").await;
-    assert!(none.headers().get("access-control-allow-origin").is_none());
-    let r = app
-        .call(
-            Method::GET,
-            "/auth/me",
-            Some(&app.admin_token),
-            None,
-            &[("origin", "https://app.example.test")],
-        )
-        .await
-        .expect(200);
-    assert!(r.header("access-control-allow-origin").is_none());
+    assert_eq!(
+        allowed(&app, APP).await,
+        (None, None),
+        "no origins configured"
+    );
     app.stop().await;
 }
