@@ -160,7 +160,7 @@ pub fn chain_hash(keyed: &Hmac<Sha256>, prev: &str, e: &ChainedRow) -> String {
     let mut mac = keyed.clone();
     mac.update(prev.as_bytes());
     mac.update(canonical(e).as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    crate::auth::tokens::sha256_hex(&mac.finalize().into_bytes())
 }
 
 /// The HMAC state keyed with the audit key.
@@ -468,14 +468,26 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
         if let Some(last) = logs.last() {
             prev.clone_from(&last.hash);
         }
-        // Multi-row inserts: one statement per SEAL_INSERT_ROWS entries instead of one per entry.
-        // (Diesel's multi-backend connection has no batch insert: one arm per backend.)
-        for chunk in statement_sized_chunks(&logs, SEAL_INSERT_ROWS) {
-            let insert = diesel::insert_into(audit_logs::table).values(chunk);
-            match conn {
-                DbConn::Sqlite(c) => insert.execute(c)?,
-                DbConn::Postgres(c) => insert.execute(c)?,
-            };
+        match conn {
+            // In-process SQLite: one row per execution of one statement, prepared once per
+            // connection and found in its cache by type. A multi-row INSERT's SQL is built for
+            // every execution (to find it in the cache) and SQLite compiles each new row count
+            // (the two were a third of the sealer's instructions).
+            DbConn::Sqlite(c) => {
+                for row in &logs {
+                    diesel::insert_into(audit_logs::table)
+                        .values(row)
+                        .execute(c)?;
+                }
+            }
+            // Over the network: one statement per SEAL_INSERT_ROWS entries, not a round trip each.
+            DbConn::Postgres(c) => {
+                for chunk in statement_sized_chunks(&logs, SEAL_INSERT_ROWS) {
+                    diesel::insert_into(audit_logs::table)
+                        .values(chunk)
+                        .execute(c)?;
+                }
+            }
         }
         let ids: Vec<i64> = outbox.iter().map(|(id, _)| *id).collect();
         for chunk in statement_sized_chunks(&ids, SEAL_INSERT_ROWS) {
