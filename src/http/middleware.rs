@@ -148,16 +148,17 @@ pub async fn edge(State(metrics): State<Arc<Metrics>>, mut req: Request, next: N
 
     let mut resp = problemize(next.run(req).await);
 
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed = start.elapsed();
     let status = resp.status().as_u16();
-    metrics.observe(&method, route, status, elapsed);
+    metrics.observe(&method, route, status, elapsed.as_secs_f64());
+    // `latency_ms=0.205`, not the float's shortest round-trip digits (`0.20543499999999998`).
     tracing::info!(
         target: "healthapi::access",
         method = %method,
         route = %route,
         status,
-        latency_ms = elapsed * 1000.0,
-        request_id = request_id.to_str().unwrap_or(""),
+        latency_ms = %Millis(elapsed),
+        request_id = %request_id.to_str().unwrap_or(""),
     );
     let h = resp.headers_mut();
     h.insert(REQUEST_ID, request_id);
@@ -168,6 +169,16 @@ pub async fn edge(State(metrics): State<Arc<Metrics>>, mut req: Request, next: N
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp
+}
+
+/// A duration as milliseconds with three decimals (`0.205`), formatted from integers.
+struct Millis(std::time::Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = self.0.as_micros();
+        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -217,4 +228,20 @@ fn problemize(resp: Response) -> Response {
         new_resp.headers_mut().insert(header::ALLOW, allow.clone());
     }
     new_resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Millis;
+    use std::time::Duration;
+
+    #[test]
+    fn millis_have_three_decimals() {
+        assert_eq!(Millis(Duration::from_micros(205)).to_string(), "0.205");
+        assert_eq!(Millis(Duration::from_micros(7)).to_string(), "0.007");
+        assert_eq!(
+            Millis(Duration::from_nanos(12_345_678_999)).to_string(),
+            "12345.678"
+        );
+    }
 }
