@@ -112,7 +112,10 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let boot_db = db.clone();
     tokio::task::spawn_blocking(move || domains::accounts::bootstrap(&boot_db, &boot_config))
         .await??;
-    audit.spawn_sealer(Duration::from_millis(config.audit_seal_interval_ms.max(1)));
+    audit.spawn_sealer(
+        Duration::from_millis(config.audit_seal_interval_ms.max(1)),
+        Duration::from_millis(config.audit_index_interval_ms.max(1)),
+    );
     spawn_housekeeping(db.clone());
     let state = AppState(Arc::new(Shared {
         db,

@@ -1,4 +1,5 @@
-//! The command line: serve | migrate | admin create | audit verify | audit checkpoint | openapi.
+//! The command line: serve | migrate | admin create | audit verify | audit checkpoint |
+//! audit index | openapi.
 
 use std::process::ExitCode;
 
@@ -186,6 +187,11 @@ fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
         eprintln!("{pending} committed audit entries are not sealed yet (a server will seal them)");
     }
     match command {
+        AuditCommand::Index => {
+            let n = crate::audit::index_all_patients(&mut conn)?;
+            println!("indexed {n} audit entries by patient");
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCommand::Checkpoint => {
             let c = crate::audit::verify::checkpoint(&mut conn)?;
             println!("{}", serde_json::to_string(&c)?);

@@ -51,10 +51,18 @@ pub struct Config {
     #[arg(long, env = "HEALTHAPI_CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
     /// How often the background sealer moves buffered and committed audit entries into the
-    /// chain, in milliseconds. Longer intervals seal more entries per transaction (fewer index
-    /// pages written per entry); `GET /audit-logs` seals first whatever the interval.
+    /// chain, in milliseconds. `GET /audit-logs` seals first whatever the interval.
     #[arg(long, env = "HEALTHAPI_AUDIT_SEAL_INTERVAL_MS", default_value_t = 100)]
     pub audit_seal_interval_ms: u64,
+    /// How often the sealer adds sealed entries to the audit trail's lookup by patient, in
+    /// milliseconds. Queries by patient see every sealed entry whatever the interval (newer
+    /// ones from the chain's tail); longer intervals index larger, cheaper batches.
+    #[arg(
+        long,
+        env = "HEALTHAPI_AUDIT_INDEX_INTERVAL_MS",
+        default_value_t = 1000
+    )]
+    pub audit_index_interval_ms: u64,
     /// Seconds before a request is abandoned with 408.
     #[arg(long, env = "HEALTHAPI_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
@@ -129,4 +137,7 @@ pub enum AuditCommand {
     },
     /// Print the chain head (sequence and hash) as JSON.
     Checkpoint,
+    /// Add every sealed entry to the lookup by patient now (a running server does it every
+    /// second; queries by patient see unindexed entries either way).
+    Index,
 }

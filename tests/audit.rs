@@ -302,6 +302,72 @@ async fn patient_access_log(app: &TestApp) {
     .problem(404);
 }
 
+/// Queries by patient read older entries through `audit_patient_index` (filled by the sealer
+/// every second, or by `audit index`) and newer ones from the chain's tail: across the
+/// boundary, page by page, each entry of the patient shows once, newest first. The server's
+/// own indexing is held off, so `audit index` draws the boundary.
+async fn access_log_across_the_index(app: &TestApp) {
+    let p = app.patient("Ilse").await;
+    let other = app.patient("Otto").await;
+    let dr = app.doctor("Iris", "cardiology").await;
+    let pid = p.pid().to_string();
+    for _ in 0..3 {
+        for id in [p.pid(), other.pid()] {
+            app.get(&format!("/patients/{id}"), &dr.token)
+                .await
+                .expect(200);
+        }
+    }
+    // Seal what is buffered (a query seals first), then index all of it.
+    audit_list(app, "action=none").await;
+    let out = app.cli(&["audit", "index"]);
+    assert!(out.status.success(), "{out:?}");
+    let indexed: i64 = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert!(indexed > 0, "{out:?}");
+    for _ in 0..3 {
+        for id in [p.pid(), other.pid()] {
+            app.get(&format!("/patients/{id}"), &dr.token)
+                .await
+                .expect(200);
+        }
+    }
+    // The whole trail, filtered here, is what a patient's log must be: every entry of the
+    // patient up to the newest on its first page (each query of the log is itself an entry
+    // about the patient, sealed before it reads; the next pages' queries come after).
+    let truth = |top: i64| {
+        let pid = pid.clone();
+        async move {
+            audit_list(app, "")
+                .await
+                .into_iter()
+                .filter(|e| e["patient_id"] == pid.as_str() && e["seq"].as_i64() <= Some(top))
+                .map(|e| e["seq"].as_i64().unwrap())
+                .collect::<Vec<i64>>()
+        }
+    };
+    let reads = |entries: &[Value]| {
+        entries
+            .iter()
+            .filter(|e| e["user_id"] == dr.user_id.as_str() && e["action"] == "read")
+            .count()
+    };
+    for (path, token, limit) in [
+        (format!("/patients/{pid}/access-log"), &app.admin_token, 2),
+        (format!("/audit-logs?patient_id={pid}"), &app.admin_token, 2),
+        (format!("/patients/{pid}/access-log"), &p.token, 3),
+    ] {
+        let paged = app.all_pages(&path, token, limit).await;
+        let got = seqs(&paged);
+        assert_eq!(got, truth(got[0]).await, "{path}");
+        assert_eq!(reads(&paged), 6, "{path}: {paged:?}");
+        assert!(paged.iter().all(|e| e["patient_id"] == pid.as_str()));
+    }
+}
+
 async fn no_route_changes_the_trail(app: &TestApp) {
     let p = app.patient("Uma").await;
     let before = app.all_pages("/audit-logs", &app.admin_token, 500).await;
@@ -565,3 +631,23 @@ both_backends_owned!(
     tamper_truncate,
     tamper_forge
 );
+
+async fn with_indexing_held_off(backend: Backend) {
+    let Some(app) = TestApp::spawn_with(backend, |c| c.audit_index_interval_ms = 3_600_000).await
+    else {
+        eprintln!("HEALTHAPI_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+        return;
+    };
+    access_log_across_the_index(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_across_the_index_sqlite() {
+    with_indexing_held_off(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_across_the_index_postgres() {
+    with_indexing_held_off(Backend::Postgres).await;
+}

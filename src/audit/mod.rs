@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::Notify;
 
-use crate::db::schema::{audit_head, audit_logs, audit_outbox};
+use crate::db::schema::{audit_head, audit_logs, audit_outbox, audit_patient_index};
 use crate::db::{write_transaction, DbConn, DbPool};
 
 /// One entry before it is sealed.
@@ -190,7 +190,7 @@ pub fn load_key(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Resu
     Ok(k.into_bytes())
 }
 
-/// Buffered read entries that wake the sealer before its 100 ms tick.
+/// Buffered read entries that wake the sealer before its tick.
 const BUFFER_SOFT_CAP: usize = 2_500;
 /// Buffered read entries past which new requests wait for the sealer (`admit`): memory stays
 /// bounded (about 500 bytes an entry) when reads outpace sealing, instead of growing by
@@ -210,6 +210,8 @@ struct Inner {
     seal_lock: tokio::sync::Mutex<()>,
     wake: Notify,
     thread: SealerThread,
+    /// The by-patient index's own thread, so that indexing never holds up a seal.
+    index_thread: SealerThread,
     /// Signalled whenever the sealer takes the buffer, for requests waiting in `admit`.
     taken: Notify,
     stopped: std::sync::atomic::AtomicBool,
@@ -230,7 +232,8 @@ impl Audit {
                 buffer: Mutex::new(Vec::new()),
                 seal_lock: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
-                thread: SealerThread::start(),
+                thread: SealerThread::start("audit-sealer"),
+                index_thread: SealerThread::start("audit-indexer"),
                 taken: Notify::new(),
                 stopped: Default::default(),
             }),
@@ -344,15 +347,37 @@ impl Audit {
         self.inner.wake.notify_one();
     }
 
-    /// The background sealer: every `interval` (100 ms by default), or sooner when woken.
-    pub fn spawn_sealer(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+    /// Brings `audit_patient_index` up to the sealed chain, on its own thread. Returns how
+    /// many entries it covered.
+    pub async fn index_patients(&self) -> anyhow::Result<usize> {
+        let inner = self.inner.clone();
+        self.inner
+            .index_thread
+            .run(move || Ok(index_all_patients(&mut *inner.pool.get()?)?))
+            .await?
+    }
+
+    /// The background sealer: every `interval` (100 ms by default), or sooner when woken; and
+    /// the by-patient index of what it sealed, every `index_interval` (1 s). Entries wait
+    /// unindexed that long (plus a batch); queries by patient read them from the chain's tail
+    /// meanwhile, so the interval bounds that scan, not what a query sees.
+    pub fn spawn_sealer(
+        &self,
+        interval: Duration,
+        index_interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let indexer = self.clone();
+        tokio::spawn(async move {
+            while !indexer.is_stopped() {
+                tokio::time::sleep(index_interval).await;
+                if let Err(e) = indexer.index_patients().await {
+                    tracing::warn!(error = %e, "audit patient index will retry");
+                }
+            }
+        });
         let audit = self.clone();
         tokio::spawn(async move {
-            while !audit
-                .inner
-                .stopped
-                .load(std::sync::atomic::Ordering::Relaxed)
-            {
+            while !audit.is_stopped() {
                 let _ = tokio::time::timeout(interval, audit.inner.wake.notified()).await;
                 if let Err(e) = audit.flush().await {
                     tracing::warn!(error = %e, "audit sealer will retry");
@@ -360,9 +385,15 @@ impl Audit {
             }
         })
     }
+
+    fn is_stopped(&self) -> bool {
+        self.inner
+            .stopped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
-/// The thread every seal runs on, at a lower CPU priority than the threads serving requests.
+/// A thread that seals (or indexes), at a lower CPU priority than the threads serving requests.
 /// Sealing comes in bursts (every 100 ms, a transaction over all the entries since): on the
 /// runtime's blocking pool a burst held one of the 2 cores for tens of milliseconds while
 /// requests queued on the other, which set the p99 of patient reads at 80% load (48 ms against
@@ -373,10 +404,10 @@ struct SealerThread {
 }
 
 impl SealerThread {
-    fn start() -> SealerThread {
+    fn start(name: &str) -> SealerThread {
         let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
         std::thread::Builder::new()
-            .name("audit-sealer".into())
+            .name(name.into())
             .spawn(move || {
                 crate::db::lower_thread_priority();
                 // Ends when the last handle (and so the sender) is dropped.
@@ -385,7 +416,7 @@ impl SealerThread {
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }
             })
-            .expect("start the audit sealer thread");
+            .expect("start an audit thread");
         SealerThread { jobs }
     }
 
@@ -422,6 +453,141 @@ fn statement_sized_chunks<T>(mut items: &[T], max: usize) -> impl Iterator<Item 
         items = rest;
         Some(chunk)
     })
+}
+
+/// Entries the by-patient index takes in one pass: read from the chain's tail, sorted by
+/// patient, then inserted `INDEX_CHUNK` at a time.
+const INDEX_BATCH: i64 = 50_000;
+/// Index rows per write transaction: bounds how long indexing holds SQLite's write lock (the
+/// sealer and every booking wait for it). A pass's chunks are consecutive ranges of its sorted
+/// rows, so each index page is still written by one chunk of the pass.
+const INDEX_CHUNK: usize = 2_000;
+
+/// A row of `audit_patient_index`.
+#[derive(Insertable)]
+#[diesel(table_name = audit_patient_index)]
+struct PatientIndexRow<'a> {
+    patient_id: &'a str,
+    seq: i64,
+}
+
+/// Adds the sealed entries after `audit_head.indexed_seq` (at most `batch` of them) to
+/// `audit_patient_index`, then moves `indexed_seq` past them. Returns how many entries it
+/// covered and whether more are waiting.
+///
+/// Why not an index on `audit_logs(patient_id, seq)`: the sealer updated it at a random page
+/// for every entry (patients are read in no order), so each audited read wrote its own 4 KiB
+/// page inside the seal. Here a pass is sorted by patient first, so consecutive inserts share
+/// pages and a page is written once a pass, on a thread of its own. Chunks commit one by one
+/// and insert idempotently: a pass cut short (a crash, a failed chunk) is redone whole, and
+/// rows above `indexed_seq` are never read (queries bound the index by it).
+pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<(usize, bool)> {
+    let (head, indexed) = write_transaction(conn, |conn| {
+        let (head, indexed, indexed_hash): (i64, i64, String) = audit_head::table
+            .find(1)
+            .select((
+                audit_head::seq,
+                audit_head::indexed_seq,
+                audit_head::indexed_hash,
+            ))
+            .first(conn)?;
+        if indexed > 0 && hash_at(conn, indexed)?.as_deref() != Some(indexed_hash.as_str()) {
+            // The chain under the indexed mark is not the one that was indexed: its tail was
+            // cut (what `audit verify --checkpoint` reports), perhaps sealed anew under the
+            // same numbers. Start over rather than point a patient at another's entries.
+            tracing::warn!(
+                indexed,
+                "audit chain changed under its patient index; rebuilding it"
+            );
+            diesel::delete(audit_patient_index::table).execute(conn)?;
+            diesel::update(audit_head::table.find(1))
+                .set((
+                    audit_head::indexed_seq.eq(0),
+                    audit_head::indexed_hash.eq(""),
+                ))
+                .execute(conn)?;
+            return Ok::<_, diesel::result::Error>((head, 0));
+        }
+        Ok((head, indexed))
+    })?;
+    let upto = head.min(indexed + batch);
+    if upto == indexed {
+        return Ok((0, false));
+    }
+    let mut rows: Vec<(String, i64)> = audit_logs::table
+        .filter(audit_logs::seq.gt(indexed))
+        .filter(audit_logs::seq.le(upto))
+        .filter(audit_logs::patient_id.is_not_null())
+        .select((audit_logs::patient_id.assume_not_null(), audit_logs::seq))
+        .load(conn)?;
+    rows.sort_unstable();
+    let rows: Vec<PatientIndexRow> = rows
+        .iter()
+        .map(|(patient_id, seq)| PatientIndexRow {
+            patient_id,
+            seq: *seq,
+        })
+        .collect();
+    let mut chunks = rows.chunks(INDEX_CHUNK).peekable();
+    loop {
+        let chunk = chunks.next().unwrap_or_default();
+        let last = chunks.peek().is_none();
+        write_transaction(conn, |conn| {
+            match conn {
+                DbConn::Sqlite(c) => {
+                    for row in chunk {
+                        diesel::insert_into(audit_patient_index::table)
+                            .values(row)
+                            .on_conflict_do_nothing()
+                            .execute(c)?;
+                    }
+                }
+                DbConn::Postgres(c) => {
+                    for part in statement_sized_chunks(chunk, INDEX_CHUNK) {
+                        diesel::insert_into(audit_patient_index::table)
+                            .values(part)
+                            .on_conflict_do_nothing()
+                            .execute(c)?;
+                    }
+                }
+            }
+            if last {
+                // Only forward: another node may have indexed further meanwhile.
+                let upto_hash = hash_at(conn, upto)?.unwrap_or_default();
+                diesel::update(audit_head::table.find(1))
+                    .filter(audit_head::indexed_seq.lt(upto))
+                    .set((
+                        audit_head::indexed_seq.eq(upto),
+                        audit_head::indexed_hash.eq(upto_hash),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })?;
+        if last {
+            return Ok(((upto - indexed) as usize, upto < head));
+        }
+    }
+}
+
+fn hash_at(conn: &mut DbConn, seq: i64) -> QueryResult<Option<String>> {
+    audit_logs::table
+        .find(seq)
+        .select(audit_logs::hash)
+        .first(conn)
+        .optional()
+}
+
+/// `index_patients` until every sealed entry is indexed, `INDEX_BATCH` per transaction.
+pub fn index_all_patients(conn: &mut DbConn) -> QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let (covered, more) = index_patients(conn, INDEX_BATCH)?;
+        total += covered;
+        if !more {
+            return Ok(total);
+        }
+    }
 }
 
 pub struct SealResult {
@@ -507,6 +673,7 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diesel::connection::SimpleConnection;
 
     fn entry(i: usize) -> NewEntry {
         NewEntry {
@@ -533,6 +700,77 @@ mod tests {
         for i in 0..BUFFER_HARD_CAP {
             audit.record_async(entry(i));
         }
+    }
+
+    /// The (patient, seq) rows of `audit_patient_index`, and `audit_head.indexed_seq`.
+    fn patient_index(conn: &mut DbConn) -> (Vec<(String, i64)>, i64) {
+        let rows = audit_patient_index::table
+            .select((audit_patient_index::patient_id, audit_patient_index::seq))
+            .order((audit_patient_index::patient_id, audit_patient_index::seq))
+            .load(conn)
+            .unwrap();
+        let indexed = audit_head::table
+            .select(audit_head::indexed_seq)
+            .first(conn)
+            .unwrap();
+        (rows, indexed)
+    }
+
+    #[test]
+    fn the_patient_index_follows_the_chain_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("audit.db").display().to_string();
+        let pool = crate::db::connect(&url, 1).unwrap();
+        let conn = &mut *pool.get().unwrap();
+        // Seven entries about three patients (seq 1..=7), one about none.
+        let mut entries: Vec<NewEntry> = (0..7).map(|i| entry(i % 3)).collect();
+        entries[4].patient_id = None;
+        seal(conn, b"k", &entries).unwrap();
+        assert_eq!(patient_index(conn), (vec![], 0), "nothing indexed yet");
+
+        assert_eq!(index_patients(conn, 3).unwrap(), (3, true));
+        let (rows, indexed) = patient_index(conn);
+        assert_eq!(indexed, 3);
+        assert_eq!(
+            rows,
+            [("patient-0", 1), ("patient-1", 2), ("patient-2", 3)].map(|(p, s)| (p.into(), s))
+        );
+        assert_eq!(index_all_patients(conn).unwrap(), 4);
+        let (rows, indexed) = patient_index(conn);
+        assert_eq!(indexed, 7);
+        let want = [
+            ("patient-0", 1),
+            ("patient-0", 4),
+            ("patient-0", 7),
+            ("patient-1", 2),
+            ("patient-2", 3),
+            ("patient-2", 6),
+        ];
+        assert_eq!(
+            rows,
+            want.map(|(p, s)| (p.into(), s)),
+            "seq 5 has no patient"
+        );
+        assert_eq!(index_patients(conn, 3).unwrap(), (0, false), "up to date");
+
+        // A cut chain (what `audit verify --checkpoint` reports): the index forgets the cut
+        // entries, and entries sealed anew under their numbers are indexed.
+        conn.batch_execute(
+            "DELETE FROM audit_logs WHERE seq > 5;
+             UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit_logs WHERE seq = 5);",
+        )
+        .unwrap();
+        seal(conn, b"k", &[entry(9)]).unwrap();
+        assert_eq!(
+            index_all_patients(conn).unwrap(),
+            6,
+            "rebuilt from the start"
+        );
+        let (rows, indexed) = patient_index(conn);
+        assert_eq!(indexed, 6);
+        assert!(rows.contains(&("patient-9".into(), 6)), "{rows:?}");
+        assert!(!rows.iter().any(|(_, s)| *s == 7), "{rows:?}");
+        assert!(!rows.contains(&("patient-0".into(), 6)), "{rows:?}");
     }
 
     #[test]

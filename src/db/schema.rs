@@ -160,6 +160,15 @@ diesel::table! {
         id -> Integer,
         seq -> BigInt,
         hash -> Text,
+        indexed_seq -> BigInt,
+        indexed_hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_patient_index (patient_id, seq) {
+        patient_id -> Text,
+        seq -> BigInt,
     }
 }
 
@@ -184,6 +193,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_outbox,
     audit_logs,
     audit_head,
+    audit_patient_index,
     appointments,
     medical_records,
     medical_record_versions,

@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::audit::AuditLog;
 use crate::auth::permissions::Perm;
 use crate::auth::Ctx;
-use crate::db::schema::{audit_logs, patients};
+use crate::db::schema::{audit_head, audit_logs, audit_patient_index, patients};
 use crate::http::{parse_time, ApiError, AppQuery, ListResponse, PageParams};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -58,36 +58,70 @@ async fn query(
     let rows = state
         .db
         .read(move |conn| {
-            let mut q = audit_logs::table
-                .select(AuditLog::as_select())
-                .order(audit_logs::seq.desc())
-                .limit(page.limit + 1)
-                .into_boxed();
-            if let Some(a) = after {
-                q = q.filter(audit_logs::seq.lt(a));
+            // Every filter but the patient's, newest first, one more than a page.
+            let filtered = || {
+                let mut q = audit_logs::table
+                    .select(AuditLog::as_select())
+                    .order(audit_logs::seq.desc())
+                    .limit(page.limit + 1)
+                    .into_boxed();
+                if let Some(a) = after {
+                    q = q.filter(audit_logs::seq.lt(a));
+                }
+                if let Some(v) = &f.user_id {
+                    q = q.filter(audit_logs::user_id.eq(v.clone()));
+                }
+                if let Some(v) = &f.resource_type {
+                    q = q.filter(audit_logs::resource_type.eq(v.clone()));
+                }
+                if let Some(v) = &f.action {
+                    q = q.filter(audit_logs::action.eq(v.clone()));
+                }
+                if let Some(v) = &f.outcome {
+                    q = q.filter(audit_logs::outcome.eq(v.clone()));
+                }
+                if let Some(v) = from {
+                    q = q.filter(audit_logs::occurred_at.ge(v));
+                }
+                if let Some(v) = to {
+                    q = q.filter(audit_logs::occurred_at.lt(v));
+                }
+                q
+            };
+            let Some(patient) = &f.patient_id else {
+                return Ok(filtered().load(conn)?);
+            };
+            // By patient: the entries sealed since the sealer last indexed (`indexed_seq`) are
+            // not in audit_patient_index yet and come from audit_logs' tail; older ones
+            // through the index. Every tail entry is newer than every indexed one, so the two
+            // lists, newest first, follow each other. (The indexer may move on between the
+            // statements: bounding both sides by the `indexed_seq` read first keeps an entry
+            // from showing twice.)
+            let indexed: i64 = audit_head::table
+                .find(1)
+                .select(audit_head::indexed_seq)
+                .first(conn)?;
+            let mut rows: Vec<AuditLog> = filtered()
+                .filter(audit_logs::seq.gt(indexed))
+                .filter(audit_logs::patient_id.eq(patient.clone()))
+                .load(conn)?;
+            if (rows.len() as i64) <= page.limit {
+                // The entry's own patient is checked too: an index row is only a pointer.
+                let older: Vec<AuditLog> = filtered()
+                    .filter(audit_logs::patient_id.eq(patient.clone()))
+                    .filter(
+                        audit_logs::seq.eq_any(
+                            audit_patient_index::table
+                                .filter(audit_patient_index::patient_id.eq(patient.clone()))
+                                .filter(audit_patient_index::seq.le(indexed))
+                                .select(audit_patient_index::seq),
+                        ),
+                    )
+                    .load(conn)?;
+                rows.extend(older);
+                rows.truncate(page.limit as usize + 1);
             }
-            if let Some(v) = f.user_id {
-                q = q.filter(audit_logs::user_id.eq(v));
-            }
-            if let Some(v) = f.patient_id {
-                q = q.filter(audit_logs::patient_id.eq(v));
-            }
-            if let Some(v) = f.resource_type {
-                q = q.filter(audit_logs::resource_type.eq(v));
-            }
-            if let Some(v) = f.action {
-                q = q.filter(audit_logs::action.eq(v));
-            }
-            if let Some(v) = f.outcome {
-                q = q.filter(audit_logs::outcome.eq(v));
-            }
-            if let Some(v) = from {
-                q = q.filter(audit_logs::occurred_at.ge(v));
-            }
-            if let Some(v) = to {
-                q = q.filter(audit_logs::occurred_at.lt(v));
-            }
-            Ok(q.load(conn)?)
+            Ok(rows)
         })
         .await?;
     Ok(ListResponse::from_rows(rows, page.limit, |e| {
