@@ -5,6 +5,7 @@
 
 pub mod verify;
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -212,6 +213,9 @@ struct Inner {
     thread: SealerThread,
     /// The by-patient index's own thread, so that indexing never holds up a seal.
     index_thread: SealerThread,
+    /// The chain's head and the index's mark as this node last saw them (`index_lag`).
+    sealed_seq: AtomicI64,
+    indexed_seq: AtomicI64,
     /// Signalled whenever the sealer takes the buffer, for requests waiting in `admit`.
     taken: Notify,
     stopped: std::sync::atomic::AtomicBool,
@@ -234,6 +238,8 @@ impl Audit {
                 wake: Notify::new(),
                 thread: SealerThread::start("audit-sealer"),
                 index_thread: SealerThread::start("audit-indexer"),
+                sealed_seq: AtomicI64::new(0),
+                indexed_seq: AtomicI64::new(0),
                 taken: Notify::new(),
                 stopped: Default::default(),
             }),
@@ -252,11 +258,15 @@ impl Audit {
         }
     }
 
-    /// Waits while the read buffer is over its hard cap (the sealer is behind), so that a burst
-    /// of reads slows down instead of holding an unbounded backlog in memory. Err after
-    /// `ADMIT_TIMEOUT`: the sealer is not making progress (the database refuses writes).
+    /// Waits while the read buffer is over its hard cap (the sealer is behind), or the index by
+    /// patient is `MAX_INDEX_LAG` entries behind the chain, so that a burst of reads slows down
+    /// instead of holding an unbounded backlog (in memory, or in the tail every query by
+    /// patient scans). Err after `ADMIT_TIMEOUT`: the sealer or the indexer is not making
+    /// progress (the database refuses writes).
     pub async fn admit(&self) -> Result<(), ()> {
-        let over = || self.inner.buffer.lock().len() >= BUFFER_HARD_CAP;
+        let over = || {
+            self.inner.buffer.lock().len() >= BUFFER_HARD_CAP || self.index_lag() >= MAX_INDEX_LAG
+        };
         if !over() {
             return Ok(());
         }
@@ -265,12 +275,7 @@ impl Audit {
             let taken = self.inner.taken.notified();
             tokio::pin!(taken);
             taken.as_mut().enable();
-            if !over()
-                || self
-                    .inner
-                    .stopped
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            {
+            if !over() || self.inner.stopped.load(Ordering::Relaxed) {
                 return Ok(());
             }
             self.inner.wake.notify_one();
@@ -300,6 +305,7 @@ impl Audit {
                     let mut total = SealResult {
                         sealed: 0,
                         more: false,
+                        head: 0,
                     };
                     let res = match inner2.pool.get() {
                         Ok(mut conn) => loop {
@@ -308,6 +314,7 @@ impl Audit {
                                 Ok(r) => {
                                     total.sealed += r.sealed;
                                     total.more = r.more;
+                                    total.head = r.head;
                                     done = end;
                                     if done == pending.len() {
                                         break Ok(());
@@ -333,6 +340,7 @@ impl Audit {
                 })
                 .await??;
             total += result.sealed;
+            inner.sealed_seq.store(result.head, Ordering::Relaxed);
             if !result.more {
                 return Ok(total);
             }
@@ -341,20 +349,41 @@ impl Audit {
 
     /// Ends the background sealer (after the final flush on shutdown).
     pub fn stop(&self) {
-        self.inner
-            .stopped
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.inner.stopped.store(true, Ordering::Relaxed);
         self.inner.wake.notify_one();
     }
 
-    /// Brings `audit_patient_index` up to the sealed chain, on its own thread. Returns how
-    /// many entries it covered.
+    /// Brings `audit_patient_index` up to the sealed chain, on its own thread, pass by pass;
+    /// each pass releases requests held back by the index's lag (`admit`). Returns how many
+    /// entries it covered.
     pub async fn index_patients(&self) -> anyhow::Result<usize> {
-        let inner = self.inner.clone();
-        self.inner
-            .index_thread
-            .run(move || Ok(index_all_patients(&mut *inner.pool.get()?)?))
-            .await?
+        let mut total = 0;
+        loop {
+            let inner = self.inner.clone();
+            let pass = self
+                .inner
+                .index_thread
+                .run(move || {
+                    Ok::<_, anyhow::Error>(index_patients(&mut *inner.pool.get()?, INDEX_BATCH)?)
+                })
+                .await??;
+            total += pass.covered;
+            // Both from the database: another node may seal too, and a cut chain shrinks.
+            self.inner
+                .indexed_seq
+                .store(pass.indexed, Ordering::Relaxed);
+            self.inner.sealed_seq.store(pass.head, Ordering::Relaxed);
+            self.inner.taken.notify_waiters();
+            if !pass.more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Sealed entries not yet in the index by patient, as this node last saw them.
+    fn index_lag(&self) -> i64 {
+        self.inner.sealed_seq.load(Ordering::Relaxed)
+            - self.inner.indexed_seq.load(Ordering::Relaxed)
     }
 
     /// The background sealer: every `interval` (100 ms by default), or sooner when woken; and
@@ -387,9 +416,7 @@ impl Audit {
     }
 
     fn is_stopped(&self) -> bool {
-        self.inner
-            .stopped
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.stopped.load(Ordering::Relaxed)
     }
 }
 
@@ -462,6 +489,11 @@ const INDEX_BATCH: i64 = 50_000;
 /// sealer and every booking wait for it). A pass's chunks are consecutive ranges of its sorted
 /// rows, so each index page is still written by one chunk of the pass.
 const INDEX_CHUNK: usize = 2_000;
+/// Sealed entries the index by patient may lag behind the chain before requests wait for it
+/// (`Audit::admit`): bounds the tail a query by patient scans (about 0.1 s of reading at this
+/// size) and the work left when load stops. Under reads that audit faster than the indexer
+/// keeps up, this is what holds them to the rate it sustains.
+const MAX_INDEX_LAG: i64 = 100_000;
 
 /// A row of `audit_patient_index`.
 #[derive(Insertable)]
@@ -471,9 +503,21 @@ struct PatientIndexRow<'a> {
     seq: i64,
 }
 
+/// What one pass of `index_patients` did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct IndexPass {
+    /// Entries of the chain it covered (with or without a patient).
+    pub covered: usize,
+    /// More sealed entries wait.
+    pub more: bool,
+    /// `audit_head.indexed_seq` after the pass.
+    pub indexed: i64,
+    /// The chain's head when the pass began.
+    pub head: i64,
+}
+
 /// Adds the sealed entries after `audit_head.indexed_seq` (at most `batch` of them) to
-/// `audit_patient_index`, then moves `indexed_seq` past them. Returns how many entries it
-/// covered and whether more are waiting.
+/// `audit_patient_index`, then moves `indexed_seq` past them.
 ///
 /// Why not an index on `audit_logs(patient_id, seq)`: the sealer updated it at a random page
 /// for every entry (patients are read in no order), so each audited read wrote its own 4 KiB
@@ -481,7 +525,7 @@ struct PatientIndexRow<'a> {
 /// pages and a page is written once a pass, on a thread of its own. Chunks commit one by one
 /// and insert idempotently: a pass cut short (a crash, a failed chunk) is redone whole, and
 /// rows above `indexed_seq` are never read (queries bound the index by it).
-pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<(usize, bool)> {
+pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
     let (head, indexed) = write_transaction(conn, |conn| {
         let (head, indexed, indexed_hash): (i64, i64, String) = audit_head::table
             .find(1)
@@ -512,7 +556,12 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<(usize, bool
     })?;
     let upto = head.min(indexed + batch);
     if upto == indexed {
-        return Ok((0, false));
+        return Ok(IndexPass {
+            covered: 0,
+            more: false,
+            indexed,
+            head,
+        });
     }
     let mut rows: Vec<(String, i64)> = audit_logs::table
         .filter(audit_logs::seq.gt(indexed))
@@ -565,7 +614,12 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<(usize, bool
             Ok::<_, diesel::result::Error>(())
         })?;
         if last {
-            return Ok(((upto - indexed) as usize, upto < head));
+            return Ok(IndexPass {
+                covered: (upto - indexed) as usize,
+                more: upto < head,
+                indexed: upto,
+                head,
+            });
         }
     }
 }
@@ -582,9 +636,9 @@ fn hash_at(conn: &mut DbConn, seq: i64) -> QueryResult<Option<String>> {
 pub fn index_all_patients(conn: &mut DbConn) -> QueryResult<usize> {
     let mut total = 0;
     loop {
-        let (covered, more) = index_patients(conn, INDEX_BATCH)?;
-        total += covered;
-        if !more {
+        let pass = index_patients(conn, INDEX_BATCH)?;
+        total += pass.covered;
+        if !pass.more {
             return Ok(total);
         }
     }
@@ -594,6 +648,8 @@ pub struct SealResult {
     pub sealed: usize,
     /// The outbox still holds rows past this batch.
     pub more: bool,
+    /// The chain's head after this pass.
+    pub head: i64,
 }
 
 /// One sealing pass, in one transaction: lock the head, take committed outbox rows plus the
@@ -618,6 +674,7 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
             return Ok(SealResult {
                 sealed: 0,
                 more: false,
+                head: seq,
             });
         }
         let mut entries: Vec<&NewEntry> = outbox.iter().map(|(_, r)| r).collect();
@@ -666,6 +723,7 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
         Ok(SealResult {
             sealed: entries.len(),
             more,
+            head: seq,
         })
     })
 }
@@ -728,7 +786,13 @@ mod tests {
         seal(conn, b"k", &entries).unwrap();
         assert_eq!(patient_index(conn), (vec![], 0), "nothing indexed yet");
 
-        assert_eq!(index_patients(conn, 3).unwrap(), (3, true));
+        let pass = |covered, more, indexed| IndexPass {
+            covered,
+            more,
+            indexed,
+            head: 7,
+        };
+        assert_eq!(index_patients(conn, 3).unwrap(), pass(3, true, 3));
         let (rows, indexed) = patient_index(conn);
         assert_eq!(indexed, 3);
         assert_eq!(
@@ -751,7 +815,11 @@ mod tests {
             want.map(|(p, s)| (p.into(), s)),
             "seq 5 has no patient"
         );
-        assert_eq!(index_patients(conn, 3).unwrap(), (0, false), "up to date");
+        assert_eq!(
+            index_patients(conn, 3).unwrap(),
+            pass(0, false, 7),
+            "up to date"
+        );
 
         // A cut chain (what `audit verify --checkpoint` reports): the index forgets the cut
         // entries, and entries sealed anew under their numbers are indexed.
@@ -814,6 +882,34 @@ mod tests {
             verify::Verdict::Intact { count, .. } => assert_eq!(count, BUFFER_HARD_CAP as i64),
             broken => panic!("chain broken: {broken:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn an_index_far_behind_the_chain_holds_requests_back_until_it_catches_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = audit_on_fresh_sqlite(&dir);
+        for i in 0..10 {
+            audit.record_async(entry(i));
+        }
+        audit.flush().await.unwrap();
+        assert_eq!(audit.index_lag(), 10, "sealed, not indexed");
+        assert!(audit.admit().await.is_ok());
+
+        // As if MAX_INDEX_LAG entries had been sealed since the last pass.
+        audit
+            .inner
+            .sealed_seq
+            .store(MAX_INDEX_LAG, Ordering::Relaxed);
+        let waiting = tokio::spawn({
+            let audit = audit.clone();
+            async move { audit.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "admitted while the index lagged");
+        // A pass publishes the index's mark and the chain's real head: released.
+        assert_eq!(audit.index_patients().await.unwrap(), 10);
+        assert_eq!(waiting.await.unwrap(), Ok(()));
+        assert_eq!(audit.index_lag(), 0);
     }
 
     #[tokio::test(start_paused = true)]
