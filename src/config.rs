@@ -54,7 +54,7 @@ pub struct Config {
     /// chain, in milliseconds. `GET /audit-logs` seals first whatever the interval.
     #[arg(long, env = "HEALTHAPI_AUDIT_SEAL_INTERVAL_MS", default_value_t = 100)]
     pub audit_seal_interval_ms: u64,
-    /// How often the sealer adds sealed entries to the audit trail's lookup by patient, in
+    /// How often the indexer adds sealed entries to the audit trail's lookup by patient, in
     /// milliseconds. Queries by patient see every sealed entry whatever the interval (newer
     /// ones from the chain's tail); longer intervals index larger, cheaper batches.
     #[arg(

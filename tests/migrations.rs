@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
 
@@ -179,8 +180,20 @@ fn the_audit_rowid_migration_keeps_an_existing_chain() {
             .unwrap();
         c.run_next_migration(healthapi::db::SQLITE_MIGRATIONS)
             .unwrap();
+        // Today's sealer also reads audit_head's index mark (migration 4): lend it the columns
+        // for this seal, then drop them, leaving the tables as migration 2 made them.
+        conn.batch_execute(
+            "ALTER TABLE audit_head ADD COLUMN indexed_seq BIGINT NOT NULL DEFAULT 0;
+             ALTER TABLE audit_head ADD COLUMN indexed_hash TEXT NOT NULL DEFAULT '';",
+        )
+        .unwrap();
         let sealed = healthapi::audit::seal(&mut conn, &key, &entries).unwrap();
         assert_eq!(sealed.sealed, 1200);
+        conn.batch_execute(
+            "ALTER TABLE audit_head DROP COLUMN indexed_seq;
+             ALTER TABLE audit_head DROP COLUMN indexed_hash;",
+        )
+        .unwrap();
     }
     let pool = healthapi::db::connect(&format!("sqlite://{}", path.display()), 1).unwrap();
     let mut conn = pool.get().unwrap();

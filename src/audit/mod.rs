@@ -216,6 +216,10 @@ struct Inner {
     /// The chain's head and the index's mark as this node last saw them (`index_lag`).
     sealed_seq: AtomicI64,
     indexed_seq: AtomicI64,
+    /// The head when the index was last rebuilt from scratch (`publish_marks`).
+    rebuild_floor: AtomicI64,
+    /// Wakes the indexer before its interval when requests wait for it.
+    index_wake: Notify,
     /// Signalled whenever the sealer takes the buffer, for requests waiting in `admit`.
     taken: Notify,
     stopped: std::sync::atomic::AtomicBool,
@@ -240,6 +244,8 @@ impl Audit {
                 index_thread: SealerThread::start("audit-indexer"),
                 sealed_seq: AtomicI64::new(0),
                 indexed_seq: AtomicI64::new(0),
+                rebuild_floor: AtomicI64::new(0),
+                index_wake: Notify::new(),
                 taken: Notify::new(),
                 stopped: Default::default(),
             }),
@@ -264,9 +270,9 @@ impl Audit {
     /// patient scans). Err after `ADMIT_TIMEOUT`: the sealer or the indexer is not making
     /// progress (the database refuses writes).
     pub async fn admit(&self) -> Result<(), ()> {
-        let over = || {
-            self.inner.buffer.lock().len() >= BUFFER_HARD_CAP || self.index_lag() >= MAX_INDEX_LAG
-        };
+        let buffer_full = || self.inner.buffer.lock().len() >= BUFFER_HARD_CAP;
+        let index_behind = || self.index_lag() >= MAX_INDEX_LAG;
+        let over = || buffer_full() || index_behind();
         if !over() {
             return Ok(());
         }
@@ -278,7 +284,14 @@ impl Audit {
             if !over() || self.inner.stopped.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            self.inner.wake.notify_one();
+            // Wake only the one that is behind: a woken sealer with nothing to seal would spin
+            // (its flush notifies the waiters, which wake it again).
+            if buffer_full() {
+                self.inner.wake.notify_one();
+            }
+            if index_behind() {
+                self.inner.index_wake.notify_one();
+            }
             if tokio::time::timeout_at(deadline, taken).await.is_err() {
                 return Err(());
             }
@@ -306,6 +319,7 @@ impl Audit {
                         sealed: 0,
                         more: false,
                         head: 0,
+                        indexed: 0,
                     };
                     let res = match inner2.pool.get() {
                         Ok(mut conn) => loop {
@@ -315,6 +329,7 @@ impl Audit {
                                     total.sealed += r.sealed;
                                     total.more = r.more;
                                     total.head = r.head;
+                                    total.indexed = r.indexed;
                                     done = end;
                                     if done == pending.len() {
                                         break Ok(());
@@ -340,7 +355,7 @@ impl Audit {
                 })
                 .await??;
             total += result.sealed;
-            inner.sealed_seq.store(result.head, Ordering::Relaxed);
+            self.publish_marks(result.head, result.indexed, None);
             if !result.more {
                 return Ok(total);
             }
@@ -368,16 +383,28 @@ impl Audit {
                 })
                 .await??;
             total += pass.covered;
-            // Both from the database: another node may seal too, and a cut chain shrinks.
-            self.inner
-                .indexed_seq
-                .store(pass.indexed, Ordering::Relaxed);
-            self.inner.sealed_seq.store(pass.head, Ordering::Relaxed);
+            self.publish_marks(pass.head, pass.indexed, pass.rebuilt.then_some(pass.head));
             self.inner.taken.notify_waiters();
             if !pass.more {
                 return Ok(total);
             }
         }
+    }
+
+    /// Publishes the chain's head and the index's mark, both as read from the database (another
+    /// node may seal or index too; a cut chain shrinks), for `index_lag`. While the index is
+    /// rebuilt from scratch (`rebuilt_at`: the head when the rebuild began), the lag counts only
+    /// entries sealed since: holding every request back until millions of old entries are
+    /// indexed again would take the API down for minutes.
+    fn publish_marks(&self, head: i64, indexed: i64, rebuilt_at: Option<i64>) {
+        if let Some(at) = rebuilt_at {
+            self.inner.rebuild_floor.store(at, Ordering::Relaxed);
+        }
+        let floor = self.inner.rebuild_floor.load(Ordering::Relaxed);
+        self.inner.sealed_seq.store(head, Ordering::Relaxed);
+        self.inner
+            .indexed_seq
+            .store(indexed.max(floor.min(head)), Ordering::Relaxed);
     }
 
     /// Sealed entries not yet in the index by patient, as this node last saw them.
@@ -398,10 +425,11 @@ impl Audit {
         let indexer = self.clone();
         tokio::spawn(async move {
             while !indexer.is_stopped() {
-                tokio::time::sleep(index_interval).await;
                 if let Err(e) = indexer.index_patients().await {
                     tracing::warn!(error = %e, "audit patient index will retry");
                 }
+                let _ =
+                    tokio::time::timeout(index_interval, indexer.inner.index_wake.notified()).await;
             }
         });
         let audit = self.clone();
@@ -514,6 +542,8 @@ pub struct IndexPass {
     pub indexed: i64,
     /// The chain's head when the pass began.
     pub head: i64,
+    /// The pass found the chain changed under the index and started it over.
+    pub rebuilt: bool,
 }
 
 /// Adds the sealed entries after `audit_head.indexed_seq` (at most `batch` of them) to
@@ -526,7 +556,7 @@ pub struct IndexPass {
 /// and insert idempotently: a pass cut short (a crash, a failed chunk) is redone whole, and
 /// rows above `indexed_seq` are never read (queries bound the index by it).
 pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
-    let (head, indexed) = write_transaction(conn, |conn| {
+    let (head, indexed, indexed_hash, rebuilt) = write_transaction(conn, |conn| {
         let (head, indexed, indexed_hash): (i64, i64, String) = audit_head::table
             .find(1)
             .select((
@@ -550,9 +580,9 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
                     audit_head::indexed_hash.eq(""),
                 ))
                 .execute(conn)?;
-            return Ok::<_, diesel::result::Error>((head, 0));
+            return Ok::<_, diesel::result::Error>((head, 0, String::new(), true));
         }
-        Ok((head, indexed))
+        Ok((head, indexed, indexed_hash, false))
     })?;
     let upto = head.min(indexed + batch);
     if upto == indexed {
@@ -561,6 +591,7 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
             more: false,
             indexed,
             head,
+            rebuilt,
         });
     }
     let mut rows: Vec<(String, i64)> = audit_logs::table
@@ -581,7 +612,7 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
     loop {
         let chunk = chunks.next().unwrap_or_default();
         let last = chunks.peek().is_none();
-        write_transaction(conn, |conn| {
+        let marked = write_transaction(conn, |conn| {
             match conn {
                 DbConn::Sqlite(c) => {
                     for row in chunk {
@@ -600,25 +631,35 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
                     }
                 }
             }
-            if last {
-                // Only forward: another node may have indexed further meanwhile.
-                let upto_hash = hash_at(conn, upto)?.unwrap_or_default();
-                diesel::update(audit_head::table.find(1))
-                    .filter(audit_head::indexed_seq.lt(upto))
-                    .set((
-                        audit_head::indexed_seq.eq(upto),
-                        audit_head::indexed_hash.eq(upto_hash),
-                    ))
-                    .execute(conn)?;
+            if !last {
+                return Ok::<_, diesel::result::Error>(None);
             }
-            Ok::<_, diesel::result::Error>(())
+            // Only if the mark is still where this pass began: another node (or `audit
+            // index`) may have indexed further, or rebuilt the index after a cut chain, which
+            // this pass must not declare complete.
+            let upto_hash = hash_at(conn, upto)?.unwrap_or_default();
+            diesel::update(audit_head::table.find(1))
+                .filter(audit_head::indexed_seq.eq(indexed))
+                .filter(audit_head::indexed_hash.eq(&indexed_hash))
+                .set((
+                    audit_head::indexed_seq.eq(upto),
+                    audit_head::indexed_hash.eq(upto_hash),
+                ))
+                .execute(conn)?;
+            Ok(Some(
+                audit_head::table
+                    .find(1)
+                    .select(audit_head::indexed_seq)
+                    .first::<i64>(conn)?,
+            ))
         })?;
-        if last {
+        if let Some(now_indexed) = marked {
             return Ok(IndexPass {
                 covered: (upto - indexed) as usize,
-                more: upto < head,
-                indexed: upto,
+                more: now_indexed < head,
+                indexed: now_indexed,
                 head,
+                rebuilt,
             });
         }
     }
@@ -650,6 +691,8 @@ pub struct SealResult {
     pub more: bool,
     /// The chain's head after this pass.
     pub head: i64,
+    /// `audit_head.indexed_seq` as this pass read it.
+    pub indexed: i64,
 }
 
 /// One sealing pass, in one transaction: lock the head, take committed outbox rows plus the
@@ -659,9 +702,9 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
         if let DbConn::Postgres(_) = conn {
             diesel::sql_query("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE").execute(conn)?;
         }
-        let (mut seq, mut prev): (i64, String) = audit_head::table
+        let (mut seq, mut prev, indexed): (i64, String, i64) = audit_head::table
             .find(1)
-            .select((audit_head::seq, audit_head::hash))
+            .select((audit_head::seq, audit_head::hash, audit_head::indexed_seq))
             .first(conn)?;
         let outbox: Vec<(i64, NewEntry)> = audit_outbox::table
             .order(audit_outbox::id)
@@ -675,6 +718,7 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
                 sealed: 0,
                 more: false,
                 head: seq,
+                indexed,
             });
         }
         let mut entries: Vec<&NewEntry> = outbox.iter().map(|(_, r)| r).collect();
@@ -724,6 +768,7 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
             sealed: entries.len(),
             more,
             head: seq,
+            indexed,
         })
     })
 }
@@ -791,6 +836,7 @@ mod tests {
             more,
             indexed,
             head: 7,
+            rebuilt: false,
         };
         assert_eq!(index_patients(conn, 3).unwrap(), pass(3, true, 3));
         let (rows, indexed) = patient_index(conn);
@@ -882,6 +928,37 @@ mod tests {
             verify::Verdict::Intact { count, .. } => assert_eq!(count, BUFFER_HARD_CAP as i64),
             broken => panic!("chain broken: {broken:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_new_server_takes_the_index_mark_from_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = audit_on_fresh_sqlite(&dir);
+        for i in 0..10 {
+            audit.record_async(entry(i));
+        }
+        audit.flush().await.unwrap();
+        assert_eq!(audit.index_patients().await.unwrap(), 10);
+        // A restart: fresh marks, then the first seal publishes both from audit_head, without
+        // waiting for an index pass (which would otherwise hold requests back at start).
+        let restarted = audit_on_fresh_sqlite(&dir);
+        restarted.record_async(entry(11));
+        restarted.flush().await.unwrap();
+        assert_eq!(restarted.index_lag(), 1);
+    }
+
+    #[test]
+    fn while_the_index_is_rebuilt_only_new_entries_count_as_lag() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = audit_on_fresh_sqlite(&dir);
+        audit.publish_marks(1_000_000, 0, Some(1_000_000));
+        assert_eq!(audit.index_lag(), 0, "the rebuild's backlog holds nobody back");
+        audit.publish_marks(1_000_050, 10, None);
+        assert_eq!(audit.index_lag(), 50);
+        audit.publish_marks(1_000_100, 1_000_100, None);
+        assert_eq!(audit.index_lag(), 0);
+        audit.publish_marks(1_000_200, 1_000_100, None);
+        assert_eq!(audit.index_lag(), 100);
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 -- The audit trail's lookup by patient moves from an index on audit_logs, which every sealed
--- entry updated at a random page, to a table the sealer fills behind the chain in batches
--- sorted by patient. Entries after audit_head.indexed_seq are not in it yet; queries by
+-- entry updated at a random page, to a table an indexer thread fills behind the chain in
+-- batches sorted by patient. Entries after audit_head.indexed_seq are not in it yet; queries by
 -- patient read those from audit_logs' tail. Same as the SQLite tree (see BENCHMARKS.md, fix 22).
 CREATE TABLE audit_patient_index (
     patient_id TEXT NOT NULL,
@@ -8,7 +8,7 @@ CREATE TABLE audit_patient_index (
     PRIMARY KEY (patient_id, seq)
 );
 INSERT INTO audit_patient_index (patient_id, seq)
-SELECT patient_id, seq FROM audit_logs WHERE patient_id IS NOT NULL;
+SELECT patient_id, seq FROM audit_logs WHERE patient_id IS NOT NULL ORDER BY patient_id, seq;
 -- indexed_hash is the hash of entry indexed_seq: if the chain under it changed (a cut tail
 -- sealed anew), the indexer sees it and rebuilds.
 ALTER TABLE audit_head ADD COLUMN indexed_seq BIGINT NOT NULL DEFAULT 0;

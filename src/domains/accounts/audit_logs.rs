@@ -113,7 +113,12 @@ async fn query(
                         audit_logs::seq.eq_any(
                             audit_patient_index::table
                                 .filter(audit_patient_index::patient_id.eq(patient.clone()))
-                                .filter(audit_patient_index::seq.le(indexed))
+                                // Not past the page's cursor either: a patient's later
+                                // entries need not be read to page through older ones.
+                                .filter(
+                                    audit_patient_index::seq
+                                        .le(after.map_or(indexed, |a| indexed.min(a - 1))),
+                                )
                                 .select(audit_patient_index::seq),
                         ),
                     )
