@@ -952,7 +952,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let audit = audit_on_fresh_sqlite(&dir);
         audit.publish_marks(1_000_000, 0, Some(1_000_000));
-        assert_eq!(audit.index_lag(), 0, "the rebuild's backlog holds nobody back");
+        assert_eq!(
+            audit.index_lag(),
+            0,
+            "the rebuild's backlog holds nobody back"
+        );
         audit.publish_marks(1_000_050, 10, None);
         assert_eq!(audit.index_lag(), 50);
         audit.publish_marks(1_000_100, 1_000_100, None);
