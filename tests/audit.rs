@@ -302,7 +302,7 @@ async fn patient_access_log(app: &TestApp) {
     .problem(404);
 }
 
-/// Queries by patient read older entries through `audit_patient_index` (filled by the sealer
+/// Queries by patient read older entries through `audit_patient_index` (filled by the indexer
 /// every second, or by `audit index`) and newer ones from the chain's tail: across the
 /// boundary, page by page, each entry of the patient shows once, newest first. The server's
 /// own indexing is held off, so `audit index` draws the boundary.

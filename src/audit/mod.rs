@@ -362,10 +362,11 @@ impl Audit {
         }
     }
 
-    /// Ends the background sealer (after the final flush on shutdown).
+    /// Ends the background sealer (after the final flush on shutdown) and the indexer loop.
     pub fn stop(&self) {
         self.inner.stopped.store(true, Ordering::Relaxed);
         self.inner.wake.notify_one();
+        self.inner.index_wake.notify_one();
     }
 
     /// Brings `audit_patient_index` up to the sealed chain, on its own thread, pass by pass;
@@ -930,14 +931,20 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_new_server_takes_the_index_mark_from_the_database() {
-        let dir = tempfile::tempdir().unwrap();
-        let audit = audit_on_fresh_sqlite(&dir);
+    /// An audit on a fresh database with ten entries sealed (seq 1..=10), none indexed.
+    async fn audit_with_ten_sealed(dir: &tempfile::TempDir) -> Audit {
+        let audit = audit_on_fresh_sqlite(dir);
         for i in 0..10 {
             audit.record_async(entry(i));
         }
         audit.flush().await.unwrap();
+        audit
+    }
+
+    #[tokio::test]
+    async fn a_new_server_takes_the_index_mark_from_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = audit_with_ten_sealed(&dir).await;
         assert_eq!(audit.index_patients().await.unwrap(), 10);
         // A restart: fresh marks, then the first seal publishes both from audit_head, without
         // waiting for an index pass (which would otherwise hold requests back at start).
@@ -968,11 +975,7 @@ mod tests {
     #[tokio::test]
     async fn an_index_far_behind_the_chain_holds_requests_back_until_it_catches_up() {
         let dir = tempfile::tempdir().unwrap();
-        let audit = audit_on_fresh_sqlite(&dir);
-        for i in 0..10 {
-            audit.record_async(entry(i));
-        }
-        audit.flush().await.unwrap();
+        let audit = audit_with_ten_sealed(&dir).await;
         assert_eq!(audit.index_lag(), 10, "sealed, not indexed");
         assert!(audit.admit().await.is_ok());
 

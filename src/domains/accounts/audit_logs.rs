@@ -91,7 +91,7 @@ async fn query(
             let Some(patient) = &f.patient_id else {
                 return Ok(filtered().load(conn)?);
             };
-            // By patient: the entries sealed since the sealer last indexed (`indexed_seq`) are
+            // By patient: the entries sealed since the indexer's mark (`indexed_seq`) are
             // not in audit_patient_index yet and come from audit_logs' tail; older ones
             // through the index. Every tail entry is newer than every indexed one, so the two
             // lists, newest first, follow each other. (The indexer may move on between the
