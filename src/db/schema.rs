@@ -166,8 +166,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_patient_index (patient_id, seq) {
-        patient_id -> Text,
+    audit_patient_index (bucket, patient_key, seq) {
+        bucket -> BigInt,
+        patient_key -> BigInt,
         seq -> BigInt,
     }
 }

@@ -554,7 +554,6 @@ fn run_backend(
             child.id(),
             &fresh.data_dir,
         )?;
-        stop(&mut child)?;
         bare_rps = Some(m.load.rps());
         rows.push(row(
             "bare baseline: GET /patients/{id}, no auth/audit",
@@ -562,6 +561,25 @@ fn run_backend(
             &m,
             raw_rate(0),
         ));
+        // The control for the p99 target: the ceiling's own p99 at 80% of its own peak, on the
+        // same 2 cores with the same load process.
+        if opts.wants("p80") && m.load.rps() > 0.0 {
+            let rate = (m.load.rps() * 0.8).round();
+            let m = drive(
+                opts,
+                "bare-p80",
+                spec(opts, &addr, Workload::Bare, Some(rate), 0, &fixture),
+                child.id(),
+                &fresh.data_dir,
+            )?;
+            rows.push(row(
+                "bare baseline at 80% of its peak",
+                &format!("open {rate:.0}/s"),
+                &m,
+                None,
+            ));
+        }
+        stop(&mut child)?;
     }
 
     // The server: start to ready on the existing (seeded) database, several times.

@@ -7,10 +7,11 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
-use crate::audit::AuditLog;
+use crate::audit::{index_buckets_upto, patient_key, AuditLog};
 use crate::auth::permissions::Perm;
 use crate::auth::Ctx;
 use crate::db::schema::{audit_head, audit_logs, audit_patient_index, patients};
+use crate::db::DbConn;
 use crate::http::{parse_time, ApiError, AppQuery, ListResponse, PageParams};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -55,83 +56,99 @@ async fn query(
     };
     // Readers see their own request's entries: seal what is waiting first.
     state.audit.flush().await.map_err(ApiError::internal)?;
+    let window = Window {
+        after,
+        limit: page.limit,
+        from,
+        to,
+    };
     let rows = state
         .db
-        .read(move |conn| {
-            // Every filter but the patient's, newest first, one more than a page.
-            let filtered = || {
-                let mut q = audit_logs::table
-                    .select(AuditLog::as_select())
-                    .order(audit_logs::seq.desc())
-                    .limit(page.limit + 1)
-                    .into_boxed();
-                if let Some(a) = after {
-                    q = q.filter(audit_logs::seq.lt(a));
-                }
-                if let Some(v) = &f.user_id {
-                    q = q.filter(audit_logs::user_id.eq(v.clone()));
-                }
-                if let Some(v) = &f.resource_type {
-                    q = q.filter(audit_logs::resource_type.eq(v.clone()));
-                }
-                if let Some(v) = &f.action {
-                    q = q.filter(audit_logs::action.eq(v.clone()));
-                }
-                if let Some(v) = &f.outcome {
-                    q = q.filter(audit_logs::outcome.eq(v.clone()));
-                }
-                if let Some(v) = from {
-                    q = q.filter(audit_logs::occurred_at.ge(v));
-                }
-                if let Some(v) = to {
-                    q = q.filter(audit_logs::occurred_at.lt(v));
-                }
-                q
-            };
-            let Some(patient) = &f.patient_id else {
-                return Ok(filtered().load(conn)?);
-            };
-            // By patient: the entries sealed since the indexer's mark (`indexed_seq`) are
-            // not in audit_patient_index yet and come from audit_logs' tail; older ones
-            // through the index. Every tail entry is newer than every indexed one, so the two
-            // lists, newest first, follow each other. (The indexer may move on between the
-            // statements: bounding both sides by the `indexed_seq` read first keeps an entry
-            // from showing twice.)
-            let indexed: i64 = audit_head::table
-                .find(1)
-                .select(audit_head::indexed_seq)
-                .first(conn)?;
-            let mut rows: Vec<AuditLog> = filtered()
-                .filter(audit_logs::seq.gt(indexed))
-                .filter(audit_logs::patient_id.eq(patient.clone()))
-                .load(conn)?;
-            if (rows.len() as i64) <= page.limit {
-                // The entry's own patient is checked too: an index row is only a pointer.
-                let older: Vec<AuditLog> = filtered()
-                    .filter(audit_logs::patient_id.eq(patient.clone()))
-                    .filter(
-                        audit_logs::seq.eq_any(
-                            audit_patient_index::table
-                                .filter(audit_patient_index::patient_id.eq(patient.clone()))
-                                // Not past the page's cursor either: a patient's later
-                                // entries need not be read to page through older ones.
-                                .filter(
-                                    audit_patient_index::seq
-                                        .le(after.map_or(indexed, |a| indexed.min(a - 1))),
-                                )
-                                .select(audit_patient_index::seq),
-                        ),
-                    )
-                    .load(conn)?;
-                rows.extend(older);
-                rows.truncate(page.limit as usize + 1);
-            }
-            Ok(rows)
-        })
+        .read(move |conn| Ok(load_page(conn, &f, &window)?))
         .await?;
     Ok(ListResponse::from_rows(rows, page.limit, |e| {
         e.seq.to_string()
     }))
+}
+
+/// Which part of the filtered trail a page is: entries before `after` (a seq), `from`..`to`.
+struct Window {
+    after: Option<i64>,
+    limit: i64,
+    from: Option<chrono::NaiveDateTime>,
+    to: Option<chrono::NaiveDateTime>,
+}
+
+/// One page of the trail, newest first, with one more entry than the page if there is one.
+fn load_page(conn: &mut DbConn, f: &AuditFilter, w: &Window) -> QueryResult<Vec<AuditLog>> {
+    // Every filter but the patient's.
+    let filtered = || {
+        let mut q = audit_logs::table
+            .select(AuditLog::as_select())
+            .order(audit_logs::seq.desc())
+            .limit(w.limit + 1)
+            .into_boxed();
+        if let Some(a) = w.after {
+            q = q.filter(audit_logs::seq.lt(a));
+        }
+        if let Some(v) = &f.user_id {
+            q = q.filter(audit_logs::user_id.eq(v.clone()));
+        }
+        if let Some(v) = &f.resource_type {
+            q = q.filter(audit_logs::resource_type.eq(v.clone()));
+        }
+        if let Some(v) = &f.action {
+            q = q.filter(audit_logs::action.eq(v.clone()));
+        }
+        if let Some(v) = &f.outcome {
+            q = q.filter(audit_logs::outcome.eq(v.clone()));
+        }
+        if let Some(v) = w.from {
+            q = q.filter(audit_logs::occurred_at.ge(v));
+        }
+        if let Some(v) = w.to {
+            q = q.filter(audit_logs::occurred_at.lt(v));
+        }
+        q
+    };
+    let Some(patient) = &f.patient_id else {
+        return filtered().load(conn);
+    };
+    // By patient: the entries sealed since the indexer's mark (`indexed_seq`) are not in
+    // audit_patient_index yet and come from audit_logs' tail; older ones through the index.
+    // Every tail entry is newer than every indexed one, so the two lists, newest first, follow
+    // each other. (The indexer may move on between the statements: bounding both sides by the
+    // `indexed_seq` read first keeps an entry from showing twice.)
+    let indexed: i64 = audit_head::table
+        .find(1)
+        .select(audit_head::indexed_seq)
+        .first(conn)?;
+    let mut rows: Vec<AuditLog> = filtered()
+        .filter(audit_logs::seq.gt(indexed))
+        .filter(audit_logs::patient_id.eq(patient.clone()))
+        .load(conn)?;
+    if (rows.len() as i64) <= w.limit {
+        // Not past the page's cursor either: a patient's later entries need not be read to page
+        // through older ones.
+        let upto = w.after.map_or(indexed, |a| indexed.min(a - 1));
+        // The entry's own patient is checked too: an index row is only a pointer (and two
+        // patients may share a key).
+        let older: Vec<AuditLog> = filtered()
+            .filter(audit_logs::patient_id.eq(patient.clone()))
+            .filter(
+                audit_logs::seq.eq_any(
+                    audit_patient_index::table
+                        .filter(audit_patient_index::bucket.eq_any(index_buckets_upto(upto)))
+                        .filter(audit_patient_index::patient_key.eq(patient_key(patient)))
+                        .filter(audit_patient_index::seq.le(upto))
+                        .select(audit_patient_index::seq),
+                ),
+            )
+            .load(conn)?;
+        rows.extend(older);
+        rows.truncate(w.limit as usize + 1);
+    }
+    Ok(rows)
 }
 
 /// The audit trail (admin, auditor), newest first.
@@ -203,4 +220,88 @@ async fn patient_access_log(
         page,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{index_all_patients, seal, NewEntry, INDEX_BUCKET_BITS};
+    use diesel::connection::SimpleConnection;
+
+    fn read_of(patient: &str) -> NewEntry {
+        NewEntry {
+            occurred_at: crate::db::now(),
+            user_id: Some("doctor-1".into()),
+            role: Some("doctor".into()),
+            action: "read".into(),
+            resource_type: "patient".into(),
+            resource_id: Some(patient.into()),
+            patient_id: Some(patient.into()),
+            outcome: "success".into(),
+            request_id: None,
+            client_addr: None,
+        }
+    }
+
+    /// A patient's entries on both sides of a bucket boundary of the index, and in the chain's
+    /// unindexed tail, come back newest first, page by page.
+    #[test]
+    fn a_patients_entries_are_found_across_index_buckets_and_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("trail.db").display().to_string();
+        let pool = crate::db::connect(&url, 2).unwrap();
+        let conn = &mut *pool.get().unwrap();
+        let b: i64 = 1 << INDEX_BUCKET_BITS;
+        // Two entries, renumbered to just below the boundary with the first one counted as
+        // indexed (sealing 262,144 entries would make the test slow; the index reads only
+        // seq and patient, and checks the hash at its mark).
+        seal(conn, b"k", &[read_of("X"), read_of("A")]).unwrap();
+        conn.batch_execute(&format!(
+            "UPDATE audit_logs SET seq = seq + {shift};
+             UPDATE audit_head SET seq = {top}, indexed_seq = {first},
+                 indexed_hash = (SELECT hash FROM audit_logs WHERE seq = {first});",
+            shift = b - 5,
+            top = b - 3,
+            first = b - 4,
+        ))
+        .unwrap();
+        // One seal each: a seal chains its entries in time order. b-2 .. b+2:
+        for patient in ["A", "B", "A", "A", "B"] {
+            seal(conn, b"k", &[read_of(patient)]).unwrap();
+        }
+        index_all_patients(conn).unwrap();
+        let buckets: Vec<i64> = audit_patient_index::table
+            .select(audit_patient_index::bucket)
+            .distinct()
+            .order(audit_patient_index::bucket)
+            .load(conn)
+            .unwrap();
+        assert_eq!(buckets, [0, 1], "the pass crossed the boundary");
+        // b+3, b+4: sealed, not indexed.
+        for patient in ["A", "B"] {
+            seal(conn, b"k", &[read_of(patient)]).unwrap();
+        }
+
+        let filter = AuditFilter {
+            patient_id: Some("A".into()),
+            ..Default::default()
+        };
+        let page = |after, limit| {
+            let w = Window {
+                after,
+                limit,
+                from: None,
+                to: None,
+            };
+            load_page(&mut *pool.get().unwrap(), &filter, &w)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq - b)
+                .collect::<Vec<i64>>()
+        };
+        assert_eq!(page(None, 10), [3, 1, 0, -2, -3]);
+        assert_eq!(page(None, 2), [3, 1, 0], "a page and one more");
+        assert_eq!(page(Some(b + 1), 2), [0, -2, -3]);
+        assert_eq!(page(Some(b - 2), 2), [-3]);
+    }
 }
