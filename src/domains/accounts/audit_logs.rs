@@ -293,7 +293,7 @@ mod tests {
                 from: None,
                 to: None,
             };
-            load_page(&mut *pool.get().unwrap(), &filter, &w)
+            load_page(&mut pool.get().unwrap(), &filter, &w)
                 .unwrap()
                 .iter()
                 .map(|e| e.seq - b)
