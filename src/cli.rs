@@ -188,7 +188,7 @@ fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
     }
     match command {
         AuditCommand::Index => {
-            let n = crate::audit::index_all_patients(&mut conn)?;
+            let n = crate::audit::index_all_entries(&mut conn)?;
             println!("indexed {n} audit entries by patient");
             Ok(ExitCode::SUCCESS)
         }

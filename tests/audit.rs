@@ -302,7 +302,7 @@ async fn patient_access_log(app: &TestApp) {
     .problem(404);
 }
 
-/// Queries by patient read older entries through `audit_patient_index` (filled by the indexer
+/// Queries by patient or user read older entries through `audit_index` (filled by the indexer
 /// every second, or by `audit index`) and newer ones from the chain's tail: across the
 /// boundary, page by page, each entry of the patient shows once, newest first. The server's
 /// own indexing is held off, so `audit index` draws the boundary.
@@ -366,6 +366,18 @@ async fn access_log_across_the_index(app: &TestApp) {
         assert_eq!(reads(&paged), 6, "{path}: {paged:?}");
         assert!(paged.iter().all(|e| e["patient_id"] == pid.as_str()));
     }
+    // By user the same way: the doctor's twelve reads (and logins), across the boundary.
+    let path = format!("/audit-logs?user_id={}", dr.user_id);
+    let paged = app.all_pages(&path, &app.admin_token, 2).await;
+    let got = seqs(&paged);
+    let by_doctor: Vec<i64> = audit_list(app, "")
+        .await
+        .into_iter()
+        .filter(|e| e["user_id"] == dr.user_id.as_str() && e["seq"].as_i64() <= Some(got[0]))
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, by_doctor, "{path}");
+    assert_eq!(reads(&paged), 12, "{path}: {paged:?}");
 }
 
 async fn no_route_changes_the_trail(app: &TestApp) {

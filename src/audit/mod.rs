@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use tokio::sync::Notify;
 
-use crate::db::schema::{audit_head, audit_logs, audit_outbox, audit_patient_index};
+use crate::db::schema::{audit_head, audit_index, audit_logs, audit_outbox};
 use crate::db::{write_transaction, DbConn, DbPool};
 
 /// One entry before it is sealed.
@@ -211,7 +211,7 @@ struct Inner {
     seal_lock: tokio::sync::Mutex<()>,
     wake: Notify,
     thread: SealerThread,
-    /// The by-patient index's own thread, so that indexing never holds up a seal.
+    /// The trail index's own thread, so that indexing never holds up a seal.
     index_thread: SealerThread,
     /// The chain's head and the index's mark as this node last saw them (`index_lag`).
     sealed_seq: AtomicI64,
@@ -369,10 +369,10 @@ impl Audit {
         self.inner.index_wake.notify_one();
     }
 
-    /// Brings `audit_patient_index` up to the sealed chain, on its own thread, pass by pass;
+    /// Brings `audit_index` up to the sealed chain, on its own thread, pass by pass;
     /// each pass releases requests held back by the index's lag (`admit`). Returns how many
     /// entries it covered.
-    pub async fn index_patients(&self) -> anyhow::Result<usize> {
+    pub async fn index_entries(&self) -> anyhow::Result<usize> {
         let mut total = 0;
         loop {
             let inner = self.inner.clone();
@@ -380,7 +380,7 @@ impl Audit {
                 .inner
                 .index_thread
                 .run(move || {
-                    Ok::<_, anyhow::Error>(index_patients(&mut *inner.pool.get()?, INDEX_BATCH)?)
+                    Ok::<_, anyhow::Error>(index_entries(&mut *inner.pool.get()?, INDEX_BATCH)?)
                 })
                 .await??;
             total += pass.covered;
@@ -412,15 +412,15 @@ impl Audit {
             .store(indexed.max(floor.min(head)), Ordering::Relaxed);
     }
 
-    /// Sealed entries not yet in the index by patient, as this node last saw them.
+    /// Sealed entries not yet in the trail's index, as this node last saw them.
     fn index_lag(&self) -> i64 {
         self.inner.sealed_seq.load(Ordering::Relaxed)
             - self.inner.indexed_seq.load(Ordering::Relaxed)
     }
 
     /// The background sealer: every `interval` (100 ms by default), or sooner when woken; and
-    /// the by-patient index of what it sealed, every `index_interval` (1 s). Entries wait
-    /// unindexed that long (plus a batch); queries by patient read them from the chain's tail
+    /// the index (by patient and by user) of what it sealed, every `index_interval` (1 s).
+    /// Entries wait unindexed that long (plus a batch); queries read them from the chain's tail
     /// meanwhile, so the interval bounds that scan, not what a query sees.
     pub fn spawn_sealer(
         &self,
@@ -430,7 +430,7 @@ impl Audit {
         let indexer = self.clone();
         tokio::spawn(async move {
             while !indexer.is_stopped() {
-                if let Err(e) = indexer.index_patients().await {
+                if let Err(e) = indexer.index_entries().await {
                     tracing::warn!(error = %e, "audit patient index will retry");
                 }
                 let _ =
@@ -515,42 +515,51 @@ fn statement_sized_chunks<T>(mut items: &[T], max: usize) -> impl Iterator<Item 
     })
 }
 
-/// Entries the by-patient index takes in one pass: read from the chain's tail, sorted by
-/// patient, then inserted `INDEX_CHUNK` at a time.
+/// Entries the trail's index takes in one pass: read from the chain's tail, sorted by the
+/// index's key, then inserted `INDEX_CHUNK` rows at a time.
 const INDEX_BATCH: i64 = 50_000;
 /// Index rows per write transaction: bounds how long indexing holds SQLite's write lock (the
 /// sealer and every booking wait for it). A pass's chunks are consecutive ranges of its sorted
 /// rows, so each index page is still written by one chunk of the pass.
 const INDEX_CHUNK: usize = 2_000;
-/// Sealed entries the index by patient may lag behind the chain before requests wait for it
-/// (`Audit::admit`): bounds the tail a query by patient scans (about 0.1 s of reading at this
+/// Sealed entries the trail's index may lag behind the chain before requests wait for it
+/// (`Audit::admit`): bounds the tail a query by patient or user scans (about 0.1 s of reading at this
 /// size) and the work left when load stops. Under reads that audit faster than the indexer
 /// keeps up, this is what holds them to the rate it sustains.
 const MAX_INDEX_LAG: i64 = 100_000;
 
-/// Entries per bucket of the index by patient are `1 << INDEX_BUCKET_BITS` (262,144). The
-/// index is keyed (bucket, patient, seq), so a pass inserts only into the newest bucket's pages
-/// (at most ~2,000 of them), however long the trail: keyed by patient alone, once the trail had
-/// a million entries every pass rewrote nearly every page of the index (18,000 pages, 70 MB,
-/// every second under the patient-read benchmark). A query by patient reads each bucket once.
+/// Entries per bucket of the trail's index are `1 << INDEX_BUCKET_BITS` (262,144). The index
+/// is keyed (bucket, kind, key, seq), so a pass inserts only into the newest bucket's pages (at
+/// most ~2,000 of them), however long the trail: keyed by patient alone, once the trail had a
+/// million entries every pass rewrote nearly every page of the index (18,000 pages, 70 MB,
+/// every second under the patient-read benchmark). A query reads each bucket once.
 pub(crate) const INDEX_BUCKET_BITS: u32 = 18;
 
-/// The bucket of the index by patient that holds entry `seq`.
+/// The bucket of the trail's index that holds entry `seq`.
 pub fn index_bucket(seq: i64) -> i64 {
     seq >> INDEX_BUCKET_BITS
 }
 
-/// The buckets of the index by patient that can hold entries up to `seq`, for queries.
+/// The buckets of the trail's index that can hold entries up to `seq`, for queries.
 pub fn index_buckets_upto(seq: i64) -> Vec<i64> {
     (0..=index_bucket(seq.max(0))).collect()
 }
 
-/// The index's key for a patient: the first 8 bytes of SHA-256 of the id, as a signed integer
-/// (the row is half as long as with the 36-character id). Two patients may share a key, so a
-/// query checks each entry's own `patient_id`: an index row is only a pointer.
-pub fn patient_key(patient_id: &str) -> i64 {
+/// What an `audit_index` row looks an entry up by (its `kind` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Lookup {
+    /// The entry's `patient_id`.
+    Patient = 1,
+    /// The entry's `user_id`.
+    User = 2,
+}
+
+/// The index's key for an id: the first 8 bytes of SHA-256 of it, as a signed integer (the row
+/// is half as long as with a 36-character id). Two ids may share a key, so a query checks each
+/// entry's own id: an index row is only a pointer.
+pub fn index_key(id: &str) -> i64 {
     use sha2::Digest;
-    let digest = Sha256::digest(patient_id.as_bytes());
+    let digest = Sha256::digest(id.as_bytes());
     i64::from_be_bytes(
         digest[..8]
             .try_into()
@@ -558,26 +567,28 @@ pub fn patient_key(patient_id: &str) -> i64 {
     )
 }
 
-/// A row of `audit_patient_index`; ordered as the table's key.
+/// A row of `audit_index`; ordered as the table's key.
 #[derive(Insertable, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[diesel(table_name = audit_patient_index)]
-struct PatientIndexRow {
+#[diesel(table_name = audit_index)]
+struct IndexRow {
     bucket: i64,
-    patient_key: i64,
+    kind: i64,
+    lookup_key: i64,
     seq: i64,
 }
 
-impl PatientIndexRow {
-    fn of(patient_id: &str, seq: i64) -> PatientIndexRow {
-        PatientIndexRow {
+impl IndexRow {
+    fn of(lookup: Lookup, id: &str, seq: i64) -> IndexRow {
+        IndexRow {
             bucket: index_bucket(seq),
-            patient_key: patient_key(patient_id),
+            kind: lookup as i64,
+            lookup_key: index_key(id),
             seq,
         }
     }
 }
 
-/// What one pass of `index_patients` did.
+/// What one pass of `index_entries` did.
 #[derive(Debug, PartialEq, Eq)]
 pub struct IndexPass {
     /// Entries of the chain it covered (with or without a patient).
@@ -594,16 +605,17 @@ pub struct IndexPass {
 }
 
 /// Adds the sealed entries after `audit_head.indexed_seq` (at most `batch` of them) to
-/// `audit_patient_index`, then moves `indexed_seq` past them.
+/// `audit_index` (a row for its patient and one for its user), then moves `indexed_seq` past
+/// them.
 ///
-/// Why not an index on `audit_logs(patient_id, seq)`: the sealer updated it at a random page
-/// for every entry (patients are read in no order), so each audited read wrote its own 4 KiB
-/// page inside the seal. Here a pass is sorted by the table's key first, so consecutive inserts
+/// Why not indexes on `audit_logs(patient_id, seq)` and `(user_id, seq)`: the sealer updated
+/// them at a random page for every entry (patients are read in no order; users act in none),
+/// so each audited read wrote its own 4 KiB pages inside the seal. Here a pass is sorted by the table's key first, so consecutive inserts
 /// share pages and a page is written once a pass, on a thread of its own, and only the newest
 /// bucket's pages (`INDEX_BUCKET_BITS`). Chunks commit one by one and insert idempotently: a
 /// pass cut short (a crash, a failed chunk) is redone whole, and rows above `indexed_seq` are
 /// never read (queries bound the index by it).
-pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
+pub fn index_entries(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
     let (head, indexed, indexed_hash, cut) = write_transaction(conn, |conn| {
         let (head, indexed, indexed_hash): (i64, i64, String) = audit_head::table
             .find(1)
@@ -621,7 +633,7 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
                 indexed,
                 "audit chain changed under its patient index; rebuilding it"
             );
-            diesel::delete(audit_patient_index::table).execute(conn)?;
+            diesel::delete(audit_index::table).execute(conn)?;
             diesel::update(audit_head::table.find(1))
                 .set((
                     audit_head::indexed_seq.eq(0),
@@ -643,14 +655,23 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
             from_scratch,
         });
     }
-    let mut rows: Vec<PatientIndexRow> = audit_logs::table
+    let mut rows: Vec<IndexRow> = Vec::new();
+    let entries = audit_logs::table
         .filter(audit_logs::seq.gt(indexed))
         .filter(audit_logs::seq.le(upto))
-        .filter(audit_logs::patient_id.is_not_null())
-        .select((audit_logs::patient_id.assume_not_null(), audit_logs::seq))
-        .load_iter::<(String, i64), diesel::connection::DefaultLoadingMode>(conn)?
-        .map(|row| row.map(|(patient_id, seq)| PatientIndexRow::of(&patient_id, seq)))
-        .collect::<QueryResult<_>>()?;
+        .select((audit_logs::patient_id, audit_logs::user_id, audit_logs::seq))
+        .load_iter::<(Option<String>, Option<String>, i64), diesel::connection::DefaultLoadingMode>(
+            conn,
+        )?;
+    for entry in entries {
+        let (patient_id, user_id, seq) = entry?;
+        if let Some(id) = patient_id {
+            rows.push(IndexRow::of(Lookup::Patient, &id, seq));
+        }
+        if let Some(id) = user_id {
+            rows.push(IndexRow::of(Lookup::User, &id, seq));
+        }
+    }
     rows.sort_unstable();
     let mut chunks = rows.chunks(INDEX_CHUNK).peekable();
     loop {
@@ -660,7 +681,7 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
             match conn {
                 DbConn::Sqlite(c) => {
                     for row in chunk {
-                        diesel::insert_into(audit_patient_index::table)
+                        diesel::insert_into(audit_index::table)
                             .values(row)
                             .on_conflict_do_nothing()
                             .execute(c)?;
@@ -668,7 +689,7 @@ pub fn index_patients(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
                 }
                 DbConn::Postgres(c) => {
                     for part in statement_sized_chunks(chunk, INDEX_CHUNK) {
-                        diesel::insert_into(audit_patient_index::table)
+                        diesel::insert_into(audit_index::table)
                             .values(part)
                             .on_conflict_do_nothing()
                             .execute(c)?;
@@ -717,11 +738,11 @@ fn hash_at(conn: &mut DbConn, seq: i64) -> QueryResult<Option<String>> {
         .optional()
 }
 
-/// `index_patients` until every sealed entry is indexed, `INDEX_BATCH` per transaction.
-pub fn index_all_patients(conn: &mut DbConn) -> QueryResult<usize> {
+/// `index_entries` until every sealed entry is indexed, `INDEX_BATCH` per transaction.
+pub fn index_all_entries(conn: &mut DbConn) -> QueryResult<usize> {
     let mut total = 0;
     loop {
-        let pass = index_patients(conn, INDEX_BATCH)?;
+        let pass = index_entries(conn, INDEX_BATCH)?;
         total += pass.covered;
         if !pass.more {
             return Ok(total);
@@ -849,25 +870,24 @@ mod tests {
         }
     }
 
-    /// The rows of `audit_patient_index` in key order, and `audit_head.indexed_seq`.
-    fn patient_index(conn: &mut DbConn) -> (Vec<PatientIndexRow>, i64) {
-        let rows = audit_patient_index::table
-            .select((
-                audit_patient_index::bucket,
-                audit_patient_index::patient_key,
-                audit_patient_index::seq,
-            ))
-            .order((
-                audit_patient_index::bucket,
-                audit_patient_index::patient_key,
-                audit_patient_index::seq,
-            ))
-            .load::<(i64, i64, i64)>(conn)
+    /// The rows of `audit_index` in key order, and `audit_head.indexed_seq`.
+    fn trail_index(conn: &mut DbConn) -> (Vec<IndexRow>, i64) {
+        let key = (
+            audit_index::bucket,
+            audit_index::kind,
+            audit_index::lookup_key,
+            audit_index::seq,
+        );
+        let rows = audit_index::table
+            .select(key)
+            .order(key)
+            .load::<(i64, i64, i64, i64)>(conn)
             .unwrap()
             .into_iter()
-            .map(|(bucket, patient_key, seq)| PatientIndexRow {
+            .map(|(bucket, kind, lookup_key, seq)| IndexRow {
                 bucket,
-                patient_key,
+                kind,
+                lookup_key,
                 seq,
             })
             .collect();
@@ -878,27 +898,31 @@ mod tests {
         (rows, indexed)
     }
 
-    /// Index rows of (patient, seq) pairs, in key order.
-    fn index_rows<const N: usize>(pairs: [(&str, i64); N]) -> Vec<PatientIndexRow> {
-        let mut rows: Vec<PatientIndexRow> = pairs
-            .iter()
-            .map(|(p, s)| PatientIndexRow::of(p, *s))
-            .collect();
+    /// Index rows of the test entries (`entry(i)`: patient-i, user-i) at these seqs, in key
+    /// order; `None` for an entry without a patient.
+    fn index_rows(entries: &[(Option<usize>, usize, i64)]) -> Vec<IndexRow> {
+        let mut rows = Vec::new();
+        for &(patient, user, seq) in entries {
+            if let Some(p) = patient {
+                rows.push(IndexRow::of(Lookup::Patient, &format!("patient-{p}"), seq));
+            }
+            rows.push(IndexRow::of(Lookup::User, &format!("user-{user}"), seq));
+        }
         rows.sort_unstable();
         rows
     }
 
     #[test]
-    fn the_patient_index_follows_the_chain_in_batches() {
+    fn the_index_follows_the_chain_in_batches() {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("audit.db").display().to_string();
         let pool = crate::db::connect(&url, 1).unwrap();
         let conn = &mut *pool.get().unwrap();
-        // Seven entries about three patients (seq 1..=7), one about none.
+        // Seven entries (seq 1..=7) about three patients by three users; seq 5 about no patient.
         let mut entries: Vec<NewEntry> = (0..7).map(|i| entry(i % 3)).collect();
         entries[4].patient_id = None;
         seal(conn, b"k", &entries).unwrap();
-        assert_eq!(patient_index(conn), (vec![], 0), "nothing indexed yet");
+        assert_eq!(trail_index(conn), (vec![], 0), "nothing indexed yet");
 
         let pass = |covered, more, indexed, from_scratch| IndexPass {
             covered,
@@ -907,28 +931,29 @@ mod tests {
             head: 7,
             from_scratch,
         };
-        assert_eq!(index_patients(conn, 3).unwrap(), pass(3, true, 3, true));
-        let (rows, indexed) = patient_index(conn);
+        assert_eq!(index_entries(conn, 3).unwrap(), pass(3, true, 3, true));
+        let (rows, indexed) = trail_index(conn);
         assert_eq!(indexed, 3);
         assert_eq!(
             rows,
-            index_rows([("patient-0", 1), ("patient-1", 2), ("patient-2", 3)])
+            index_rows(&[(Some(0), 0, 1), (Some(1), 1, 2), (Some(2), 2, 3)])
         );
-        assert_eq!(index_patients(conn, 3).unwrap(), pass(3, true, 6, false));
-        assert_eq!(index_all_patients(conn).unwrap(), 1);
-        let (rows, indexed) = patient_index(conn);
+        assert_eq!(index_entries(conn, 3).unwrap(), pass(3, true, 6, false));
+        assert_eq!(index_all_entries(conn).unwrap(), 1);
+        let (rows, indexed) = trail_index(conn);
         assert_eq!(indexed, 7);
         let want = [
-            ("patient-0", 1),
-            ("patient-0", 4),
-            ("patient-0", 7),
-            ("patient-1", 2),
-            ("patient-2", 3),
-            ("patient-2", 6),
+            (Some(0), 0, 1),
+            (Some(1), 1, 2),
+            (Some(2), 2, 3),
+            (Some(0), 0, 4),
+            (None, 1, 5),
+            (Some(2), 2, 6),
+            (Some(0), 0, 7),
         ];
-        assert_eq!(rows, index_rows(want), "seq 5 has no patient");
+        assert_eq!(rows, index_rows(&want), "seq 5 has no patient");
         assert_eq!(
-            index_patients(conn, 3).unwrap(),
+            index_entries(conn, 3).unwrap(),
             pass(0, false, 7, false),
             "up to date"
         );
@@ -942,31 +967,23 @@ mod tests {
         .unwrap();
         seal(conn, b"k", &[entry(9)]).unwrap();
         assert_eq!(
-            index_all_patients(conn).unwrap(),
+            index_all_entries(conn).unwrap(),
             6,
             "rebuilt from the start"
         );
-        let (rows, indexed) = patient_index(conn);
+        let (rows, indexed) = trail_index(conn);
         assert_eq!(indexed, 6);
-        assert!(
-            rows.contains(&PatientIndexRow::of("patient-9", 6)),
-            "{rows:?}"
-        );
-        assert!(!rows.iter().any(|r| r.seq == 7), "{rows:?}");
-        assert!(
-            !rows.contains(&PatientIndexRow::of("patient-0", 6)),
-            "{rows:?}"
-        );
+        assert_eq!(rows, index_rows(&[&want[..5], &[(Some(9), 9, 6)]].concat()));
     }
 
     #[test]
     fn index_keys_are_stable_and_buckets_follow_the_chain() {
         // Stored keys must never change meaning: these are SHA-256's first 8 bytes.
         assert_eq!(
-            patient_key(""),
+            index_key(""),
             i64::from_be_bytes(*b"\xe3\xb0\xc4\x42\x98\xfc\x1c\x14")
         );
-        assert_ne!(patient_key("patient-0"), patient_key("patient-1"));
+        assert_ne!(index_key("patient-0"), index_key("patient-1"));
         assert_eq!(index_bucket(1), 0);
         assert_eq!(index_bucket((1 << INDEX_BUCKET_BITS) - 1), 0);
         assert_eq!(index_bucket(1 << INDEX_BUCKET_BITS), 1);
@@ -1031,7 +1048,7 @@ mod tests {
     async fn a_new_server_takes_the_index_mark_from_the_database() {
         let dir = tempfile::tempdir().unwrap();
         let audit = audit_with_ten_sealed(&dir).await;
-        assert_eq!(audit.index_patients().await.unwrap(), 10);
+        assert_eq!(audit.index_entries().await.unwrap(), 10);
         // A restart: fresh marks, then the first seal publishes both from audit_head, without
         // waiting for an index pass (which would otherwise hold requests back at start).
         let restarted = audit_on_fresh_sqlite(&dir);
@@ -1077,7 +1094,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!waiting.is_finished(), "admitted while the index lagged");
         // A pass publishes the index's mark and the chain's real head: released.
-        assert_eq!(audit.index_patients().await.unwrap(), 10);
+        assert_eq!(audit.index_entries().await.unwrap(), 10);
         assert_eq!(waiting.await.unwrap(), Ok(()));
         assert_eq!(audit.index_lag(), 0);
     }

@@ -166,9 +166,10 @@ diesel::table! {
 }
 
 diesel::table! {
-    audit_patient_index (bucket, patient_key, seq) {
+    audit_index (bucket, kind, lookup_key, seq) {
         bucket -> BigInt,
-        patient_key -> BigInt,
+        kind -> BigInt,
+        lookup_key -> BigInt,
         seq -> BigInt,
     }
 }
@@ -194,7 +195,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_outbox,
     audit_logs,
     audit_head,
-    audit_patient_index,
+    audit_index,
     appointments,
     medical_records,
     medical_record_versions,

@@ -1,4 +1,5 @@
-DROP TABLE audit_patient_index;
+DROP TABLE audit_index;
+CREATE INDEX audit_logs_user ON audit_logs(user_id, seq);
 CREATE TABLE audit_patient_index (
     patient_id TEXT NOT NULL,
     seq BIGINT NOT NULL,

@@ -7,10 +7,10 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
-use crate::audit::{index_buckets_upto, patient_key, AuditLog};
+use crate::audit::{index_buckets_upto, index_key, AuditLog, Lookup};
 use crate::auth::permissions::Perm;
 use crate::auth::Ctx;
-use crate::db::schema::{audit_head, audit_logs, audit_patient_index, patients};
+use crate::db::schema::{audit_head, audit_index, audit_logs, patients};
 use crate::db::DbConn;
 use crate::http::{parse_time, ApiError, AppQuery, ListResponse, PageParams};
 
@@ -81,7 +81,6 @@ struct Window {
 
 /// One page of the trail, newest first, with one more entry than the page if there is one.
 fn load_page(conn: &mut DbConn, f: &AuditFilter, w: &Window) -> QueryResult<Vec<AuditLog>> {
-    // Every filter but the patient's.
     let filtered = || {
         let mut q = audit_logs::table
             .select(AuditLog::as_select())
@@ -90,6 +89,9 @@ fn load_page(conn: &mut DbConn, f: &AuditFilter, w: &Window) -> QueryResult<Vec<
             .into_boxed();
         if let Some(a) = w.after {
             q = q.filter(audit_logs::seq.lt(a));
+        }
+        if let Some(v) = &f.patient_id {
+            q = q.filter(audit_logs::patient_id.eq(v.clone()));
         }
         if let Some(v) = &f.user_id {
             q = q.filter(audit_logs::user_id.eq(v.clone()));
@@ -111,37 +113,37 @@ fn load_page(conn: &mut DbConn, f: &AuditFilter, w: &Window) -> QueryResult<Vec<
         }
         q
     };
-    let Some(patient) = &f.patient_id else {
-        return filtered().load(conn);
+    // By patient (or else by user) the trail is read through `audit_index`; otherwise by seq.
+    let lookup = match (&f.patient_id, &f.user_id) {
+        (Some(id), _) => (Lookup::Patient, id),
+        (None, Some(id)) => (Lookup::User, id),
+        (None, None) => return filtered().load(conn),
     };
-    // By patient: the entries sealed since the indexer's mark (`indexed_seq`) are not in
-    // audit_patient_index yet and come from audit_logs' tail; older ones through the index.
-    // Every tail entry is newer than every indexed one, so the two lists, newest first, follow
-    // each other. (The indexer may move on between the statements: bounding both sides by the
-    // `indexed_seq` read first keeps an entry from showing twice.)
+    // The entries sealed since the indexer's mark (`indexed_seq`) are not in audit_index yet
+    // and come from audit_logs' tail; older ones through the index. Every tail entry is newer
+    // than every indexed one, so the two lists, newest first, follow each other. (The indexer
+    // may move on between the statements: bounding both sides by the `indexed_seq` read first
+    // keeps an entry from showing twice.)
     let indexed: i64 = audit_head::table
         .find(1)
         .select(audit_head::indexed_seq)
         .first(conn)?;
-    let mut rows: Vec<AuditLog> = filtered()
-        .filter(audit_logs::seq.gt(indexed))
-        .filter(audit_logs::patient_id.eq(patient.clone()))
-        .load(conn)?;
+    let mut rows: Vec<AuditLog> = filtered().filter(audit_logs::seq.gt(indexed)).load(conn)?;
     if (rows.len() as i64) <= w.limit {
-        // Not past the page's cursor either: a patient's later entries need not be read to page
-        // through older ones.
+        // Not past the page's cursor either: later entries need not be read to page through
+        // older ones.
         let upto = w.after.map_or(indexed, |a| indexed.min(a - 1));
-        // The entry's own patient is checked too: an index row is only a pointer (and two
-        // patients may share a key).
+        // `filtered` checks each entry's own patient or user too: an index row is only a
+        // pointer (and two ids may share a key).
         let older: Vec<AuditLog> = filtered()
-            .filter(audit_logs::patient_id.eq(patient.clone()))
             .filter(
                 audit_logs::seq.eq_any(
-                    audit_patient_index::table
-                        .filter(audit_patient_index::bucket.eq_any(index_buckets_upto(upto)))
-                        .filter(audit_patient_index::patient_key.eq(patient_key(patient)))
-                        .filter(audit_patient_index::seq.le(upto))
-                        .select(audit_patient_index::seq),
+                    audit_index::table
+                        .filter(audit_index::bucket.eq_any(index_buckets_upto(upto)))
+                        .filter(audit_index::kind.eq(lookup.0 as i64))
+                        .filter(audit_index::lookup_key.eq(index_key(lookup.1)))
+                        .filter(audit_index::seq.le(upto))
+                        .select(audit_index::seq),
                 ),
             )
             .load(conn)?;
@@ -225,13 +227,13 @@ async fn patient_access_log(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::{index_all_patients, seal, NewEntry, INDEX_BUCKET_BITS};
+    use crate::audit::{index_all_entries, seal, NewEntry, INDEX_BUCKET_BITS};
     use diesel::connection::SimpleConnection;
 
     fn read_of(patient: &str) -> NewEntry {
         NewEntry {
             occurred_at: crate::db::now(),
-            user_id: Some("doctor-1".into()),
+            user_id: Some(format!("user-of-{patient}")),
             role: Some("doctor".into()),
             action: "read".into(),
             resource_type: "patient".into(),
@@ -243,10 +245,10 @@ mod tests {
         }
     }
 
-    /// A patient's entries on both sides of a bucket boundary of the index, and in the chain's
-    /// unindexed tail, come back newest first, page by page.
+    /// A patient's (and a user's) entries on both sides of a bucket boundary of the index, and
+    /// in the chain's unindexed tail, come back newest first, page by page.
     #[test]
-    fn a_patients_entries_are_found_across_index_buckets_and_the_tail() {
+    fn entries_are_found_across_index_buckets_and_the_tail() {
         let dir = tempfile::tempdir().unwrap();
         let url = dir.path().join("trail.db").display().to_string();
         let pool = crate::db::connect(&url, 2).unwrap();
@@ -269,11 +271,11 @@ mod tests {
         for patient in ["A", "B", "A", "A", "B"] {
             seal(conn, b"k", &[read_of(patient)]).unwrap();
         }
-        index_all_patients(conn).unwrap();
-        let buckets: Vec<i64> = audit_patient_index::table
-            .select(audit_patient_index::bucket)
+        index_all_entries(conn).unwrap();
+        let buckets: Vec<i64> = audit_index::table
+            .select(audit_index::bucket)
             .distinct()
-            .order(audit_patient_index::bucket)
+            .order(audit_index::bucket)
             .load(conn)
             .unwrap();
         assert_eq!(buckets, [0, 1], "the pass crossed the boundary");
@@ -282,26 +284,42 @@ mod tests {
             seal(conn, b"k", &[read_of(patient)]).unwrap();
         }
 
-        let filter = AuditFilter {
+        let by_patient = AuditFilter {
             patient_id: Some("A".into()),
             ..Default::default()
         };
-        let page = |after, limit| {
+        let by_user = AuditFilter {
+            user_id: Some("user-of-B".into()),
+            ..Default::default()
+        };
+        let by_both = AuditFilter {
+            patient_id: Some("A".into()),
+            user_id: Some("user-of-B".into()),
+            ..Default::default()
+        };
+        let page = |filter: &AuditFilter, after, limit| {
             let w = Window {
                 after,
                 limit,
                 from: None,
                 to: None,
             };
-            load_page(&mut pool.get().unwrap(), &filter, &w)
+            load_page(&mut pool.get().unwrap(), filter, &w)
                 .unwrap()
                 .iter()
                 .map(|e| e.seq - b)
                 .collect::<Vec<i64>>()
         };
-        assert_eq!(page(None, 10), [3, 1, 0, -2, -3]);
-        assert_eq!(page(None, 2), [3, 1, 0], "a page and one more");
-        assert_eq!(page(Some(b + 1), 2), [0, -2, -3]);
-        assert_eq!(page(Some(b - 2), 2), [-3]);
+        assert_eq!(page(&by_patient, None, 10), [3, 1, 0, -2, -3]);
+        assert_eq!(page(&by_patient, None, 2), [3, 1, 0], "a page and one more");
+        assert_eq!(page(&by_patient, Some(b + 1), 2), [0, -2, -3]);
+        assert_eq!(page(&by_patient, Some(b - 2), 2), [-3]);
+        assert_eq!(page(&by_user, None, 10), [4, 2, -1]);
+        assert_eq!(page(&by_user, Some(b + 2), 10), [-1]);
+        assert_eq!(
+            page(&by_both, None, 10),
+            [] as [i64; 0],
+            "A's entries are not B's user's"
+        );
     }
 }
