@@ -189,7 +189,7 @@ fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Index => {
             let n = crate::audit::index_all_entries(&mut conn)?;
-            println!("indexed {n} audit entries by patient");
+            println!("indexed {n} audit entries by patient and by user");
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Checkpoint => {

@@ -180,18 +180,20 @@ fn the_audit_rowid_migration_keeps_an_existing_chain() {
             .unwrap();
         c.run_next_migration(healthapi::db::SQLITE_MIGRATIONS)
             .unwrap();
-        // Today's sealer also reads audit_head's index mark (migration 4): lend it the columns
+        // Today's sealer also reads audit_head's index marks (migrations 4, 5): lend it the columns
         // for this seal, then drop them, leaving the tables as migration 2 made them.
         conn.batch_execute(
             "ALTER TABLE audit_head ADD COLUMN indexed_seq BIGINT NOT NULL DEFAULT 0;
-             ALTER TABLE audit_head ADD COLUMN indexed_hash TEXT NOT NULL DEFAULT '';",
+             ALTER TABLE audit_head ADD COLUMN indexed_hash TEXT NOT NULL DEFAULT '';
+             ALTER TABLE audit_head ADD COLUMN rebuild_seq BIGINT NOT NULL DEFAULT 0;",
         )
         .unwrap();
         let sealed = healthapi::audit::seal(&mut conn, &key, &entries).unwrap();
         assert_eq!(sealed.sealed, 1200);
         conn.batch_execute(
             "ALTER TABLE audit_head DROP COLUMN indexed_seq;
-             ALTER TABLE audit_head DROP COLUMN indexed_hash;",
+             ALTER TABLE audit_head DROP COLUMN indexed_hash;
+             ALTER TABLE audit_head DROP COLUMN rebuild_seq;",
         )
         .unwrap();
     }

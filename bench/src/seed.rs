@@ -2,7 +2,7 @@
 //! ones the HTTP handlers call: `create_user`, `create_doctor`, `create_patient`,
 //! `appointments::book`), in large transactions, with one shared password hash — the path
 //! `healthapi demo` uses. Every booking therefore writes its real clash check, care-team link,
-//! notification and audit outbox row; the outbox is sealed into the audit chain at the end.
+//! notification and audit outbox row; the outbox is sealed into the audit chain (and indexed) at the end.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -317,6 +317,10 @@ pub fn seed(fresh: &FreshDb, size: SeedSize) -> anyhow::Result<Seeded> {
             break;
         }
     }
+    // And indexed by patient and user, as a server keeps them (`healthapi audit index`): the
+    // server would otherwise start with the whole seed as index lag and hold requests back
+    // until its indexer caught up.
+    healthapi::audit::index_all_entries(conn)?;
     if let DbConn::Sqlite(c) = conn {
         use diesel::connection::SimpleConnection;
         // No ANALYZE: the server never runs one, so the planner sees what a deployment sees.
@@ -327,7 +331,7 @@ pub fn seed(fresh: &FreshDb, size: SeedSize) -> anyhow::Result<Seeded> {
         c.batch_execute("ANALYZE")?;
     }
     eprintln!(
-        "  sealed {sealed} audit entries; seed done in {:.1}s",
+        "  sealed and indexed {sealed} audit entries; seed done in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     Ok(Seeded {

@@ -216,8 +216,9 @@ struct Inner {
     /// The chain's head and the index's mark as this node last saw them (`index_lag`).
     sealed_seq: AtomicI64,
     indexed_seq: AtomicI64,
-    /// The head when the index was last rebuilt from scratch (`publish_marks`).
-    rebuild_floor: AtomicI64,
+    /// `audit_head.rebuild_seq`: while the index's mark is below it, the index is being rebuilt
+    /// (`index_lag`).
+    rebuild_seq: AtomicI64,
     /// Wakes the indexer before its interval when requests wait for it.
     index_wake: Notify,
     /// Signalled whenever the sealer takes the buffer, for requests waiting in `admit`.
@@ -244,7 +245,7 @@ impl Audit {
                 index_thread: SealerThread::start("audit-indexer"),
                 sealed_seq: AtomicI64::new(0),
                 indexed_seq: AtomicI64::new(0),
-                rebuild_floor: AtomicI64::new(0),
+                rebuild_seq: AtomicI64::new(0),
                 index_wake: Notify::new(),
                 taken: Notify::new(),
                 stopped: Default::default(),
@@ -264,10 +265,10 @@ impl Audit {
         }
     }
 
-    /// Waits while the read buffer is over its hard cap (the sealer is behind), or the index by
-    /// patient is `MAX_INDEX_LAG` entries behind the chain, so that a burst of reads slows down
-    /// instead of holding an unbounded backlog (in memory, or in the tail every query by
-    /// patient scans). Err after `ADMIT_TIMEOUT`: the sealer or the indexer is not making
+    /// Waits while the read buffer is over its hard cap (the sealer is behind), or the trail's
+    /// index is `MAX_INDEX_LAG` entries behind the chain (`index_lag`), so that a burst of reads
+    /// slows down instead of holding an unbounded backlog (in memory, or in the tail every query
+    /// by patient or user scans). Err after `ADMIT_TIMEOUT`: the sealer or the indexer is not making
     /// progress (the database refuses writes).
     pub async fn admit(&self) -> Result<(), ()> {
         let buffer_full = || self.inner.buffer.lock().len() >= BUFFER_HARD_CAP;
@@ -320,6 +321,7 @@ impl Audit {
                         more: false,
                         head: 0,
                         indexed: 0,
+                        rebuild: 0,
                     };
                     let res = match inner2.pool.get() {
                         Ok(mut conn) => loop {
@@ -330,6 +332,7 @@ impl Audit {
                                     total.more = r.more;
                                     total.head = r.head;
                                     total.indexed = r.indexed;
+                                    total.rebuild = r.rebuild;
                                     done = end;
                                     if done == pending.len() {
                                         break Ok(());
@@ -355,7 +358,7 @@ impl Audit {
                 })
                 .await??;
             total += result.sealed;
-            self.publish_marks(result.head, result.indexed, None);
+            self.publish_marks(result.head, result.indexed, result.rebuild);
             if !result.more {
                 return Ok(total);
             }
@@ -384,11 +387,7 @@ impl Audit {
                 })
                 .await??;
             total += pass.covered;
-            self.publish_marks(
-                pass.head,
-                pass.indexed,
-                pass.from_scratch.then_some(pass.head),
-            );
+            self.publish_marks(pass.head, pass.indexed, pass.rebuild);
             self.inner.taken.notify_waiters();
             if !pass.more {
                 return Ok(total);
@@ -396,26 +395,26 @@ impl Audit {
         }
     }
 
-    /// Publishes the chain's head and the index's mark, both as read from the database (another
-    /// node may seal or index too; a cut chain shrinks), for `index_lag`. While the index is
-    /// rebuilt from scratch (`rebuilt_at`: the head when the rebuild began), the lag counts only
-    /// entries sealed since: holding every request back until millions of old entries are
-    /// indexed again would take the API down for minutes.
-    fn publish_marks(&self, head: i64, indexed: i64, rebuilt_at: Option<i64>) {
-        if let Some(at) = rebuilt_at {
-            self.inner.rebuild_floor.store(at, Ordering::Relaxed);
-        }
-        let floor = self.inner.rebuild_floor.load(Ordering::Relaxed);
+    /// Publishes the chain's head, the index's mark and `audit_head.rebuild_seq`, all as read
+    /// from the database (another node may seal or index too; a cut chain shrinks; a restarted
+    /// server must know a rebuild is under way), for `index_lag`.
+    fn publish_marks(&self, head: i64, indexed: i64, rebuild: i64) {
         self.inner.sealed_seq.store(head, Ordering::Relaxed);
-        self.inner
-            .indexed_seq
-            .store(indexed.max(floor.min(head)), Ordering::Relaxed);
+        self.inner.indexed_seq.store(indexed, Ordering::Relaxed);
+        self.inner.rebuild_seq.store(rebuild, Ordering::Relaxed);
     }
 
-    /// Sealed entries not yet in the trail's index, as this node last saw them.
+    /// Sealed entries not yet in the trail's index, as this node last saw them; none while the
+    /// index is rebuilt (its mark below `rebuild_seq`: after migration 5, or a cut chain).
+    /// Holding requests back until millions of old entries are indexed again would take the API
+    /// down for minutes, and queries scan the chain's tail past the mark meanwhile anyway. Once
+    /// the rebuild reaches `rebuild_seq`, what was sealed during it counts as lag as usual.
     fn index_lag(&self) -> i64 {
-        self.inner.sealed_seq.load(Ordering::Relaxed)
-            - self.inner.indexed_seq.load(Ordering::Relaxed)
+        let indexed = self.inner.indexed_seq.load(Ordering::Relaxed);
+        if indexed < self.inner.rebuild_seq.load(Ordering::Relaxed) {
+            return 0;
+        }
+        self.inner.sealed_seq.load(Ordering::Relaxed) - indexed
     }
 
     /// The background sealer: every `interval` (100 ms by default), or sooner when woken; and
@@ -431,7 +430,7 @@ impl Audit {
         tokio::spawn(async move {
             while !indexer.is_stopped() {
                 if let Err(e) = indexer.index_entries().await {
-                    tracing::warn!(error = %e, "audit patient index will retry");
+                    tracing::warn!(error = %e, "audit index will retry");
                 }
                 let _ =
                     tokio::time::timeout(index_interval, indexer.inner.index_wake.notified()).await;
@@ -523,14 +522,14 @@ const INDEX_BATCH: i64 = 50_000;
 /// rows, so each index page is still written by one chunk of the pass.
 const INDEX_CHUNK: usize = 2_000;
 /// Sealed entries the trail's index may lag behind the chain before requests wait for it
-/// (`Audit::admit`): bounds the tail a query by patient or user scans (about 0.1 s of reading at this
-/// size) and the work left when load stops. Under reads that audit faster than the indexer
-/// keeps up, this is what holds them to the rate it sustains.
+/// (`Audit::admit`): bounds the tail a query by patient or user scans (about 0.1 s of reading
+/// at this size) and the work left when load stops. Under reads that audit faster than the
+/// indexer keeps up, this is what holds them to the rate it sustains.
 const MAX_INDEX_LAG: i64 = 100_000;
 
 /// Entries per bucket of the trail's index are `1 << INDEX_BUCKET_BITS` (262,144). The index
-/// is keyed (bucket, kind, key, seq), so a pass inserts only into the newest bucket's pages (at
-/// most ~2,000 of them), however long the trail: keyed by patient alone, once the trail had a
+/// is keyed (bucket, kind, key, seq), so a pass inserts only into the newest bucket's pages (a
+/// few thousand at most), however long the trail: keyed by patient alone, once the trail had a
 /// million entries every pass rewrote nearly every page of the index (18,000 pages, 70 MB,
 /// every second under the patient-read benchmark). A query reads each bucket once.
 pub(crate) const INDEX_BUCKET_BITS: u32 = 18;
@@ -538,11 +537,6 @@ pub(crate) const INDEX_BUCKET_BITS: u32 = 18;
 /// The bucket of the trail's index that holds entry `seq`.
 pub fn index_bucket(seq: i64) -> i64 {
     seq >> INDEX_BUCKET_BITS
-}
-
-/// The buckets of the trail's index that can hold entries up to `seq`, for queries.
-pub fn index_buckets_upto(seq: i64) -> Vec<i64> {
-    (0..=index_bucket(seq.max(0))).collect()
 }
 
 /// What an `audit_index` row looks an entry up by (its `kind` column).
@@ -599,9 +593,8 @@ pub struct IndexPass {
     pub indexed: i64,
     /// The chain's head when the pass began.
     pub head: i64,
-    /// The pass started the index from scratch: it was empty (a new database, or one migrated
-    /// to a new index layout) or the chain had changed under it.
-    pub from_scratch: bool,
+    /// `audit_head.rebuild_seq` after the pass (`Audit::index_lag`).
+    pub rebuild: i64,
 }
 
 /// Adds the sealed entries after `audit_head.indexed_seq` (at most `batch` of them) to
@@ -610,19 +603,20 @@ pub struct IndexPass {
 ///
 /// Why not indexes on `audit_logs(patient_id, seq)` and `(user_id, seq)`: the sealer updated
 /// them at a random page for every entry (patients are read in no order; users act in none),
-/// so each audited read wrote its own 4 KiB pages inside the seal. Here a pass is sorted by the table's key first, so consecutive inserts
-/// share pages and a page is written once a pass, on a thread of its own, and only the newest
-/// bucket's pages (`INDEX_BUCKET_BITS`). Chunks commit one by one and insert idempotently: a
+/// so each audited read wrote its own 4 KiB pages inside the seal. Here a pass is sorted by the
+/// table's key first, so consecutive inserts share pages and a page is written once a pass, on
+/// a thread of its own, and only the newest bucket's pages (`INDEX_BUCKET_BITS`). Chunks commit one by one and insert idempotently: a
 /// pass cut short (a crash, a failed chunk) is redone whole, and rows above `indexed_seq` are
 /// never read (queries bound the index by it).
 pub fn index_entries(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
-    let (head, indexed, indexed_hash, cut) = write_transaction(conn, |conn| {
-        let (head, indexed, indexed_hash): (i64, i64, String) = audit_head::table
+    let (head, indexed, indexed_hash, rebuild) = write_transaction(conn, |conn| {
+        let (head, indexed, indexed_hash, rebuild): (i64, i64, String, i64) = audit_head::table
             .find(1)
             .select((
                 audit_head::seq,
                 audit_head::indexed_seq,
                 audit_head::indexed_hash,
+                audit_head::rebuild_seq,
             ))
             .first(conn)?;
         if indexed > 0 && hash_at(conn, indexed)?.as_deref() != Some(indexed_hash.as_str()) {
@@ -631,20 +625,20 @@ pub fn index_entries(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
             // same numbers. Start over rather than point a patient at another's entries.
             tracing::warn!(
                 indexed,
-                "audit chain changed under its patient index; rebuilding it"
+                "audit chain changed under its index; rebuilding it"
             );
             diesel::delete(audit_index::table).execute(conn)?;
             diesel::update(audit_head::table.find(1))
                 .set((
                     audit_head::indexed_seq.eq(0),
                     audit_head::indexed_hash.eq(""),
+                    audit_head::rebuild_seq.eq(head),
                 ))
                 .execute(conn)?;
-            return Ok::<_, diesel::result::Error>((head, 0, String::new(), true));
+            return Ok::<_, diesel::result::Error>((head, 0, String::new(), head));
         }
-        Ok((head, indexed, indexed_hash, false))
+        Ok((head, indexed, indexed_hash, rebuild))
     })?;
-    let from_scratch = cut || indexed == 0;
     let upto = head.min(indexed + batch);
     if upto == indexed {
         return Ok(IndexPass {
@@ -652,7 +646,7 @@ pub fn index_entries(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
             more: false,
             indexed,
             head,
-            from_scratch,
+            rebuild,
         });
     }
     let mut rows: Vec<IndexRow> = Vec::new();
@@ -724,7 +718,7 @@ pub fn index_entries(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
                 more: now_indexed < head,
                 indexed: now_indexed,
                 head,
-                from_scratch,
+                rebuild,
             });
         }
     }
@@ -756,8 +750,9 @@ pub struct SealResult {
     pub more: bool,
     /// The chain's head after this pass.
     pub head: i64,
-    /// `audit_head.indexed_seq` as this pass read it.
+    /// `audit_head.indexed_seq` and `rebuild_seq` as this pass read them.
     pub indexed: i64,
+    pub rebuild: i64,
 }
 
 /// One sealing pass, in one transaction: lock the head, take committed outbox rows plus the
@@ -767,9 +762,14 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
         if let DbConn::Postgres(_) = conn {
             diesel::sql_query("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE").execute(conn)?;
         }
-        let (mut seq, mut prev, indexed): (i64, String, i64) = audit_head::table
+        let (mut seq, mut prev, indexed, rebuild): (i64, String, i64, i64) = audit_head::table
             .find(1)
-            .select((audit_head::seq, audit_head::hash, audit_head::indexed_seq))
+            .select((
+                audit_head::seq,
+                audit_head::hash,
+                audit_head::indexed_seq,
+                audit_head::rebuild_seq,
+            ))
             .first(conn)?;
         let outbox: Vec<(i64, NewEntry)> = audit_outbox::table
             .order(audit_outbox::id)
@@ -784,6 +784,7 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
                 more: false,
                 head: seq,
                 indexed,
+                rebuild,
             });
         }
         let mut entries: Vec<&NewEntry> = outbox.iter().map(|(_, r)| r).collect();
@@ -834,6 +835,7 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
             more,
             head: seq,
             indexed,
+            rebuild,
         })
     })
 }
@@ -924,21 +926,21 @@ mod tests {
         seal(conn, b"k", &entries).unwrap();
         assert_eq!(trail_index(conn), (vec![], 0), "nothing indexed yet");
 
-        let pass = |covered, more, indexed, from_scratch| IndexPass {
+        let pass = |covered, more, indexed| IndexPass {
             covered,
             more,
             indexed,
             head: 7,
-            from_scratch,
+            rebuild: 0,
         };
-        assert_eq!(index_entries(conn, 3).unwrap(), pass(3, true, 3, true));
+        assert_eq!(index_entries(conn, 3).unwrap(), pass(3, true, 3));
         let (rows, indexed) = trail_index(conn);
         assert_eq!(indexed, 3);
         assert_eq!(
             rows,
             index_rows(&[(Some(0), 0, 1), (Some(1), 1, 2), (Some(2), 2, 3)])
         );
-        assert_eq!(index_entries(conn, 3).unwrap(), pass(3, true, 6, false));
+        assert_eq!(index_entries(conn, 3).unwrap(), pass(3, true, 6));
         assert_eq!(index_all_entries(conn).unwrap(), 1);
         let (rows, indexed) = trail_index(conn);
         assert_eq!(indexed, 7);
@@ -954,7 +956,7 @@ mod tests {
         assert_eq!(rows, index_rows(&want), "seq 5 has no patient");
         assert_eq!(
             index_entries(conn, 3).unwrap(),
-            pass(0, false, 7, false),
+            pass(0, false, 7),
             "up to date"
         );
 
@@ -967,10 +969,17 @@ mod tests {
         .unwrap();
         seal(conn, b"k", &[entry(9)]).unwrap();
         assert_eq!(
-            index_all_entries(conn).unwrap(),
-            6,
-            "rebuilt from the start"
+            index_entries(conn, 3).unwrap(),
+            IndexPass {
+                covered: 3,
+                more: true,
+                indexed: 3,
+                head: 6,
+                rebuild: 6,
+            },
+            "rebuilt from the start, the head of then marked as its end"
         );
+        assert_eq!(index_all_entries(conn).unwrap(), 3);
         let (rows, indexed) = trail_index(conn);
         assert_eq!(indexed, 6);
         assert_eq!(rows, index_rows(&[&want[..5], &[(Some(9), 9, 6)]].concat()));
@@ -987,8 +996,6 @@ mod tests {
         assert_eq!(index_bucket(1), 0);
         assert_eq!(index_bucket((1 << INDEX_BUCKET_BITS) - 1), 0);
         assert_eq!(index_bucket(1 << INDEX_BUCKET_BITS), 1);
-        assert_eq!(index_buckets_upto(0), [0]);
-        assert_eq!(index_buckets_upto(3 << INDEX_BUCKET_BITS), [0, 1, 2, 3]);
     }
 
     #[test]
@@ -1058,21 +1065,45 @@ mod tests {
     }
 
     #[test]
-    fn while_the_index_is_rebuilt_only_new_entries_count_as_lag() {
+    fn while_the_index_is_rebuilt_nobody_waits_for_it() {
         let dir = tempfile::tempdir().unwrap();
         let audit = audit_on_fresh_sqlite(&dir);
-        audit.publish_marks(1_000_000, 0, Some(1_000_000));
+        // A rebuild of a million entries began (migration 5, or a cut chain) and is at 10.
+        audit.publish_marks(1_000_050, 10, 1_000_000);
         assert_eq!(
             audit.index_lag(),
             0,
             "the rebuild's backlog holds nobody back"
         );
-        audit.publish_marks(1_000_050, 10, None);
-        assert_eq!(audit.index_lag(), 50);
-        audit.publish_marks(1_000_100, 1_000_100, None);
-        assert_eq!(audit.index_lag(), 0);
-        audit.publish_marks(1_000_200, 1_000_100, None);
+        audit.publish_marks(1_300_000, 999_999, 1_000_000);
+        assert_eq!(audit.index_lag(), 0, "nor what was sealed during it");
+        // Done: what was sealed meanwhile is lag as usual.
+        audit.publish_marks(1_300_000, 1_000_000, 1_000_000);
+        assert_eq!(audit.index_lag(), 300_000);
+        audit.publish_marks(1_300_100, 1_300_000, 1_000_000);
         assert_eq!(audit.index_lag(), 100);
+    }
+
+    /// A server started in the middle of a rebuild (or another node) learns of it from the
+    /// database, at its first seal.
+    #[tokio::test]
+    async fn a_rebuild_is_known_from_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = audit_with_ten_sealed(&dir).await;
+        assert_eq!(audit.index_lag(), 10);
+        audit
+            .inner
+            .pool
+            .get()
+            .unwrap()
+            .batch_execute("UPDATE audit_head SET rebuild_seq = 10")
+            .unwrap();
+        let restarted = audit_on_fresh_sqlite(&dir);
+        restarted.record_async(entry(11));
+        restarted.flush().await.unwrap();
+        assert_eq!(restarted.index_lag(), 0, "index at 0 of a rebuild to 10");
+        assert_eq!(restarted.index_entries().await.unwrap(), 11);
+        assert_eq!(restarted.index_lag(), 0, "caught up");
     }
 
     #[tokio::test]

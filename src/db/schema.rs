@@ -162,6 +162,7 @@ diesel::table! {
         hash -> Text,
         indexed_seq -> BigInt,
         indexed_hash -> Text,
+        rebuild_seq -> BigInt,
     }
 }
 

@@ -10,4 +10,8 @@ CREATE TABLE audit_index (
     seq BIGINT NOT NULL,
     PRIMARY KEY (bucket, kind, lookup_key, seq)
 );
-UPDATE audit_head SET indexed_seq = 0, indexed_hash = '';
+-- rebuild_seq: while indexed_seq is below it the index is being rebuilt, and requests do not
+-- wait for its lag (src/audit/mod.rs, Audit::index_lag); kept here so that a restarted server,
+-- or another node, knows.
+ALTER TABLE audit_head ADD COLUMN rebuild_seq BIGINT NOT NULL DEFAULT 0;
+UPDATE audit_head SET indexed_seq = 0, indexed_hash = '', rebuild_seq = seq;

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::AppState;
-use crate::audit::{index_buckets_upto, index_key, AuditLog, Lookup};
+use crate::audit::{index_bucket, index_key, AuditLog, Lookup};
 use crate::auth::permissions::Perm;
 use crate::auth::Ctx;
 use crate::db::schema::{audit_head, audit_index, audit_logs, patients};
@@ -129,17 +129,21 @@ fn load_page(conn: &mut DbConn, f: &AuditFilter, w: &Window) -> QueryResult<Vec<
         .select(audit_head::indexed_seq)
         .first(conn)?;
     let mut rows: Vec<AuditLog> = filtered().filter(audit_logs::seq.gt(indexed)).load(conn)?;
-    if (rows.len() as i64) <= w.limit {
-        // Not past the page's cursor either: later entries need not be read to page through
-        // older ones.
-        let upto = w.after.map_or(indexed, |a| indexed.min(a - 1));
+    // Not past the page's cursor either: later entries need not be read to page through older
+    // ones. Then bucket by bucket, newest first, until the page is full: a query reads the
+    // index rows of one bucket at a time, not all of a busy user's.
+    let upto = w
+        .after
+        .map_or(indexed, |a| indexed.min(a.saturating_sub(1)));
+    let mut bucket = index_bucket(upto);
+    while (rows.len() as i64) <= w.limit && bucket >= 0 {
         // `filtered` checks each entry's own patient or user too: an index row is only a
         // pointer (and two ids may share a key).
         let older: Vec<AuditLog> = filtered()
             .filter(
                 audit_logs::seq.eq_any(
                     audit_index::table
-                        .filter(audit_index::bucket.eq_any(index_buckets_upto(upto)))
+                        .filter(audit_index::bucket.eq(bucket))
                         .filter(audit_index::kind.eq(lookup.0 as i64))
                         .filter(audit_index::lookup_key.eq(index_key(lookup.1)))
                         .filter(audit_index::seq.le(upto))
@@ -148,8 +152,9 @@ fn load_page(conn: &mut DbConn, f: &AuditFilter, w: &Window) -> QueryResult<Vec<
             )
             .load(conn)?;
         rows.extend(older);
-        rows.truncate(w.limit as usize + 1);
+        bucket -= 1;
     }
+    rows.truncate(w.limit as usize + 1);
     Ok(rows)
 }
 
@@ -292,9 +297,9 @@ mod tests {
             user_id: Some("user-of-B".into()),
             ..Default::default()
         };
-        let by_both = AuditFilter {
+        let by_both = |user: &str| AuditFilter {
             patient_id: Some("A".into()),
-            user_id: Some("user-of-B".into()),
+            user_id: Some(user.into()),
             ..Default::default()
         };
         let page = |filter: &AuditFilter, after, limit| {
@@ -316,10 +321,24 @@ mod tests {
         assert_eq!(page(&by_patient, Some(b - 2), 2), [-3]);
         assert_eq!(page(&by_user, None, 10), [4, 2, -1]);
         assert_eq!(page(&by_user, Some(b + 2), 10), [-1]);
+        assert_eq!(page(&by_both("user-of-A"), None, 10), [3, 1, 0, -2, -3]);
         assert_eq!(
-            page(&by_both, None, 10),
+            page(&by_both("user-of-B"), None, 10),
             [] as [i64; 0],
             "A's entries are not B's user's"
         );
+
+        // An index row that points A's key at B's entry (as a collision of keys would) does
+        // not make it A's.
+        diesel::insert_into(audit_index::table)
+            .values((
+                audit_index::bucket.eq(crate::audit::index_bucket(b - 1)),
+                audit_index::kind.eq(Lookup::Patient as i64),
+                audit_index::lookup_key.eq(index_key("A")),
+                audit_index::seq.eq(b - 1),
+            ))
+            .execute(&mut pool.get().unwrap())
+            .unwrap();
+        assert_eq!(page(&by_patient, None, 10), [3, 1, 0, -2, -3]);
     }
 }
