@@ -222,3 +222,97 @@ struct Named {
     #[diesel(sql_type = Text)]
     name: String,
 }
+
+/// On PostgreSQL migration 5 fills the trail's index itself: the rows must be the ones the
+/// server's indexer writes (the same keys), and the marks must say nothing is left to index.
+#[test]
+fn the_postgres_index_migration_writes_the_indexers_rows() {
+    use diesel_migrations::MigrationHarness;
+    use healthapi::db::DbConn;
+
+    let Some(admin) = common::postgres_admin_url() else {
+        eprintln!("skipped: HEALTHAPI_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let (url, name) = common::fresh_postgres_database(&admin);
+    let entries: Vec<_> = (0..700)
+        .map(|i: usize| healthapi::audit::NewEntry {
+            occurred_at: healthapi::db::now(),
+            user_id: (!i.is_multiple_of(5)).then(|| format!("user-{}", i % 7)),
+            role: Some("doctor".into()),
+            action: "read".into(),
+            resource_type: "patient".into(),
+            resource_id: None,
+            patient_id: (!i.is_multiple_of(3)).then(|| format!("patient-é-{}", i % 11)),
+            outcome: "success".into(),
+            request_id: None,
+            client_addr: None,
+        })
+        .collect();
+    {
+        let mut c = PgConnection::establish(&url).expect("connect");
+        for _ in 0..4 {
+            c.run_next_migration(healthapi::db::POSTGRES_MIGRATIONS)
+                .unwrap();
+        }
+        // Today's sealer reads migration 5's column too: lend it for this seal.
+        let mut conn = DbConn::Postgres(c);
+        conn.batch_execute(
+            "ALTER TABLE audit_head ADD COLUMN rebuild_seq BIGINT NOT NULL DEFAULT 0",
+        )
+        .unwrap();
+        healthapi::audit::seal(&mut conn, b"k", &entries).unwrap();
+        conn.batch_execute("ALTER TABLE audit_head DROP COLUMN rebuild_seq")
+            .unwrap();
+    }
+    let pool = healthapi::db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    let rows = |conn: &mut DbConn| -> Vec<(i64, i64, i64, i64)> {
+        diesel::sql_query(
+            "SELECT bucket, kind, lookup_key, seq FROM audit_index \
+             ORDER BY bucket, kind, lookup_key, seq",
+        )
+        .load::<IndexRow>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.bucket, r.kind, r.lookup_key, r.seq))
+        .collect()
+    };
+    let migrated = rows(&mut conn);
+    // 466 entries with a patient (i not a multiple of 3), 560 with a user (not of 5).
+    assert_eq!(migrated.len(), 466 + 560);
+    let marks: Marks = diesel::sql_query("SELECT indexed_seq, rebuild_seq FROM audit_head")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!((marks.indexed_seq, marks.rebuild_seq), (700, 0));
+    // What the server's indexer writes from scratch.
+    conn.batch_execute(
+        "DELETE FROM audit_index; UPDATE audit_head SET indexed_seq = 0, indexed_hash = ''",
+    )
+    .unwrap();
+    assert_eq!(healthapi::audit::index_all_entries(&mut conn).unwrap(), 700);
+    assert_eq!(rows(&mut conn), migrated);
+    drop(conn);
+    drop(pool);
+    common::drop_postgres_database(&admin, &name);
+}
+
+#[derive(QueryableByName)]
+struct IndexRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    bucket: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    kind: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    lookup_key: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+}
+
+#[derive(QueryableByName)]
+struct Marks {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    indexed_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    rebuild_seq: i64,
+}
