@@ -630,8 +630,10 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
         report.records += n;
     }
 
-    // Seal everything the load wrote into the audit chain.
+    // Seal everything the load wrote into the audit chain, and index it (a server started on a
+    // chain far ahead of its index holds requests back until its indexer catches up).
     while crate::audit::seal(conn, &key, &[])?.more {}
+    crate::audit::index_all_entries(conn)?;
     report.doctor_login = doctor_people
         .first()
         .map(|p| p.email.clone())

@@ -206,6 +206,11 @@ fn the_audit_rowid_migration_keeps_an_existing_chain() {
     .unwrap()
     .name;
     assert_eq!(declared, "INTEGER", "seq is the rowid after the migration");
+    // Migration 5 leaves the trail's index to be rebuilt from the chain, by rounds up to here.
+    let marks: Marks = diesel::sql_query("SELECT indexed_seq, rebuild_seq FROM audit_head")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!((marks.indexed_seq, marks.rebuild_seq), (0, 1200));
     match verify(&mut conn, &key, None).unwrap() {
         Verdict::Intact { count, .. } => assert_eq!(count, 1200),
         other => panic!("chain broken by the migration: {other:?}"),
@@ -281,6 +286,7 @@ fn the_postgres_index_migration_writes_the_indexers_rows() {
     let migrated = rows(&mut conn);
     // 466 entries with a patient (i not a multiple of 3), 560 with a user (not of 5).
     assert_eq!(migrated.len(), 466 + 560);
+    assert!(migrated.iter().any(|r| r.2 < 0) && migrated.iter().any(|r| r.2 > 0));
     let marks: Marks = diesel::sql_query("SELECT indexed_seq, rebuild_seq FROM audit_head")
         .get_result(&mut conn)
         .unwrap();

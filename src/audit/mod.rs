@@ -414,7 +414,7 @@ impl Audit {
         if indexed < self.inner.rebuild_seq.load(Ordering::Relaxed) {
             return 0;
         }
-        self.inner.sealed_seq.load(Ordering::Relaxed) - indexed
+        (self.inner.sealed_seq.load(Ordering::Relaxed) - indexed).max(0)
     }
 
     /// The background sealer: every `interval` (100 ms by default), or sooner when woken; and
@@ -593,8 +593,26 @@ pub struct IndexPass {
     pub indexed: i64,
     /// The chain's head when the pass began.
     pub head: i64,
-    /// `audit_head.rebuild_seq` after the pass (`Audit::index_lag`).
+    /// `audit_head.rebuild_seq` (`Audit::index_lag`); with `head` and `indexed` as read at the
+    /// end of the pass.
     pub rebuild: i64,
+}
+
+/// When a pass of a rebuild reaches its end (`rebuild`, the head when the round began) and
+/// more than `MAX_INDEX_LAG` entries were sealed meanwhile, the rebuild goes on with another
+/// round up to today's head, so that requests do not all wait at once for that backlog — but
+/// only while the rounds get shorter (the indexer outpaces sealing); otherwise the lag bound
+/// holds requests back as it should. Returns the next round's (`rebuild_from`, `rebuild_seq`).
+fn next_rebuild_round(
+    from: i64,
+    rebuild: i64,
+    indexed: i64,
+    upto: i64,
+    head: i64,
+) -> Option<(i64, i64)> {
+    let reached = indexed < rebuild && rebuild <= upto;
+    let backlog = head - rebuild;
+    (reached && backlog > MAX_INDEX_LAG && backlog < rebuild - from).then_some((rebuild, head))
 }
 
 /// Adds the sealed entries after `audit_head.indexed_seq` (at most `batch` of them) to
@@ -609,16 +627,18 @@ pub struct IndexPass {
 /// pass cut short (a crash, a failed chunk) is redone whole, and rows above `indexed_seq` are
 /// never read (queries bound the index by it).
 pub fn index_entries(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
-    let (head, indexed, indexed_hash, rebuild) = write_transaction(conn, |conn| {
-        let (head, indexed, indexed_hash, rebuild): (i64, i64, String, i64) = audit_head::table
-            .find(1)
-            .select((
-                audit_head::seq,
-                audit_head::indexed_seq,
-                audit_head::indexed_hash,
-                audit_head::rebuild_seq,
-            ))
-            .first(conn)?;
+    let (head, indexed, indexed_hash, rebuild, rebuild_from) = write_transaction(conn, |conn| {
+        let (head, indexed, indexed_hash, rebuild, rebuild_from): (i64, i64, String, i64, i64) =
+            audit_head::table
+                .find(1)
+                .select((
+                    audit_head::seq,
+                    audit_head::indexed_seq,
+                    audit_head::indexed_hash,
+                    audit_head::rebuild_seq,
+                    audit_head::rebuild_from,
+                ))
+                .first(conn)?;
         if indexed > 0 && hash_at(conn, indexed)?.as_deref() != Some(indexed_hash.as_str()) {
             // The chain under the indexed mark is not the one that was indexed: its tail was
             // cut (what `audit verify --checkpoint` reports), perhaps sealed anew under the
@@ -633,11 +653,21 @@ pub fn index_entries(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
                     audit_head::indexed_seq.eq(0),
                     audit_head::indexed_hash.eq(""),
                     audit_head::rebuild_seq.eq(head),
+                    audit_head::rebuild_from.eq(0),
                 ))
                 .execute(conn)?;
-            return Ok::<_, diesel::result::Error>((head, 0, String::new(), head));
+            return Ok::<_, diesel::result::Error>((head, 0, String::new(), head, 0));
         }
-        Ok((head, indexed, indexed_hash, rebuild))
+        if rebuild > head {
+            // The chain was cut above the index's mark while it was rebuilt: the rebuild ends
+            // at the new head (left above it, it would switch the lag bound off until the
+            // chain grew back).
+            diesel::update(audit_head::table.find(1))
+                .set(audit_head::rebuild_seq.eq(head))
+                .execute(conn)?;
+            return Ok((head, indexed, indexed_hash, head, rebuild_from.min(head)));
+        }
+        Ok((head, indexed, indexed_hash, rebuild, rebuild_from))
     })?;
     let upto = head.min(indexed + batch);
     if upto == indexed {
@@ -697,22 +727,35 @@ pub fn index_entries(conn: &mut DbConn, batch: i64) -> QueryResult<IndexPass> {
             // index`) may have indexed further, or rebuilt the index after a cut chain, which
             // this pass must not declare complete.
             let upto_hash = hash_at(conn, upto)?.unwrap_or_default();
+            let head_now: i64 = audit_head::table
+                .find(1)
+                .select(audit_head::seq)
+                .first(conn)?;
+            let (from, until) = next_rebuild_round(rebuild_from, rebuild, indexed, upto, head_now)
+                .unwrap_or((rebuild_from, rebuild));
             diesel::update(audit_head::table.find(1))
                 .filter(audit_head::indexed_seq.eq(indexed))
                 .filter(audit_head::indexed_hash.eq(&indexed_hash))
                 .set((
                     audit_head::indexed_seq.eq(upto),
                     audit_head::indexed_hash.eq(upto_hash),
+                    audit_head::rebuild_from.eq(from),
+                    audit_head::rebuild_seq.eq(until),
                 ))
                 .execute(conn)?;
+            // All three marks as they are now, from one read.
             Ok(Some(
                 audit_head::table
                     .find(1)
-                    .select(audit_head::indexed_seq)
-                    .first::<i64>(conn)?,
+                    .select((
+                        audit_head::seq,
+                        audit_head::indexed_seq,
+                        audit_head::rebuild_seq,
+                    ))
+                    .first::<(i64, i64, i64)>(conn)?,
             ))
         })?;
-        if let Some(now_indexed) = marked {
+        if let Some((head, now_indexed, rebuild)) = marked {
             return Ok(IndexPass {
                 covered: (upto - indexed) as usize,
                 more: now_indexed < head,
@@ -980,6 +1023,11 @@ mod tests {
             "rebuilt from the start, the head of then marked as its end"
         );
         assert_eq!(index_all_entries(conn).unwrap(), 3);
+        let stored: i64 = audit_head::table
+            .select(audit_head::rebuild_seq)
+            .first(conn)
+            .unwrap();
+        assert_eq!(stored, 6, "the rebuild's end is kept in the database");
         let (rows, indexed) = trail_index(conn);
         assert_eq!(indexed, 6);
         assert_eq!(rows, index_rows(&[&want[..5], &[(Some(9), 9, 6)]].concat()));
@@ -1062,6 +1110,41 @@ mod tests {
         restarted.record_async(entry(11));
         restarted.flush().await.unwrap();
         assert_eq!(restarted.index_lag(), 1);
+    }
+
+    #[test]
+    fn a_rebuild_catches_up_in_rounds_while_they_get_shorter() {
+        let lag = MAX_INDEX_LAG;
+        // Round 0..1M reached with 300k sealed meanwhile: another round, 1M..1.3M.
+        assert_eq!(
+            next_rebuild_round(0, 1_000_000, 990_000, 1_000_000, 1_300_000),
+            Some((1_000_000, 1_300_000))
+        );
+        // That round reached with 40k sealed meanwhile: within the lag bound, the rebuild ends.
+        assert_eq!(
+            next_rebuild_round(1_000_000, 1_300_000, 1_290_000, 1_300_000, 1_340_000),
+            None
+        );
+        // A backlog as long as the round itself: sealing outpaces the indexer, the lag bound
+        // takes over.
+        assert_eq!(
+            next_rebuild_round(1_000_000, 1_300_000, 1_290_000, 1_300_000, 1_600_000),
+            None
+        );
+        // Not the pass that reaches the round's end: nothing changes.
+        assert_eq!(
+            next_rebuild_round(0, 1_000_000, 500_000, 550_000, 2_000_000),
+            None
+        );
+        assert_eq!(
+            next_rebuild_round(0, 1_000_000, 1_000_000, 1_050_000, 2_000_000),
+            None
+        );
+        assert_eq!(
+            next_rebuild_round(0, 0, 0, 50_000, 10 * lag),
+            None,
+            "no rebuild"
+        );
     }
 
     #[test]

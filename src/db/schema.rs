@@ -163,6 +163,7 @@ diesel::table! {
         indexed_seq -> BigInt,
         indexed_hash -> Text,
         rebuild_seq -> BigInt,
+        rebuild_from -> BigInt,
     }
 }
 

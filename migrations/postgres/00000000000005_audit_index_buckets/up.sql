@@ -25,4 +25,7 @@ FROM audit_logs WHERE user_id IS NOT NULL;
 -- rebuild_seq: while indexed_seq is below it the index is being rebuilt, and requests do not
 -- wait for its lag (src/audit/mod.rs, Audit::index_lag). Nothing to rebuild here.
 ALTER TABLE audit_head ADD COLUMN rebuild_seq BIGINT NOT NULL DEFAULT 0;
+-- rebuild_from: where the rebuild's current round began (a round catches up what was sealed
+-- during the one before).
+ALTER TABLE audit_head ADD COLUMN rebuild_from BIGINT NOT NULL DEFAULT 0;
 UPDATE audit_head SET indexed_seq = seq, indexed_hash = hash, rebuild_seq = 0;

@@ -1,3 +1,4 @@
+ALTER TABLE audit_head DROP COLUMN rebuild_from;
 ALTER TABLE audit_head DROP COLUMN rebuild_seq;
 DROP TABLE audit_index;
 CREATE INDEX audit_logs_user ON audit_logs(user_id, seq);

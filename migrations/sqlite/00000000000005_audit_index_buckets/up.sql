@@ -21,4 +21,7 @@ CREATE TABLE audit_index (
 -- wait for its lag (src/audit/mod.rs, Audit::index_lag); kept here so that a restarted server,
 -- or another node, knows.
 ALTER TABLE audit_head ADD COLUMN rebuild_seq BIGINT NOT NULL DEFAULT 0;
+-- rebuild_from: where the rebuild's current round began (a round catches up what was sealed
+-- during the one before).
+ALTER TABLE audit_head ADD COLUMN rebuild_from BIGINT NOT NULL DEFAULT 0;
 UPDATE audit_head SET indexed_seq = 0, indexed_hash = '', rebuild_seq = seq;
