@@ -210,9 +210,11 @@ struct Inner {
     /// Serialises this node's sealing; the head row lock serialises nodes.
     seal_lock: tokio::sync::Mutex<()>,
     wake: Notify,
-    thread: SealerThread,
-    /// The trail index's own thread, so that indexing never holds up a seal.
-    index_thread: SealerThread,
+    thread: AuditThread,
+    /// The trail index's own threads, so that indexing never holds up a seal.
+    index_thread: AuditThread,
+    /// Requests waiting in `admit`: while any do, passes run on the urgent threads.
+    admitting: std::sync::atomic::AtomicUsize,
     /// The chain's head and the index's mark as this node last saw them (`index_lag`).
     sealed_seq: AtomicI64,
     indexed_seq: AtomicI64,
@@ -241,8 +243,9 @@ impl Audit {
                 buffer: Mutex::new(Vec::new()),
                 seal_lock: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
-                thread: SealerThread::start("audit-sealer"),
-                index_thread: SealerThread::start("audit-indexer"),
+                thread: AuditThread::start("audit-sealer", "audit-seal-now"),
+                index_thread: AuditThread::start("audit-indexer", "audit-index-now"),
+                admitting: std::sync::atomic::AtomicUsize::new(0),
                 sealed_seq: AtomicI64::new(0),
                 indexed_seq: AtomicI64::new(0),
                 rebuild_seq: AtomicI64::new(0),
@@ -278,6 +281,7 @@ impl Audit {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + ADMIT_TIMEOUT;
+        let _waiting = Waiting::on(&self.inner.admitting);
         loop {
             let taken = self.inner.taken.notified();
             tokio::pin!(taken);
@@ -311,10 +315,11 @@ impl Audit {
             // write lock for seconds while bookings timed out waiting for it.
             let pending = std::mem::take(&mut *inner.buffer.lock());
             inner.taken.notify_waiters();
+            let urgent = pending.len() >= BUFFER_HARD_CAP || self.is_waited_for();
             let inner2 = inner.clone();
             let result = inner
                 .thread
-                .run(move || {
+                .run(urgent, move || {
                     let mut done = 0;
                     let mut total = SealResult {
                         sealed: 0,
@@ -379,10 +384,11 @@ impl Audit {
         let mut total = 0;
         loop {
             let inner = self.inner.clone();
+            let urgent = self.index_lag() >= MAX_INDEX_LAG / 2 || self.is_waited_for();
             let pass = self
                 .inner
                 .index_thread
-                .run(move || {
+                .run(urgent, move || {
                     Ok::<_, anyhow::Error>(index_entries(&mut *inner.pool.get()?, INDEX_BATCH)?)
                 })
                 .await??;
@@ -447,28 +453,82 @@ impl Audit {
         })
     }
 
+    /// Whether requests wait in `admit`, or the server is shutting down (its final flush).
+    fn is_waited_for(&self) -> bool {
+        self.inner.admitting.load(Ordering::Relaxed) > 0 || self.is_stopped()
+    }
+
     fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::Relaxed)
     }
 }
 
-/// A thread that seals (or indexes), at a lower CPU priority than the threads serving requests.
-/// Sealing comes in bursts (every 100 ms, a transaction over all the entries since): on the
-/// runtime's blocking pool a burst held one of the 2 cores for tens of milliseconds while
-/// requests queued on the other, which set the p99 of patient reads at 80% load (48 ms against
-/// a p50 of 5 ms). At nice 10 a woken request thread pre-empts it; when the CPU is saturated the
-/// sealer falls behind until the buffer's cap makes requests wait for it (`Audit::admit`).
+/// Counts a request waiting in `admit` for as long as it waits (also when it times out or its
+/// connection drops).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn on(count: &'a std::sync::atomic::AtomicUsize) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The two threads that seal (or index): routine passes run on one in the idle scheduling
+/// class, passes that requests wait for (`Audit::admit`) or that a backlog calls for on one at
+/// nice 10. Sealing comes in bursts (every 100 ms, a transaction over all the entries since):
+/// on the runtime's blocking pool a burst held one of the 2 cores for tens of milliseconds
+/// while requests queued on the other (p99 of patient reads at 80% load 48 ms against a p50
+/// of 5 ms). At nice 10 the kernel still let a pass run on while request threads waited (gaps
+/// of 4-8 ms with no response, 20-30 per 12 s at 19,000 req/s); in the idle class any waking
+/// thread pre-empts it (7-12 such gaps). A thread cannot leave the idle class without
+/// CAP_SYS_NICE, so urgent passes go to the other thread: a machine whose cores are all busy
+/// with other work would otherwise starve the seal that requests are waiting for.
+struct AuditThread {
+    routine: SealerThread,
+    urgent: SealerThread,
+}
+
+impl AuditThread {
+    fn start(routine: &str, urgent: &str) -> AuditThread {
+        AuditThread {
+            routine: SealerThread::start(routine, crate::db::idle_thread_priority),
+            urgent: SealerThread::start(urgent, crate::db::lower_thread_priority),
+        }
+    }
+
+    /// Runs `f` on the urgent thread if `urgent`, else on the routine one, and waits for its
+    /// result without blocking the runtime. Passes are serialised by the caller (`seal_lock`,
+    /// the indexer's single loop), so the two never run at once.
+    async fn run<T: Send + 'static>(
+        &self,
+        urgent: bool,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> anyhow::Result<T> {
+        if urgent { &self.urgent } else { &self.routine }
+            .run(f)
+            .await
+    }
+}
+
+/// One thread that runs the jobs it is sent, at the priority `lower` sets.
 struct SealerThread {
     jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
 }
 
 impl SealerThread {
-    fn start(name: &str) -> SealerThread {
+    fn start(name: &str, lower: fn()) -> SealerThread {
         let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                crate::db::lower_thread_priority();
+                lower();
                 // Ends when the last handle (and so the sender) is dropped.
                 while let Ok(job) = queue.recv() {
                     // A panicking seal drops its reply: that flush fails, the thread goes on.
@@ -479,7 +539,7 @@ impl SealerThread {
         SealerThread { jobs }
     }
 
-    /// Runs `f` on the sealer thread and waits for its result without blocking the runtime.
+    /// Runs `f` on this thread and waits for its result without blocking the runtime.
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
@@ -1077,16 +1137,53 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!waiting.is_finished(), "admitted while the buffer was full");
+        assert!(
+            audit.is_waited_for(),
+            "the next seal runs on the urgent thread"
+        );
 
         // admit() woke the sealer's Notify; a flush (what the sealer runs) releases the waiter.
         assert_eq!(audit.flush().await.unwrap(), BUFFER_HARD_CAP);
         assert_eq!(waiting.await.unwrap(), Ok(()));
+        assert!(!audit.is_waited_for(), "nobody waits any more");
+
+        // A waiter that goes away (its connection dropped) stops counting too.
+        fill_to_hard_cap(&audit);
+        let dropped = tokio::spawn({
+            let audit = audit.clone();
+            async move { audit.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(audit.is_waited_for());
+        dropped.abort();
+        let _ = dropped.await;
+        assert!(!audit.is_waited_for(), "an aborted waiter still counted");
+        audit.flush().await.unwrap();
 
         let mut conn = audit.inner.pool.get().unwrap();
         match verify::verify(&mut conn, b"test-key", None).unwrap() {
-            verify::Verdict::Intact { count, .. } => assert_eq!(count, BUFFER_HARD_CAP as i64),
+            verify::Verdict::Intact { count, .. } => {
+                assert_eq!(count, 2 * BUFFER_HARD_CAP as i64)
+            }
             broken => panic!("chain broken: {broken:?}"),
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn routine_passes_run_in_the_idle_class_and_urgent_ones_at_nice_10() {
+        // SAFETY: both calls only read the calling thread's scheduling.
+        let scheduling = || unsafe {
+            (
+                libc::sched_getscheduler(0),
+                libc::getpriority(libc::PRIO_PROCESS, 0),
+            )
+        };
+        let threads = AuditThread::start("test-routine", "test-urgent");
+        let (routine, _) = threads.run(false, scheduling).await.unwrap();
+        assert_eq!(routine, libc::SCHED_IDLE);
+        let urgent = threads.run(true, scheduling).await.unwrap();
+        assert_eq!(urgent, (libc::SCHED_OTHER, 10));
     }
 
     /// An audit on a fresh database with ten entries sealed (seq 1..=10), none indexed.
