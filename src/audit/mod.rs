@@ -200,6 +200,9 @@ const BUFFER_HARD_CAP: usize = SEAL_BATCH as usize;
 /// How long a request waits for the sealer before it is refused with 503.
 const ADMIT_TIMEOUT: Duration = Duration::from_secs(5);
 const SEAL_BATCH: i64 = 5_000;
+/// Entries per transaction of a routine seal (what 10,000 reads/s buffer in a seal interval),
+/// between which it checks whether requests wait for it.
+const ROUTINE_SEAL_SLICE: usize = 1_000;
 /// Rows per INSERT when sealing: 12 columns each, well under both backends' bind limits.
 const SEAL_INSERT_ROWS: usize = 500;
 
@@ -213,7 +216,8 @@ struct Inner {
     thread: AuditThread,
     /// The trail index's own threads, so that indexing never holds up a seal.
     index_thread: AuditThread,
-    /// Requests waiting in `admit`: while any do, passes run on the urgent threads.
+    /// Requests waiting in `admit`: while any do, new passes go to the urgent threads and a
+    /// routine seal stops at its next slice.
     admitting: std::sync::atomic::AtomicUsize,
     /// The chain's head and the index's mark as this node last saw them (`index_lag`).
     sealed_seq: AtomicI64,
@@ -226,6 +230,13 @@ struct Inner {
     /// Signalled whenever the sealer takes the buffer, for requests waiting in `admit`.
     taken: Notify,
     stopped: std::sync::atomic::AtomicBool,
+}
+
+impl Inner {
+    /// Whether requests wait in `admit`, or the server is shutting down (its final flush).
+    fn is_waited_for(&self) -> bool {
+        self.admitting.load(Ordering::Relaxed) > 0 || self.stopped.load(Ordering::Relaxed)
+    }
 }
 
 /// The handle every request uses. Cheap to clone.
@@ -305,7 +316,15 @@ impl Audit {
 
     /// Seals everything buffered or in the outbox now. Entries are never dropped: on failure
     /// the buffered ones go back into the buffer.
+    /// Someone waits for this one (a reader of the trail, shutdown, the CLI): it runs on the
+    /// urgent thread.
     pub async fn flush(&self) -> anyhow::Result<usize> {
+        self.seal_buffered(true).await
+    }
+
+    /// One pass of the background sealer (`wanted` false), or a flush someone waits for.
+    /// Routine (the idle thread) unless wanted, requests wait, or the buffer reached its cap.
+    async fn seal_buffered(&self, wanted: bool) -> anyhow::Result<usize> {
         let _guard = self.inner.seal_lock.lock().await;
         let inner = self.inner.clone();
         let mut total = 0;
@@ -315,7 +334,15 @@ impl Audit {
             // write lock for seconds while bookings timed out waiting for it.
             let pending = std::mem::take(&mut *inner.buffer.lock());
             inner.taken.notify_waiters();
-            let urgent = pending.len() >= BUFFER_HARD_CAP || self.is_waited_for();
+            let urgent = wanted || pending.len() >= BUFFER_HARD_CAP || inner.is_waited_for();
+            // A routine pass seals in short transactions and stops between two once requests
+            // wait for it (it runs only when the cores are free): the rest goes back to the
+            // buffer, for an urgent pass.
+            let slice = if urgent {
+                SEAL_BATCH as usize
+            } else {
+                ROUTINE_SEAL_SLICE
+            };
             let inner2 = inner.clone();
             let result = inner
                 .thread
@@ -330,7 +357,7 @@ impl Audit {
                     };
                     let res = match inner2.pool.get() {
                         Ok(mut conn) => loop {
-                            let end = (done + SEAL_BATCH as usize).min(pending.len());
+                            let end = (done + slice).min(pending.len());
                             match seal(&mut conn, &inner2.key, &pending[done..end]) {
                                 Ok(r) => {
                                     total.sealed += r.sealed;
@@ -342,21 +369,33 @@ impl Audit {
                                     if done == pending.len() {
                                         break Ok(());
                                     }
+                                    if !urgent && inner2.is_waited_for() {
+                                        total.more = true;
+                                        break Ok(());
+                                    }
                                 }
                                 Err(e) => break Err(e.to_string()),
                             }
                         },
                         Err(e) => Err(e.to_string()),
                     };
+                    // What was not sealed goes back to the front of the buffer.
+                    let give_back = |mut pending: Vec<NewEntry>| {
+                        let unsealed = pending.split_off(done);
+                        let mut b = inner2.buffer.lock();
+                        let newer = std::mem::take(&mut *b);
+                        *b = unsealed;
+                        b.extend(newer);
+                    };
                     match res {
-                        Ok(()) => Ok(total),
+                        Ok(()) => {
+                            if done < pending.len() {
+                                give_back(pending);
+                            }
+                            Ok(total)
+                        }
                         Err(e) => {
-                            let mut pending = pending;
-                            let unsealed = pending.split_off(done);
-                            let mut b = inner2.buffer.lock();
-                            let newer = std::mem::take(&mut *b);
-                            *b = unsealed;
-                            b.extend(newer);
+                            give_back(pending);
                             Err(anyhow::anyhow!("sealing audit entries failed: {e}"))
                         }
                     }
@@ -384,7 +423,7 @@ impl Audit {
         let mut total = 0;
         loop {
             let inner = self.inner.clone();
-            let urgent = self.index_lag() >= MAX_INDEX_LAG / 2 || self.is_waited_for();
+            let urgent = self.index_lag() >= MAX_INDEX_LAG / 2 || self.inner.is_waited_for();
             let pass = self
                 .inner
                 .index_thread
@@ -446,16 +485,16 @@ impl Audit {
         tokio::spawn(async move {
             while !audit.is_stopped() {
                 let _ = tokio::time::timeout(interval, audit.inner.wake.notified()).await;
-                if let Err(e) = audit.flush().await {
+                if let Err(e) = audit.seal_buffered(false).await {
                     tracing::warn!(error = %e, "audit sealer will retry");
                 }
             }
         })
     }
 
-    /// Whether requests wait in `admit`, or the server is shutting down (its final flush).
+    #[cfg(test)]
     fn is_waited_for(&self) -> bool {
-        self.inner.admitting.load(Ordering::Relaxed) > 0 || self.is_stopped()
+        self.inner.is_waited_for()
     }
 
     fn is_stopped(&self) -> bool {
@@ -481,18 +520,27 @@ impl Drop for Waiting<'_> {
 }
 
 /// The two threads that seal (or index): routine passes run on one in the idle scheduling
-/// class, passes that requests wait for (`Audit::admit`) or that a backlog calls for on one at
-/// nice 10. Sealing comes in bursts (every 100 ms, a transaction over all the entries since):
-/// on the runtime's blocking pool a burst held one of the 2 cores for tens of milliseconds
-/// while requests queued on the other (p99 of patient reads at 80% load 48 ms against a p50
-/// of 5 ms). At nice 10 the kernel still let a pass run on while request threads waited (gaps
-/// of 4-8 ms with no response, 20-30 per 12 s at 19,000 req/s); in the idle class any waking
-/// thread pre-empts it (7-12 such gaps). A thread cannot leave the idle class without
-/// CAP_SYS_NICE, so urgent passes go to the other thread: a machine whose cores are all busy
-/// with other work would otherwise starve the seal that requests are waiting for.
+/// class, passes someone waits for on one at nice 10 below the process. Urgent are: a flush
+/// that a caller awaits (`flush`: a reader of the trail, shutdown), a pass sent while requests
+/// wait in `Audit::admit` or when the buffer is at its cap, and an index pass once the index
+/// lags half its bound. Sealing comes in bursts (every 100 ms, a transaction over all the
+/// entries since): on the runtime's blocking pool a burst held one of the 2 cores for tens of
+/// milliseconds while requests queued on the other (p99 of patient reads at 80% load 48 ms
+/// against a p50 of 5 ms). At nice 10 the kernel still let a pass run on while the runtime's
+/// workers waited (gaps of 4-8 ms with no response, 130-160 of 2 ms or more per 12 s at
+/// 19,000 req/s); in the idle class any waking thread pre-empts it (77-94). A routine seal
+/// stops between short transactions once requests wait (`ROUTINE_SEAL_SLICE`) and hands the
+/// rest to the urgent thread; a routine index pass runs to its end (its chunks hold the write
+/// lock for one transaction each). On a machine whose cores are all busy with other work, an
+/// idle-class pass gets ~0.3% of a core (nice 10: ~10%).
 struct AuditThread {
     routine: SealerThread,
     urgent: SealerThread,
+    /// Held while either thread runs a pass: a pass whose caller went away (a cancelled
+    /// `flush`) still runs, and the next one must not overlap it on the other thread.
+    busy: Arc<Mutex<()>>,
+    #[cfg(test)]
+    urgent_passes: std::sync::atomic::AtomicUsize,
 }
 
 impl AuditThread {
@@ -500,19 +548,30 @@ impl AuditThread {
         AuditThread {
             routine: SealerThread::start(routine, crate::db::idle_thread_priority),
             urgent: SealerThread::start(urgent, crate::db::lower_thread_priority),
+            busy: Arc::new(Mutex::new(())),
+            #[cfg(test)]
+            urgent_passes: Default::default(),
         }
     }
 
     /// Runs `f` on the urgent thread if `urgent`, else on the routine one, and waits for its
-    /// result without blocking the runtime. Passes are serialised by the caller (`seal_lock`,
-    /// the indexer's single loop), so the two never run at once.
+    /// result without blocking the runtime. The two never run a pass at once (`busy`).
     async fn run<T: Send + 'static>(
         &self,
         urgent: bool,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
+        #[cfg(test)]
+        if urgent {
+            self.urgent_passes.fetch_add(1, Ordering::Relaxed);
+        }
+        let busy = self.busy.clone();
+        let pass = move || {
+            let _running = busy.lock();
+            f()
+        };
         if urgent { &self.urgent } else { &self.routine }
-            .run(f)
+            .run(pass)
             .await
     }
 }
@@ -1179,11 +1238,53 @@ mod tests {
                 libc::getpriority(libc::PRIO_PROCESS, 0),
             )
         };
+        let (policy, nice) = scheduling();
         let threads = AuditThread::start("test-routine", "test-urgent");
         let (routine, _) = threads.run(false, scheduling).await.unwrap();
         assert_eq!(routine, libc::SCHED_IDLE);
         let urgent = threads.run(true, scheduling).await.unwrap();
-        assert_eq!(urgent, (libc::SCHED_OTHER, 10));
+        assert_eq!(urgent, (policy, (nice + 10).min(19)));
+    }
+
+    #[tokio::test]
+    async fn a_routine_seal_hands_its_rest_to_the_urgent_thread_once_requests_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let audit = audit_on_fresh_sqlite(&dir);
+        let n = 3 * ROUTINE_SEAL_SLICE;
+        for i in 0..n {
+            audit.record_async(entry(i));
+        }
+        // The pass queues behind this lock as a routine one (nobody waits yet) ...
+        let held = audit.inner.thread.busy.lock();
+        let pass = tokio::spawn({
+            let audit = audit.clone();
+            async move { audit.seal_buffered(false).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(audit.inner.thread.urgent_passes.load(Ordering::Relaxed), 0);
+        // ... then a request waits: the routine pass stops after its first slice.
+        let waiting = Waiting::on(&audit.inner.admitting);
+        drop(held);
+        assert_eq!(pass.await.unwrap().unwrap(), n);
+        drop(waiting);
+        assert_eq!(
+            audit.inner.thread.urgent_passes.load(Ordering::Relaxed),
+            1,
+            "the rest was not sealed by an urgent pass"
+        );
+        // In order, nothing lost or sealed twice.
+        let mut conn = audit.inner.pool.get().unwrap();
+        match verify::verify(&mut conn, b"test-key", None).unwrap() {
+            verify::Verdict::Intact { count, .. } => assert_eq!(count, n as i64),
+            broken => panic!("chain broken: {broken:?}"),
+        }
+        let resources: Vec<Option<String>> = audit_logs::table
+            .order(audit_logs::seq)
+            .select(audit_logs::resource_id)
+            .load(&mut conn)
+            .unwrap();
+        let want: Vec<Option<String>> = (0..n).map(|i| Some(format!("patient-{i}"))).collect();
+        assert_eq!(resources, want);
     }
 
     /// An audit on a fresh database with ten entries sealed (seq 1..=10), none indexed.

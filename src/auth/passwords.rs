@@ -1,6 +1,5 @@
 //! Argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1). Callers run these in
-//! `spawn_blocking`: a hash takes tens of milliseconds on purpose (below the runtime's
-//! workers, `db::lower_blocking_thread_priority`).
+//! `db::spawn_lowered`: a hash takes tens of milliseconds on purpose.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -13,7 +12,6 @@ fn hasher() -> Argon2<'static> {
 }
 
 pub fn hash(password: &str) -> String {
-    crate::db::lower_blocking_thread_priority();
     let salt = SaltString::generate(&mut OsRng);
     hasher()
         .hash_password(password.as_bytes(), &salt)
@@ -22,7 +20,6 @@ pub fn hash(password: &str) -> String {
 }
 
 pub fn verify(password: &str, stored: &str) -> bool {
-    crate::db::lower_blocking_thread_priority();
     match PasswordHash::new(stored) {
         Ok(parsed) => hasher()
             .verify_password(password.as_bytes(), &parsed)

@@ -151,53 +151,88 @@ macro_rules! on_backend {
     };
 }
 
-/// Nice value of the server's background threads (WAL checkpoints, and audit seals that
-/// requests wait for): 0 is the default, 19 the lowest priority.
-const BACKGROUND_NICE: libc::c_int = 10;
+/// How many nice steps the server's background threads (WAL checkpoints, and audit passes
+/// that requests wait for) run below the process: 0 is the same priority, 19 the lowest.
+const BACKGROUND_NICE_STEPS: libc::c_int = 10;
 
-/// Nice value of the blocking-pool threads that run database calls and password hashes: below
-/// the runtime's worker threads, which poll every connection. A blocking thread woken by a
-/// worker to run a read pre-empted that worker (the kernel favours the woken thread), and the
-/// worker, with all of its connections, then waited up to 5 ms for a core while the thread and
-/// the audit sealer ran (`perf sched` during the patient-read benchmark at 80% load: gaps of
-/// 4-8 ms with no response, one core idle). One step below, the woken thread waits its turn.
-const BLOCKING_NICE: libc::c_int = 5;
+/// How many nice steps the blocking-pool threads that run database calls and password hashes
+/// run below the runtime's worker threads, which poll every connection (a weight of 335
+/// against 1,024). A blocking thread woken by a worker to run a read pre-empted that worker
+/// (the kernel favours the woken thread), and the worker, with all of its connections, then
+/// waited up to 5 ms for a core while that thread and the audit sealer ran (`perf sched`
+/// during the patient-read benchmark at 80% load: gaps of 4-8 ms with no response, one core
+/// idle). Below the workers, the woken thread waits its turn.
+const BLOCKING_NICE_STEPS: libc::c_int = 5;
 
-/// Lowers the calling thread's CPU priority to `BACKGROUND_NICE`.
+/// Lowers the calling thread's CPU priority `BACKGROUND_NICE_STEPS` below where it is.
 pub fn lower_thread_priority() {
-    set_thread_nice(BACKGROUND_NICE);
+    lower_thread_nice(BACKGROUND_NICE_STEPS);
 }
 
-/// Lowers the calling blocking-pool thread to `BLOCKING_NICE`, once per thread (the pool's
-/// threads are reused; the runtime's worker threads never run blocking closures).
-pub fn lower_blocking_thread_priority() {
+/// `spawn_blocking` for the server's blocking work (database calls, password hashes), on a
+/// thread below the runtime's workers (`BLOCKING_NICE_STEPS`).
+pub fn spawn_lowered<T, F>(f: F) -> tokio::task::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        lower_blocking_thread_priority();
+        f()
+    })
+}
+
+/// Lowers the calling blocking-pool thread, once per thread (the pool reuses its threads, and
+/// they start at the priority of the runtime's workers, which never run blocking closures).
+fn lower_blocking_thread_priority() {
     thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
     if !LOWERED.get() {
         LOWERED.set(true);
-        set_thread_nice(BLOCKING_NICE);
+        lower_thread_nice(BLOCKING_NICE_STEPS);
     }
 }
 
-/// Moves the calling thread to the idle scheduling class: it runs only when no other thread
-/// of the machine wants the core, and any thread that wakes pre-empts it at once. Nice 10 or
-/// 19 only lowers a thread's share, and the kernel still let a sealing pass finish its slice
-/// while a request thread waited. There is no way back without CAP_SYS_NICE: work that must
-/// not wait goes to another thread (`audit::AuditThread`).
+/// Moves the calling thread to the idle scheduling class (a weight of 3 against 1,024 for nice
+/// 0, 15 for nice 19): any thread that wakes on its core pre-empts it at once, where at nice
+/// 10 or 19 the kernel still let a sealing pass run on while a request thread waited. Its disk
+/// I/O is kept in the best-effort class (the kernel would otherwise derive the idle I/O class
+/// from the CPU class, and a WAL fsync under SQLite's write lock would wait behind all other
+/// I/O). An unprivileged thread cannot leave the idle class: work that must not wait goes to
+/// another thread (`audit::AuditThread`).
 pub fn idle_thread_priority() {
-    // SAFETY: sched_setscheduler on the calling thread (0) with a valid parameter; a failure
-    // leaves the thread as it is.
+    // SAFETY: sched_setscheduler and ioprio_set on the calling thread (0) with valid
+    // arguments; a failure leaves the thread as it is.
     #[cfg(target_os = "linux")]
     unsafe {
         let param = libc::sched_param { sched_priority: 0 };
         libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+        const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+        const IOPRIO_CLASS_BE: libc::c_long = 2;
+        const IOPRIO_CLASS_SHIFT: libc::c_long = 13;
+        const DEFAULT_LEVEL: libc::c_long = 4;
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0 as libc::c_long,
+            (IOPRIO_CLASS_BE << IOPRIO_CLASS_SHIFT) | DEFAULT_LEVEL,
+        );
     }
 }
 
-fn set_thread_nice(nice: libc::c_int) {
-    // SAFETY: setpriority on this thread's own id; a failure leaves the priority as is.
+/// Lowers the calling thread `steps` nice steps below its current value (at most to 19), so
+/// that a server started at another nice keeps its threads' order.
+fn lower_thread_nice(steps: libc::c_int) {
+    // SAFETY: getpriority and setpriority on this thread's own id; errno is cleared first
+    // because -1 is also a valid nice value; a failure leaves the priority as is.
     #[cfg(target_os = "linux")]
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice);
+        let tid = libc::gettid() as libc::id_t;
+        *libc::__errno_location() = 0;
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if now == -1 && *libc::__errno_location() != 0 {
+            return;
+        }
+        libc::setpriority(libc::PRIO_PROCESS, tid, (now + steps).min(19));
     }
 }
 
@@ -325,8 +360,7 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            lower_blocking_thread_priority();
+        spawn_lowered(move || {
             let mut conn = pool.get().map_err(ApiError::from_pool)?;
             f(&mut conn)
         })
@@ -345,8 +379,7 @@ impl Db {
             return writer.write(hub, f).await;
         }
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            lower_blocking_thread_priority();
+        spawn_lowered(move || {
             let mut conn = pool.get().map_err(ApiError::from_pool)?;
             Self::write_blocking(&mut conn, &hub, f)
         })
@@ -534,7 +567,7 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn database_calls_run_one_step_below_the_runtime() {
+    async fn database_calls_run_below_the_runtime() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("nice.db").display());
         let db = Db::new(
@@ -544,8 +577,14 @@ mod tests {
         );
         // SAFETY: reads the calling thread's nice value.
         let nice = || unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        assert_eq!(db.read(move |_| Ok(nice())).await.unwrap(), BLOCKING_NICE);
-        assert_eq!(nice(), 0, "the runtime's own thread keeps its priority");
+        let runtime = nice();
+        let blocking = db.read(move |_| Ok(nice())).await.unwrap();
+        assert_eq!(blocking, (runtime + BLOCKING_NICE_STEPS).min(19));
+        assert_eq!(
+            nice(),
+            runtime,
+            "the runtime's own thread keeps its priority"
+        );
     }
 
     /// Writes that share one group commit: a write that fails after writing rolls back to its

@@ -75,7 +75,7 @@ async fn register(
     v.finish()?;
     patient.email = Some(body.email.trim().to_string());
     let password = body.password;
-    let hash = tokio::task::spawn_blocking(move || passwords::hash(&password))
+    let hash = crate::db::spawn_lowered(move || passwords::hash(&password))
         .await
         .map_err(ApiError::internal)?;
     let new_user = NewUser {
@@ -212,7 +212,7 @@ async fn login(
         })
         .await?;
     let password = body.password;
-    let (user_id, ok) = tokio::task::spawn_blocking(move || match found {
+    let (user_id, ok) = crate::db::spawn_lowered(move || match found {
         Some((id, hash, active)) => {
             let ok = passwords::verify(&password, &hash);
             (Some(id), ok && active)
@@ -368,7 +368,7 @@ async fn change_password(
         })
         .await?;
     let (current, new) = (body.current_password, body.new_password);
-    let new_hash = tokio::task::spawn_blocking(move || {
+    let new_hash = crate::db::spawn_lowered(move || {
         passwords::verify(&current, &stored).then(|| passwords::hash(&new))
     })
     .await

@@ -243,7 +243,7 @@ async fn create_user_route(
     );
     v.finish()?;
     let password = body.password.clone();
-    let hash = tokio::task::spawn_blocking(move || crate::auth::passwords::hash(&password))
+    let hash = crate::db::spawn_lowered(move || crate::auth::passwords::hash(&password))
         .await
         .map_err(ApiError::internal)?;
     let new = NewUser {

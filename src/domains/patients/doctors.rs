@@ -212,7 +212,7 @@ async fn create_doctor_route(
     v.finish()?;
     let hash = match body.password {
         Some(p) => Some(
-            tokio::task::spawn_blocking(move || crate::auth::passwords::hash(&p))
+            crate::db::spawn_lowered(move || crate::auth::passwords::hash(&p))
                 .await
                 .map_err(ApiError::internal)?,
         ),
