@@ -12,7 +12,11 @@ fn ticks_per_sec() -> f64 {
 
 /// utime + stime of a process, in seconds.
 pub fn cpu_secs(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_secs(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// utime + stime of a `stat` file (a process's or a thread's), in seconds.
+fn stat_cpu_secs(s: &str) -> Option<f64> {
     // The command name (field 2) may hold spaces: the fields after it follow the last ')'.
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -56,4 +60,71 @@ pub fn written_bytes(pid: u32) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// One thread's counters: utime + stime in seconds, and context switches (voluntary, when it
+/// slept or waited, plus involuntary, when the kernel took its core).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadCounters {
+    pub cpu_secs: f64,
+    pub switches: u64,
+}
+
+/// Every thread of a process by thread id, with its name (`comm`) and counters.
+pub fn threads(pid: u32) -> std::collections::HashMap<u32, (String, ThreadCounters)> {
+    let mut all = std::collections::HashMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return all;
+    };
+    for task in dir.flatten() {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let path = task.path();
+        let (Ok(stat), Ok(status)) = (
+            std::fs::read_to_string(path.join("stat")),
+            std::fs::read_to_string(path.join("status")),
+        ) else {
+            continue; // the thread exited meanwhile
+        };
+        let Some(cpu_secs) = stat_cpu_secs(&stat) else {
+            continue;
+        };
+        let field = |key: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let name = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Name:"))
+            .unwrap_or("?")
+            .trim()
+            .to_string();
+        let switches = field("voluntary_ctxt_switches:") + field("nonvoluntary_ctxt_switches:");
+        all.insert(tid, (name, ThreadCounters { cpu_secs, switches }));
+    }
+    all
+}
+
+/// What each kind of thread (by name) did between two `threads` readings. Threads that ended
+/// between them are missing (their last counts are lost); threads that started count from 0.
+pub fn threads_delta(
+    before: &std::collections::HashMap<u32, (String, ThreadCounters)>,
+    after: &std::collections::HashMap<u32, (String, ThreadCounters)>,
+) -> std::collections::BTreeMap<String, ThreadCounters> {
+    let mut by_name = std::collections::BTreeMap::<String, ThreadCounters>::new();
+    for (tid, (name, now)) in after {
+        let was = before.get(tid).map(|(_, c)| *c).unwrap_or_default();
+        let sum = by_name.entry(name.clone()).or_default();
+        sum.cpu_secs += (now.cpu_secs - was.cpu_secs).max(0.0);
+        sum.switches += now.switches.saturating_sub(was.switches);
+    }
+    by_name
 }

@@ -8,6 +8,7 @@
 //! (`bench load <spec>`, this same binary) through each workload. Prints one markdown table per
 //! backend and the targets.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -312,6 +313,8 @@ struct Measured {
     /// Bytes the server wrote to storage over the same window (WAL, checkpoints, logs).
     server_written_bytes: f64,
     server_peak_rss_mb: f64,
+    /// The server's CPU and context switches over the same window, by thread name.
+    by_thread: BTreeMap<String, procfs::ThreadCounters>,
 }
 
 fn drive(
@@ -349,6 +352,7 @@ fn drive(
     // after its warm-up; process start-up is a few milliseconds).
     std::thread::sleep(Duration::from_secs_f64(spec.warmup_secs));
     let cpu0 = procfs::cpu_secs(server_pid).unwrap_or(0.0);
+    let threads0 = procfs::threads(server_pid);
     let written0 = procfs::written_bytes(server_pid).unwrap_or(0);
     std::thread::sleep(Duration::from_secs_f64(spec.duration_secs));
     let cpu = procfs::cpu_secs(server_pid).unwrap_or(0.0) - cpu0;
@@ -365,6 +369,7 @@ fn drive(
     // Work the requests left behind (the audit sealer's backlog of read entries) is part of
     // their cost, and must not run into the next workload: wait until the server is idle.
     let (drain_secs, drain_cpu) = wait_idle(server_pid);
+    let by_thread = procfs::threads_delta(&threads0, &procfs::threads(server_pid));
     // Disk writes over the same window as CPU, drain included (the sealer's WAL frames and the
     // checkpoints that copy them back are part of the requests' cost).
     let written = procfs::written_bytes(server_pid)
@@ -376,6 +381,7 @@ fn drive(
         drain_secs,
         server_peak_rss_mb: procfs::peak_rss_mib(server_pid).unwrap_or(0.0) * 1.048576,
         load,
+        by_thread,
     };
     eprintln!(
         "  {name:<14} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  (load cpu {:.1}s, server busy {:.1}s after){}",
@@ -391,6 +397,17 @@ fn drive(
             .map(|e| format!("  first error: {e}"))
             .unwrap_or_default()
     );
+    let reqs = m.load.all.requests.max(1) as f64;
+    eprintln!(
+        "  {:<14} server µs/req by thread: {}",
+        "",
+        m.by_thread
+            .iter()
+            .filter(|(_, c)| c.cpu_secs > 0.0)
+            .map(|(n, c)| format!("{n} {:.1}", c.cpu_secs / reqs * 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(m)
 }
 
@@ -405,6 +422,39 @@ struct Row {
     peak_rss_mb: Option<f64>,
     raw: Option<f64>,
     drain: Option<f64>,
+    by_thread: BTreeMap<String, procfs::ThreadCounters>,
+}
+
+/// The server's CPU by thread kind per request (µs) and its context switches per request, for
+/// each workload row: where a request's cost goes, and how it moves between closed loop and a
+/// fixed rate (wake-ups show as switches). Threads are grouped by name; tokio's workers are
+/// "tokio-runtime-w", the blocking threads that ran database work "db-blocking".
+fn write_cpu_by_thread(out: &mut String, rows: &[Row]) {
+    let measured: Vec<&Row> = rows.iter().filter(|r| !r.by_thread.is_empty()).collect();
+    if measured.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nServer CPU by thread, µs per request (context switches per request):\n\n| workload | mode | threads |\n|---|---|---|"
+    );
+    for r in measured {
+        let reqs = r.stats.requests.max(1) as f64;
+        let mut kinds: Vec<(&String, &procfs::ThreadCounters)> = r.by_thread.iter().collect();
+        kinds.sort_by(|a, b| b.1.cpu_secs.total_cmp(&a.1.cpu_secs));
+        let cells: Vec<String> = kinds
+            .into_iter()
+            .filter(|(_, c)| c.cpu_secs > 0.0 || c.switches > 0)
+            .map(|(name, c)| {
+                format!(
+                    "{name} {:.1} ({:.2})",
+                    c.cpu_secs / reqs * 1e6,
+                    c.switches as f64 / reqs
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "| {} | {} | {} |", r.name, r.mode, cells.join(", "));
+    }
 }
 
 fn ms(us: u64) -> String {
@@ -424,6 +474,7 @@ fn row(name: &str, mode: &str, m: &Measured, raw: Option<f64>) -> Row {
         peak_rss_mb: Some(m.server_peak_rss_mb),
         raw,
         drain: Some(m.drain_secs),
+        by_thread: m.by_thread.clone(),
     }
 }
 
@@ -740,6 +791,7 @@ fn run_backend(
                 peak_rss_mb: None,
                 raw: None,
                 drain: None,
+                by_thread: BTreeMap::new(),
             });
         }
     }
@@ -787,6 +839,7 @@ fn run_backend(
                 .unwrap_or_default(),
         );
     }
+    write_cpu_by_thread(&mut out, &rows);
     if let Some(r) = &raws[2] {
         let _ = writeln!(
             out,
