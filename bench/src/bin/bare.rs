@@ -1,5 +1,6 @@
 //! The bare baseline server (bench-only): the same axum, r2d2 pool, Diesel driver, pragmas and
-//! `spawn_blocking` as healthapi, serving the same SELECT of one patient (`load_patient`) as
+//! blocking threads as healthapi (`db::spawn_lowered`: `spawn_blocking` on threads at nice 5 in
+//! SCHED_BATCH), serving the same SELECT of one patient (`load_patient`) as
 //! JSON — with no auth, no access check, no audit, no middleware. It is this machine's ceiling
 //! for "one row over HTTP". It runs with the server's allocator (mimalloc, and glibc's settings
 //! for SQLite) and runtime settings (blocking threads capped at the pool size + 8), so the ratio
@@ -36,7 +37,7 @@ async fn patient(
     State(pool): State<DbPool>,
     Path(id): Path<String>,
 ) -> Result<Json<Patient>, StatusCode> {
-    let found = tokio::task::spawn_blocking(move || {
+    let found = healthapi::db::spawn_lowered(move || {
         let mut conn = pool.get().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
         load_patient(&mut conn, &id).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
     })
