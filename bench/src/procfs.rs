@@ -15,6 +15,16 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     stat_cpu_secs(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// The start time of a `stat` file's process or thread (field 22), in clock ticks since boot.
+fn stat_start_ticks(s: &str) -> Option<u64> {
+    // As in `stat_cpu_secs`: rest starts at field 3, so field 22 is its 20th.
+    s[s.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
 /// utime + stime of a `stat` file (a process's or a thread's), in seconds.
 fn stat_cpu_secs(s: &str) -> Option<f64> {
     // The command name (field 2) may hold spaces: the fields after it follow the last ')'.
@@ -70,8 +80,12 @@ pub struct ThreadCounters {
     pub switches: u64,
 }
 
-/// Every thread of a process by thread id, with its name (`comm`) and counters.
-pub fn threads(pid: u32) -> std::collections::HashMap<u32, (String, ThreadCounters)> {
+/// A thread: its id and start time (in clock ticks since boot), so that a thread id the kernel
+/// reused for a new thread is not taken for the old one.
+pub type ThreadKey = (u32, u64);
+
+/// Every thread of a process, with its name (`comm`) and counters.
+pub fn threads(pid: u32) -> std::collections::HashMap<ThreadKey, (String, ThreadCounters)> {
     let mut all = std::collections::HashMap::new();
     let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return all;
@@ -91,7 +105,8 @@ pub fn threads(pid: u32) -> std::collections::HashMap<u32, (String, ThreadCounte
         ) else {
             continue; // the thread exited meanwhile
         };
-        let Some(cpu_secs) = stat_cpu_secs(&stat) else {
+        let (Some(cpu_secs), Some(started)) = (stat_cpu_secs(&stat), stat_start_ticks(&stat))
+        else {
             continue;
         };
         let field = |key: &str| -> u64 {
@@ -108,20 +123,29 @@ pub fn threads(pid: u32) -> std::collections::HashMap<u32, (String, ThreadCounte
             .trim()
             .to_string();
         let switches = field("voluntary_ctxt_switches:") + field("nonvoluntary_ctxt_switches:");
-        all.insert(tid, (name, ThreadCounters { cpu_secs, switches }));
+        all.insert(
+            (tid, started),
+            (name, ThreadCounters { cpu_secs, switches }),
+        );
     }
     all
 }
 
-/// What each kind of thread (by name) did between two `threads` readings. Threads that ended
-/// between them are missing (their last counts are lost); threads that started count from 0.
+/// What each kind of thread (by name) did between the first reading of `threads` and the last
+/// of `later` ones. A thread counts with its last reading: one that ended before the last
+/// (the runtime ends blocking threads idle for 10 s) keeps what an earlier reading saw, and
+/// only what it did after that is lost. Threads that started after the first count from 0.
 pub fn threads_delta(
-    before: &std::collections::HashMap<u32, (String, ThreadCounters)>,
-    after: &std::collections::HashMap<u32, (String, ThreadCounters)>,
+    before: &std::collections::HashMap<ThreadKey, (String, ThreadCounters)>,
+    later: &[&std::collections::HashMap<ThreadKey, (String, ThreadCounters)>],
 ) -> std::collections::BTreeMap<String, ThreadCounters> {
+    let mut last = std::collections::HashMap::new();
+    for reading in later {
+        last.extend(reading.iter());
+    }
     let mut by_name = std::collections::BTreeMap::<String, ThreadCounters>::new();
-    for (tid, (name, now)) in after {
-        let was = before.get(tid).map(|(_, c)| *c).unwrap_or_default();
+    for (key, (name, now)) in last {
+        let was = before.get(key).map(|(_, c)| *c).unwrap_or_default();
         let sum = by_name.entry(name.clone()).or_default();
         sum.cpu_secs += (now.cpu_secs - was.cpu_secs).max(0.0);
         sum.switches += now.switches.saturating_sub(was.switches);

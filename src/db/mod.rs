@@ -161,7 +161,8 @@ const BACKGROUND_NICE_STEPS: libc::c_int = 10;
 /// (the kernel favours the woken thread), and the worker, with all of its connections, then
 /// waited up to 5 ms for a core while that thread and the audit sealer ran (`perf sched`
 /// during the patient-read benchmark at 80% load: gaps of 4-8 ms with no response, one core
-/// idle). Below the workers, the woken thread waits its turn.
+/// idle). Below the workers it gets a smaller share; that it no longer pre-empts the worker
+/// that woke it is SCHED_BATCH's doing (`batch_thread_policy`).
 const BLOCKING_NICE_STEPS: libc::c_int = 5;
 
 /// Lowers the calling thread's CPU priority `BACKGROUND_NICE_STEPS` below where it is.
@@ -170,7 +171,8 @@ pub fn lower_thread_priority() {
 }
 
 /// `spawn_blocking` for the server's blocking work (database calls, password hashes), on a
-/// thread below the runtime's workers (`BLOCKING_NICE_STEPS`).
+/// thread below the runtime's workers (`BLOCKING_NICE_STEPS`) in SCHED_BATCH
+/// (`batch_thread_policy`), named `DB_THREAD_NAME`.
 pub fn spawn_lowered<T, F>(f: F) -> tokio::task::JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,

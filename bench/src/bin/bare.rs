@@ -1,6 +1,6 @@
 //! The bare baseline server (bench-only): the same axum, r2d2 pool, Diesel driver, pragmas and
-//! blocking threads as healthapi (`db::spawn_lowered`: `spawn_blocking` on threads at nice 5 in
-//! SCHED_BATCH), serving the same SELECT of one patient (`load_patient`) as
+//! blocking threads as healthapi (`db::spawn_lowered`: `spawn_blocking` on threads 5 nice steps
+//! below the runtime, in SCHED_BATCH), serving the same SELECT of one patient (`load_patient`) as
 //! JSON — with no auth, no access check, no audit, no middleware. It is this machine's ceiling
 //! for "one row over HTTP". It runs with the server's allocator (mimalloc, and glibc's settings
 //! for SQLite) and runtime settings (blocking threads capped at the pool size + 8), so the ratio

@@ -363,13 +363,17 @@ fn drive(
         output.status
     );
     let load: LoadResult = serde_json::from_slice(&output.stdout)?;
+    // Read before the drain too: a blocking thread left idle through a long drain ends, and
+    // what it did would be lost with it.
+    let threads_loaded = procfs::threads(server_pid);
     if let Some(mut p) = perf {
         let _ = p.wait();
     }
     // Work the requests left behind (the audit sealer's backlog of read entries) is part of
     // their cost, and must not run into the next workload: wait until the server is idle.
     let (drain_secs, drain_cpu) = wait_idle(server_pid);
-    let by_thread = procfs::threads_delta(&threads0, &procfs::threads(server_pid));
+    let by_thread =
+        procfs::threads_delta(&threads0, &[&threads_loaded, &procfs::threads(server_pid)]);
     // Disk writes over the same window as CPU, drain included (the sealer's WAL frames and the
     // checkpoints that copy them back are part of the requests' cost).
     let written = procfs::written_bytes(server_pid)
@@ -427,8 +431,12 @@ struct Row {
 
 /// The server's CPU by thread kind per request (µs) and its context switches per request, for
 /// each workload row: where a request's cost goes, and how it moves between closed loop and a
-/// fixed rate (wake-ups show as switches). Threads are grouped by name; tokio's workers are
-/// "tokio-runtime-w", the blocking threads that ran database work "db-blocking".
+/// fixed rate (wake-ups show as switches). Threads are grouped by name: "db-blocking" are the
+/// blocking threads that ran database work or password hashes (`db::spawn_lowered`),
+/// "tokio-rt-worker" the runtime's workers and any blocking thread that has not yet. The
+/// window is the CPU column's (measured window and drain) plus the moment between the two in
+/// which the load process exits, so the sum can be slightly above that column. Per-thread
+/// times are counted in the kernel's 10 ms ticks.
 fn write_cpu_by_thread(out: &mut String, rows: &[Row]) {
     let measured: Vec<&Row> = rows.iter().filter(|r| !r.by_thread.is_empty()).collect();
     if measured.is_empty() {
