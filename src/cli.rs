@@ -104,7 +104,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Openapi => {
-                println!("{}", crate::app::openapi().to_pretty_json()?);
+                print_output(&crate::app::openapi().to_pretty_json()?)?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Admin {
@@ -127,6 +127,17 @@ pub fn run(cli: Cli) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints a command's output (a document scripts read) and a newline. A reader that stopped
+/// early (`healthapi openapi | head`) is not an error: `println!` panicked on the broken pipe.
+fn print_output(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 
@@ -194,7 +205,7 @@ fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
         }
         AuditCommand::Checkpoint => {
             let c = crate::audit::verify::checkpoint(&mut conn)?;
-            println!("{}", serde_json::to_string(&c)?);
+            print_output(&serde_json::to_string(&c)?)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify { checkpoint } => {

@@ -11,3 +11,22 @@ async fn register_login_me(app: &TestApp) {
 }
 
 both_backends!(register_login_me);
+
+/// `healthapi openapi | head`: a reader that stops early is not an error (it was a panic).
+#[test]
+fn openapi_to_a_reader_that_stops_early_is_not_an_error() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_healthapi"))
+        .arg("openapi")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The document (over 100 KB) is larger than a pipe's buffer: writing it meets the closed end.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
