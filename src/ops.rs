@@ -54,7 +54,7 @@ pub async fn metrics(
     Ok((
         StatusCode::OK,
         text(
-            state.metrics.render(),
+            state.metrics.render() + &state.audit.render_metrics(),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
     ))

@@ -337,6 +337,13 @@ async fn ops_endpoints(app: &TestApp) {
         .header("content-type")
         .is_some_and(|c| c.starts_with("text/plain")));
     assert!(m.text.contains("healthapi_http_requests_total"));
+    // The audit trail's back-pressure: nothing waited at this load.
+    assert!(m.text.contains("\nhealthapi_audit_admit_waits_total 0\n"));
+    assert!(m.text.contains("\nhealthapi_audit_admit_refused_total 0\n"));
+    assert!(m
+        .text
+        .lines()
+        .any(|l| l.starts_with("healthapi_audit_index_lag_entries ")));
     assert!(m
         .text
         .lines()

@@ -5,7 +5,7 @@
 
 pub mod verify;
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -219,6 +219,9 @@ struct Inner {
     /// Requests waiting in `admit`: while any do, new passes go to the urgent threads and a
     /// routine seal stops at its next slice.
     admitting: std::sync::atomic::AtomicUsize,
+    /// Requests that ever waited in `admit`, and those of them refused (`/metrics`).
+    admit_waits: AtomicU64,
+    admit_refusals: AtomicU64,
     /// The chain's head and the index's mark as this node last saw them (`index_lag`).
     sealed_seq: AtomicI64,
     indexed_seq: AtomicI64,
@@ -257,6 +260,8 @@ impl Audit {
                 thread: AuditThread::start("audit-sealer", "audit-seal-now"),
                 index_thread: AuditThread::start("audit-indexer", "audit-index-now"),
                 admitting: std::sync::atomic::AtomicUsize::new(0),
+                admit_waits: AtomicU64::new(0),
+                admit_refusals: AtomicU64::new(0),
                 sealed_seq: AtomicI64::new(0),
                 indexed_seq: AtomicI64::new(0),
                 rebuild_seq: AtomicI64::new(0),
@@ -293,6 +298,7 @@ impl Audit {
         }
         let deadline = tokio::time::Instant::now() + ADMIT_TIMEOUT;
         let _waiting = Waiting::on(&self.inner.admitting);
+        self.inner.admit_waits.fetch_add(1, Ordering::Relaxed);
         loop {
             let taken = self.inner.taken.notified();
             tokio::pin!(taken);
@@ -309,9 +315,35 @@ impl Audit {
                 self.inner.index_wake.notify_one();
             }
             if tokio::time::timeout_at(deadline, taken).await.is_err() {
+                self.inner.admit_refusals.fetch_add(1, Ordering::Relaxed);
                 return Err(());
             }
         }
+    }
+
+    /// The trail's back-pressure as Prometheus text (`/metrics`): how often requests waited
+    /// for the sealer or the indexer in `admit` (each wait is a request's latency; at most
+    /// `ADMIT_TIMEOUT`), how many were refused, and the backlog now.
+    pub fn render_metrics(&self) -> String {
+        let inner = &self.inner;
+        let buffered = inner.buffer.lock().len();
+        format!(
+            "# HELP healthapi_audit_admit_waits_total Requests that waited for the audit sealer or indexer to catch up.\n\
+             # TYPE healthapi_audit_admit_waits_total counter\n\
+             healthapi_audit_admit_waits_total {}\n\
+             # HELP healthapi_audit_admit_refused_total Requests refused with 503 after waiting for the audit trail.\n\
+             # TYPE healthapi_audit_admit_refused_total counter\n\
+             healthapi_audit_admit_refused_total {}\n\
+             # HELP healthapi_audit_buffered_entries Audit entries of reads waiting to be sealed.\n\
+             # TYPE healthapi_audit_buffered_entries gauge\n\
+             healthapi_audit_buffered_entries {buffered}\n\
+             # HELP healthapi_audit_index_lag_entries Sealed audit entries not yet in the index by patient and user.\n\
+             # TYPE healthapi_audit_index_lag_entries gauge\n\
+             healthapi_audit_index_lag_entries {}\n",
+            inner.admit_waits.load(Ordering::Relaxed),
+            inner.admit_refusals.load(Ordering::Relaxed),
+            self.index_lag(),
+        )
     }
 
     /// Seals everything buffered or in the outbox now. Entries are never dropped: on failure
@@ -1205,6 +1237,19 @@ mod tests {
         assert_eq!(audit.flush().await.unwrap(), BUFFER_HARD_CAP);
         assert_eq!(waiting.await.unwrap(), Ok(()));
         assert!(!audit.is_waited_for(), "nobody waits any more");
+        let metrics = audit.render_metrics();
+        assert!(
+            metrics.contains("healthapi_audit_admit_waits_total 1\n"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("healthapi_audit_admit_refused_total 0\n"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("healthapi_audit_buffered_entries 0\n"),
+            "{metrics}"
+        );
 
         // A waiter that goes away (its connection dropped) stops counting too.
         fill_to_hard_cap(&audit);
@@ -1424,6 +1469,17 @@ mod tests {
             audit.inner.buffer.lock().len(),
             BUFFER_HARD_CAP,
             "nothing dropped"
+        );
+        let metrics = audit.render_metrics();
+        assert!(
+            metrics.contains("healthapi_audit_admit_refused_total 1\n"),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(&format!(
+                "healthapi_audit_buffered_entries {BUFFER_HARD_CAP}\n"
+            )),
+            "{metrics}"
         );
     }
 }
