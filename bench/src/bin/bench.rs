@@ -315,6 +315,31 @@ struct Measured {
     server_peak_rss_mb: f64,
     /// The server's CPU and context switches over the same window, by thread name.
     by_thread: BTreeMap<String, procfs::ThreadCounters>,
+    /// Requests that waited for the audit trail to catch up over the same window (healthapi's
+    /// `healthapi_audit_admit_waits_total`).
+    admit_waits: Option<u64>,
+}
+
+/// Where to read healthapi's own counters: its address and an admin's token (`/metrics`).
+struct Trail {
+    addr: String,
+    token: String,
+}
+
+impl Trail {
+    /// `healthapi_audit_admit_waits_total` now.
+    fn admit_waits(&self) -> Option<u64> {
+        let (status, text) =
+            client::call(&self.addr, "GET", "/metrics", Some(&self.token), None).ok()?;
+        if status != 200 {
+            return None;
+        }
+        text.lines()
+            .find_map(|l| l.strip_prefix("healthapi_audit_admit_waits_total "))?
+            .trim()
+            .parse()
+            .ok()
+    }
 }
 
 fn drive(
@@ -323,6 +348,7 @@ fn drive(
     spec: LoadSpec,
     server_pid: u32,
     dir: &Path,
+    trail: Option<&Trail>,
 ) -> anyhow::Result<Measured> {
     let spec_path = dir.join(format!("spec-{name}.json"));
     std::fs::write(&spec_path, serde_json::to_string(&spec)?)?;
@@ -353,6 +379,7 @@ fn drive(
     std::thread::sleep(Duration::from_secs_f64(spec.warmup_secs));
     let cpu0 = procfs::cpu_secs(server_pid).unwrap_or(0.0);
     let threads0 = procfs::threads(server_pid);
+    let waits0 = trail.and_then(Trail::admit_waits);
     let written0 = procfs::written_bytes(server_pid).unwrap_or(0);
     std::thread::sleep(Duration::from_secs_f64(spec.duration_secs));
     let cpu = procfs::cpu_secs(server_pid).unwrap_or(0.0) - cpu0;
@@ -372,6 +399,9 @@ fn drive(
     // Work the requests left behind (the audit sealer's backlog of read entries) is part of
     // their cost, and must not run into the next workload: wait until the server is idle.
     let (drain_secs, drain_cpu) = wait_idle(server_pid);
+    let admit_waits = waits0
+        .zip(trail.and_then(Trail::admit_waits))
+        .map(|(before, after)| after.saturating_sub(before));
     let by_thread =
         procfs::threads_delta(&threads0, &[&threads_loaded, &procfs::threads(server_pid)]);
     // Disk writes over the same window as CPU, drain included (the sealer's WAL frames and the
@@ -386,6 +416,7 @@ fn drive(
         server_peak_rss_mb: procfs::peak_rss_mib(server_pid).unwrap_or(0.0) * 1.048576,
         load,
         by_thread,
+        admit_waits,
     };
     eprintln!(
         "  {name:<14} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  (load cpu {:.1}s, server busy {:.1}s after){}",
@@ -403,8 +434,11 @@ fn drive(
     );
     let reqs = m.load.all.requests.max(1) as f64;
     eprintln!(
-        "  {:<14} server µs/req by thread: {}",
+        "  {:<14} {}server µs/req by thread: {}",
         "",
+        m.admit_waits
+            .map(|w| format!("{w} requests waited for the audit trail; "))
+            .unwrap_or_default(),
         m.by_thread
             .iter()
             .filter(|(_, c)| c.cpu_secs > 0.0)
@@ -427,6 +461,7 @@ struct Row {
     raw: Option<f64>,
     drain: Option<f64>,
     by_thread: BTreeMap<String, procfs::ThreadCounters>,
+    admit_waits: Option<u64>,
 }
 
 /// The server's CPU by thread kind per request (µs) and its context switches per request, for
@@ -444,7 +479,7 @@ fn write_cpu_by_thread(out: &mut String, rows: &[Row]) {
     }
     let _ = writeln!(
         out,
-        "\nServer CPU by thread, µs per request (context switches per request):\n\n| workload | mode | threads |\n|---|---|---|"
+        "\nServer CPU by thread, µs per request (context switches per request), and the requests that waited for the audit trail to catch up (`admit`):\n\n| workload | mode | waited | threads |\n|---|---|---:|---|"
     );
     for r in measured {
         let reqs = r.stats.requests.max(1) as f64;
@@ -461,7 +496,14 @@ fn write_cpu_by_thread(out: &mut String, rows: &[Row]) {
                 )
             })
             .collect();
-        let _ = writeln!(out, "| {} | {} | {} |", r.name, r.mode, cells.join(", "));
+        let waited = r.admit_waits.map(|w| w.to_string()).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {waited} | {} |",
+            r.name,
+            r.mode,
+            cells.join(", ")
+        );
     }
 }
 
@@ -483,6 +525,7 @@ fn row(name: &str, mode: &str, m: &Measured, raw: Option<f64>) -> Row {
         raw,
         drain: Some(m.drain_secs),
         by_thread: m.by_thread.clone(),
+        admit_waits: m.admit_waits,
     }
 }
 
@@ -612,6 +655,7 @@ fn run_backend(
             spec(opts, &addr, Workload::Bare, None, 0, &fixture),
             child.id(),
             &fresh.data_dir,
+            None,
         )?;
         bare_rps = Some(m.load.rps());
         rows.push(row(
@@ -630,6 +674,7 @@ fn run_backend(
                 spec(opts, &addr, Workload::Bare, Some(rate), 0, &fixture),
                 child.id(),
                 &fresh.data_dir,
+                None,
             )?;
             rows.push(row(
                 "bare baseline at 80% of its peak",
@@ -678,6 +723,21 @@ fn run_backend(
         procfs::rss_mib(pid).unwrap_or(0.0) * 1.048576,
         seeded.doctors.len()
     );
+    // The bootstrap admin (the database's first start created it) reads /metrics.
+    let body = serde_json::json!({
+        "email": fresh.config().admin_email,
+        "password": seed::ADMIN_PASSWORD,
+    })
+    .to_string();
+    let (status, text) = client::call(&addr, "POST", "/api/v1/auth/login", None, Some(&body))?;
+    anyhow::ensure!(status == 200, "admin login failed: {status} {text}");
+    let trail = Trail {
+        addr: addr.clone(),
+        token: serde_json::from_str::<serde_json::Value>(&text)?["access_token"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no access_token"))?
+            .to_string(),
+    };
     let mut peak = [None, None, None];
     if opts.wants("healthz") {
         let m = drive(
@@ -686,6 +746,7 @@ fn run_backend(
             spec(opts, &addr, Workload::Healthz, None, 0, &fixture),
             pid,
             &fresh.data_dir,
+            Some(&trail),
         )?;
         rows.push(row("4. GET /healthz", "closed", &m, None));
     }
@@ -696,6 +757,7 @@ fn run_backend(
             spec(opts, &addr, Workload::Patient, None, 0, &fixture),
             pid,
             &fresh.data_dir,
+            Some(&trail),
         )?;
         peak[0] = Some(m.load.rps());
         rows.push(row(
@@ -712,6 +774,7 @@ fn run_backend(
             spec(opts, &addr, Workload::Appointments, None, 0, &fixture),
             pid,
             &fresh.data_dir,
+            Some(&trail),
         )?;
         peak[1] = Some(m.load.rps());
         rows.push(row(
@@ -728,6 +791,7 @@ fn run_backend(
             spec(opts, &addr, Workload::Book, None, BOOKING_RANGE, &fixture),
             pid,
             &fresh.data_dir,
+            Some(&trail),
         )?;
         peak[2] = Some(m.load.rps());
         rows.push(row("3. POST /appointments", "closed", &m, raw_rate(2)));
@@ -752,6 +816,7 @@ fn run_backend(
                     spec(opts, &addr, w, Some(rate), 0, &fixture),
                     pid,
                     &fresh.data_dir,
+                    Some(&trail),
                 )?;
                 p80[i] = Some(m.load.all.p99_us);
                 rows.push(row(label, &format!("open {rate:.0}/s"), &m, None));
@@ -780,6 +845,7 @@ fn run_backend(
             ),
             pid,
             &fresh.data_dir,
+            Some(&trail),
         )?;
         rows.push(row(
             "5. mixed: 50% patient, 20% list, 30% book",
@@ -800,6 +866,7 @@ fn run_backend(
                 raw: None,
                 drain: None,
                 by_thread: BTreeMap::new(),
+                admit_waits: None,
             });
         }
     }
