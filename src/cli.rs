@@ -100,7 +100,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Migrate => {
                 let url = config.database_url.clone();
                 tokio::task::spawn_blocking(move || crate::db::connect(&url, 1)).await??;
-                println!("migrations applied");
+                print_output("migrations applied")?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Openapi => {
@@ -130,7 +130,7 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Prints a command's output (a document scripts read) and a newline. A reader that stopped
+/// Prints a command's output (a document or verdict scripts read) and a newline. A reader that stopped
 /// early (`healthapi openapi | head`) is not an error: `println!` panicked on the broken pipe.
 fn print_output(text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -218,17 +218,19 @@ fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
             };
             match crate::audit::verify::verify(&mut conn, &key, cp.as_ref())? {
                 crate::audit::verify::Verdict::Intact { count, head } => {
-                    println!(
+                    print_output(&format!(
                         "audit chain intact: {count} entries, head seq {} hash {}",
                         head.seq, head.hash
-                    );
+                    ))?;
                     Ok(ExitCode::SUCCESS)
                 }
                 crate::audit::verify::Verdict::Broken {
                     first_bad_seq,
                     reason,
                 } => {
-                    println!("audit chain BROKEN at seq {first_bad_seq}: {reason}");
+                    print_output(&format!(
+                        "audit chain BROKEN at seq {first_bad_seq}: {reason}"
+                    ))?;
                     Ok(ExitCode::from(1))
                 }
             }

@@ -37,14 +37,16 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>,
     Ok(axum::Json(Health { status: "ready" }))
 }
 
-/// Prometheus text: request counts and latency histograms by route and status. Needs a token
-/// with `metrics:read` (admin, auditor): API.md exempts only health, readiness and the docs.
+/// Prometheus text: request counts and latency histograms by route and status, and the audit
+/// trail's back-pressure (`Audit::render_metrics`). Needs a token with `metrics:read` (admin,
+/// auditor): API.md exempts only health, readiness and the docs. Not held back while the
+/// trail is behind (`MonitoringCtx`): that is when it matters.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
         (status = 401, body = crate::http::Problem), (status = 403, body = crate::http::Problem)))]
 pub async fn metrics(
     State(state): State<AppState>,
-    ctx: crate::auth::Ctx,
+    crate::auth::MonitoringCtx(ctx): crate::auth::MonitoringCtx,
 ) -> Result<impl IntoResponse, ApiError> {
     ctx.require(
         crate::auth::permissions::Perm::MetricsRead,
@@ -58,4 +60,82 @@ pub async fn metrics(
             "text/plain; version=0.0.4; charset=utf-8",
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// A scrape must answer while the audit trail holds requests back: that is when its
+    /// counters matter. Other authenticated requests wait meanwhile.
+    #[tokio::test]
+    async fn metrics_answer_while_the_audit_trail_holds_requests_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("ops.db").display());
+        let mut config = crate::config::Config::for_database(&url, dir.path().to_path_buf());
+        config.admin_password = Some("metrics-admin-password-1".into());
+        let app = crate::app::build(config.clone()).await.unwrap();
+        let audit = app.state.audit.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::app::serve(app, listener, async {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::new();
+        let login: serde_json::Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&serde_json::json!({
+                "email": config.admin_email,
+                "password": "metrics-admin-password-1",
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["access_token"].as_str().unwrap().to_string();
+
+        let held = audit.hold_back_requests().await;
+        let me = tokio::spawn({
+            let (client, url, token) = (
+                client.clone(),
+                format!("{base}/api/v1/auth/me"),
+                token.clone(),
+            );
+            async move {
+                client
+                    .get(url)
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!me.is_finished(), "a request went past a full audit buffer");
+        let scrape = tokio::time::timeout(
+            Duration::from_secs(2),
+            client
+                .get(format!("{base}/metrics"))
+                .bearer_auth(&token)
+                .send(),
+        )
+        .await
+        .expect("the scrape waited for the audit trail")
+        .unwrap();
+        assert_eq!(scrape.status(), 200);
+        let text = scrape.text().await.unwrap();
+        assert!(
+            text.contains("\nhealthapi_audit_admit_waits_total 1\n"),
+            "{text}"
+        );
+
+        drop(held);
+        assert_eq!(me.await.unwrap(), 200);
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
 }

@@ -346,6 +346,18 @@ impl Audit {
         )
     }
 
+    /// Holds every seal off and fills the read buffer to its cap: requests wait in `admit`
+    /// until the guard is dropped (tests of what must answer meanwhile).
+    #[cfg(test)]
+    pub(crate) async fn hold_back_requests(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        let held = self.inner.seal_lock.lock().await;
+        let buffered = self.inner.buffer.lock().len();
+        for i in buffered..BUFFER_HARD_CAP {
+            self.record_async(tests::entry(i));
+        }
+        held
+    }
+
     /// Seals everything buffered or in the outbox now. Entries are never dropped: on failure
     /// the buffered ones go back into the buffer.
     /// Someone waits for this one (a reader of the trail, shutdown, the CLI): it runs on the
@@ -1039,7 +1051,7 @@ mod tests {
     use super::*;
     use diesel::connection::SimpleConnection;
 
-    fn entry(i: usize) -> NewEntry {
+    pub(super) fn entry(i: usize) -> NewEntry {
         NewEntry {
             occurred_at: crate::db::now(),
             user_id: Some(format!("user-{i}")),
@@ -1471,6 +1483,10 @@ mod tests {
             "nothing dropped"
         );
         let metrics = audit.render_metrics();
+        assert!(
+            metrics.contains("healthapi_audit_admit_waits_total 1\n"),
+            "{metrics}"
+        );
         assert!(
             metrics.contains("healthapi_audit_admit_refused_total 1\n"),
             "{metrics}"

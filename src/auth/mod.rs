@@ -208,6 +208,37 @@ impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ctx = Ctx::authenticate(parts, state).await?;
+        // Every authenticated request may write read-audit entries: hold it back while the
+        // sealer is behind, so the buffer (and the server's memory) stays bounded.
+        state.audit.admit().await.map_err(|()| {
+            tracing::warn!("audit sealer made no progress for 5 s; refusing a request");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the audit trail cannot record requests right now; retry shortly",
+            )
+        })?;
+        Ok(ctx)
+    }
+}
+
+/// The caller of a monitoring route (`/metrics`): authenticated like `Ctx`, but never held
+/// back by the audit trail's back-pressure, which such a route reports — a scrape must answer
+/// while requests wait. It writes at most one audit entry (a denial), not one per read.
+pub struct MonitoringCtx(pub Ctx);
+
+impl FromRequestParts<AppState> for MonitoringCtx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ctx::authenticate(parts, state).await.map(MonitoringCtx)
+    }
+}
+
+impl Ctx {
+    /// The caller of a request, from its bearer token (the session cache, else the database).
+    async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let hash = tokens::token_hash(token);
         let principal = match state.sessions.get(&hash) {
@@ -224,16 +255,6 @@ impl FromRequestParts<AppState> for Ctx {
                 p
             }
         };
-        // Every authenticated request may write read-audit entries: hold it back while the
-        // sealer is behind, so the buffer (and the server's memory) stays bounded.
-        state.audit.admit().await.map_err(|()| {
-            tracing::warn!("audit sealer made no progress for 5 s; refusing a request");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the audit trail cannot record requests right now; retry shortly",
-            )
-        })?;
         Ok(Ctx {
             principal,
             request_id: request_id(parts),

@@ -723,20 +723,26 @@ fn run_backend(
         procfs::rss_mib(pid).unwrap_or(0.0) * 1.048576,
         seeded.doctors.len()
     );
-    // The bootstrap admin (the database's first start created it) reads /metrics.
+    // The admin the seed bootstrapped reads /metrics. Without it the "waited" column stays
+    // empty; the run goes on.
     let body = serde_json::json!({
         "email": fresh.config().admin_email,
         "password": seed::ADMIN_PASSWORD,
     })
     .to_string();
-    let (status, text) = client::call(&addr, "POST", "/api/v1/auth/login", None, Some(&body))?;
-    anyhow::ensure!(status == 200, "admin login failed: {status} {text}");
+    let admin_token = client::call(&addr, "POST", "/api/v1/auth/login", None, Some(&body))
+        .ok()
+        .filter(|(status, _)| *status == 200)
+        .and_then(|(_, text)| {
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            Some(v["access_token"].as_str()?.to_string())
+        });
+    if admin_token.is_none() {
+        eprintln!("  admin login failed: no count of requests that waited for the audit trail");
+    }
     let trail = Trail {
         addr: addr.clone(),
-        token: serde_json::from_str::<serde_json::Value>(&text)?["access_token"]
-            .as_str()
-            .ok_or_else(|| anyhow::anyhow!("no access_token"))?
-            .to_string(),
+        token: admin_token.unwrap_or_default(),
     };
     let mut peak = [None, None, None];
     if opts.wants("healthz") {
