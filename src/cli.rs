@@ -159,7 +159,13 @@ fn admin_create(config: &Config, email: &str, password: &str) -> anyhow::Result<
     );
     let mut conn = pool.get()?;
     crate::db::write_transaction(&mut conn, crate::domains::accounts::seed_roles)?;
-    match crate::domains::accounts::create_admin(&db, &mut conn, email, password) {
+    match crate::domains::accounts::create_admin(
+        &db,
+        &mut conn,
+        email,
+        password,
+        config.password_hash_cost,
+    ) {
         Ok(user) => {
             seal_now(config, &pool)?;
             println!("created admin {} ({})", user.email, user.id);

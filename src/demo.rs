@@ -325,7 +325,7 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
         .select(users::id)
         .first(&mut conn)?;
     let admin = ctx(&audit, principal(&admin_id, ADMIN, None, None));
-    let hash = crate::auth::passwords::hash(DEMO_PASSWORD);
+    let hash = crate::auth::passwords::hash(DEMO_PASSWORD, config.password_hash_cost);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut report = DemoReport::default();
     let conn = &mut *conn;

@@ -180,7 +180,7 @@ pub fn seed(fresh: &FreshDb, size: SeedSize) -> anyhow::Result<Seeded> {
     healthapi::domains::accounts::bootstrap(&db, &config)?;
     let key = healthapi::audit::load_key(None, &fresh.data_dir)?;
     let audit = Audit::new(pool.clone(), key.clone());
-    let hash = healthapi::auth::passwords::hash(DOCTOR_PASSWORD);
+    let hash = healthapi::auth::passwords::hash(DOCTOR_PASSWORD, Default::default());
     let mut conn = pool.get()?;
     let conn = &mut *conn;
 

@@ -75,7 +75,8 @@ async fn register(
     v.finish()?;
     patient.email = Some(body.email.trim().to_string());
     let password = body.password;
-    let hash = crate::db::spawn_lowered(move || passwords::hash(&password))
+    let cost = state.config.password_hash_cost;
+    let hash = crate::db::spawn_lowered(move || passwords::hash(&password, cost))
         .await
         .map_err(ApiError::internal)?;
     let new_user = NewUser {
@@ -212,13 +213,14 @@ async fn login(
         })
         .await?;
     let password = body.password;
+    let cost = state.config.password_hash_cost;
     let (user_id, ok) = crate::db::spawn_lowered(move || match found {
         Some((id, hash, active)) => {
             let ok = passwords::verify(&password, &hash);
             (Some(id), ok && active)
         }
         None => {
-            passwords::verify(&password, passwords::dummy_hash());
+            passwords::verify(&password, passwords::dummy_hash(cost));
             (None, false)
         }
     })
@@ -368,8 +370,9 @@ async fn change_password(
         })
         .await?;
     let (current, new) = (body.current_password, body.new_password);
+    let cost = state.config.password_hash_cost;
     let new_hash = crate::db::spawn_lowered(move || {
-        passwords::verify(&current, &stored).then(|| passwords::hash(&new))
+        passwords::verify(&current, &stored).then(|| passwords::hash(&new, cost))
     })
     .await
     .map_err(ApiError::internal)?;

@@ -74,8 +74,14 @@ pub fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
             Some(p) if !p.is_empty() => (p.clone(), false),
             _ => (crate::auth::tokens::random_token(), true),
         };
-        create_admin(db, &mut conn, &config.admin_email, &password)
-            .map_err(|e| anyhow::anyhow!("creating the first admin failed: {e}"))?;
+        create_admin(
+            db,
+            &mut conn,
+            &config.admin_email,
+            &password,
+            config.password_hash_cost,
+        )
+        .map_err(|e| anyhow::anyhow!("creating the first admin failed: {e}"))?;
         if generated {
             // Printed once, to the console only; it is never logged.
             println!(
@@ -95,12 +101,13 @@ pub fn create_admin(
     conn: &mut DbConn,
     email: &str,
     password: &str,
+    cost: crate::auth::passwords::HashCost,
 ) -> Result<User, ApiError> {
     let mut v = crate::http::Validator::new();
     v.email("email", email);
     crate::auth::passwords::validate_new(&mut v, "password", password);
     v.finish()?;
-    let hash = crate::auth::passwords::hash(password);
+    let hash = crate::auth::passwords::hash(password, cost);
     let new = NewUser {
         email: email.to_string(),
         password_hash: hash,

@@ -243,7 +243,8 @@ async fn create_user_route(
     );
     v.finish()?;
     let password = body.password.clone();
-    let hash = crate::db::spawn_lowered(move || crate::auth::passwords::hash(&password))
+    let cost = state.config.password_hash_cost;
+    let hash = crate::db::spawn_lowered(move || crate::auth::passwords::hash(&password, cost))
         .await
         .map_err(ApiError::internal)?;
     let new = NewUser {

@@ -210,9 +210,10 @@ async fn create_doctor_route(
         );
     }
     v.finish()?;
+    let cost = state.config.password_hash_cost;
     let hash = match body.password {
         Some(p) => Some(
-            crate::db::spawn_lowered(move || crate::auth::passwords::hash(&p))
+            crate::db::spawn_lowered(move || crate::auth::passwords::hash(&p, cost))
                 .await
                 .map_err(ApiError::internal)?,
         ),

@@ -1,10 +1,8 @@
 //! Consent: forms, the append-only history, status per kind, who may see it, the enforcement
 //! check (revocation effective on the next request), audit.
-mod clinical;
-mod common;
 
-use clinical::*;
-use common::*;
+use crate::clinical::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

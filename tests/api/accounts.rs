@@ -1,8 +1,7 @@
 //! Accounts: self-registration, the users admin routes, roles and permissions (API.md
 //! "Accounts, roles, audit"), on both backends.
 
-mod common;
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

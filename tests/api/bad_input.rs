@@ -1,8 +1,7 @@
 //! The HTTP surface as a whole: malformed requests of every kind get the right status and a
 //! problem+json body; the operations endpoints; request ids. On both backends.
 
-mod common;
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

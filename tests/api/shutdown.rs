@@ -1,8 +1,6 @@
 //! The real binary: SIGTERM stops it gracefully and the audit entries of reads that were still
 //! buffered in memory are sealed before it exits.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,8 +25,8 @@ async fn sigterm_flushes_buffered_audit_entries(
         .env("DATABASE_URL", &database_url)
         .env("HEALTHAPI_BIND", format!("127.0.0.1:{port}"))
         .env("HEALTHAPI_DATA_DIR", &data_dir)
-        .env("HEALTHAPI_AUDIT_KEY", common::AUDIT_KEY)
-        .env("HEALTHAPI_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+        .env("HEALTHAPI_AUDIT_KEY", crate::common::AUDIT_KEY)
+        .env("HEALTHAPI_ADMIN_PASSWORD", crate::common::ADMIN_PASSWORD)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -50,7 +48,7 @@ async fn sigterm_flushes_buffered_audit_entries(
     }
     let login: Value = client
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": common::ADMIN_EMAIL, "password": common::ADMIN_PASSWORD}))
+        .json(&json!({"email": crate::common::ADMIN_EMAIL, "password": crate::common::ADMIN_PASSWORD}))
         .send()
         .await
         .unwrap()
@@ -95,7 +93,8 @@ async fn sigterm_flushes_buffered_audit_entries(
     let pending: i64 = audit_outbox::table.count().get_result(&mut conn).unwrap();
     assert_eq!(pending, 0, "nothing left unsealed");
     let verdict =
-        healthapi::audit::verify::verify(&mut conn, common::AUDIT_KEY.as_bytes(), None).unwrap();
+        healthapi::audit::verify::verify(&mut conn, crate::common::AUDIT_KEY.as_bytes(), None)
+            .unwrap();
     assert!(
         matches!(verdict, healthapi::audit::verify::Verdict::Intact { .. }),
         "{verdict:?}"
@@ -111,12 +110,12 @@ async fn sqlite_sigterm_flushes_audit() {
 
 #[tokio::test]
 async fn postgres_sigterm_flushes_audit() {
-    let Some(admin) = common::postgres_admin_url() else {
+    let Some(admin) = crate::common::postgres_admin_url() else {
         eprintln!("HEALTHAPI_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
         return;
     };
-    let (url, name) = common::fresh_postgres_database(&admin);
+    let (url, name) = crate::common::empty_postgres_database(&admin);
     let dir = tempfile::tempdir().unwrap();
     sigterm_flushes_buffered_audit_entries(url, dir.path().join("data")).await;
-    common::drop_postgres_database(&admin, &name);
+    crate::common::drop_postgres_database(&admin, &name);
 }

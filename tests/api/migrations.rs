@@ -1,8 +1,6 @@
 //! The two migration trees are the one place the backends differ: they must have the same
 //! migrations and produce the same tables, columns and nullability.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use diesel::connection::SimpleConnection;
@@ -108,11 +106,11 @@ fn both_trees_produce_the_same_tables_and_columns() {
     ] {
         assert!(tables.contains(expected), "sqlite lacks {expected}");
     }
-    let Some(admin) = common::postgres_admin_url() else {
+    let Some(admin) = crate::common::postgres_admin_url() else {
         eprintln!("HEALTHAPI_TEST_POSTGRES_URL unset: PostgreSQL comparison skipped");
         return;
     };
-    let (url, name) = common::fresh_postgres_database(&admin);
+    let (url, name) = crate::common::empty_postgres_database(&admin);
     let pool = healthapi::db::connect(&url, 1).expect("migrate postgres");
     let mut conn = pool.get().unwrap();
     let rows: Vec<PgColumn> = diesel::sql_query(
@@ -125,7 +123,7 @@ fn both_trees_produce_the_same_tables_and_columns() {
     .unwrap();
     drop(conn);
     drop(pool);
-    common::drop_postgres_database(&admin, &name);
+    crate::common::drop_postgres_database(&admin, &name);
     let postgres: BTreeSet<Column> = rows
         .into_iter()
         .map(|r| {
@@ -235,11 +233,11 @@ fn the_postgres_index_migration_writes_the_indexers_rows() {
     use diesel_migrations::MigrationHarness;
     use healthapi::db::DbConn;
 
-    let Some(admin) = common::postgres_admin_url() else {
+    let Some(admin) = crate::common::postgres_admin_url() else {
         eprintln!("skipped: HEALTHAPI_TEST_POSTGRES_URL is not set");
         return;
     };
-    let (url, name) = common::fresh_postgres_database(&admin);
+    let (url, name) = crate::common::empty_postgres_database(&admin);
     let entries: Vec<_> = (0..700)
         .map(|i: usize| healthapi::audit::NewEntry {
             occurred_at: healthapi::db::now(),
@@ -300,7 +298,7 @@ fn the_postgres_index_migration_writes_the_indexers_rows() {
     assert_eq!(rows(&mut conn), migrated);
     drop(conn);
     drop(pool);
-    common::drop_postgres_database(&admin, &name);
+    crate::common::drop_postgres_database(&admin, &name);
 }
 
 #[derive(QueryableByName)]

@@ -1,7 +1,6 @@
 //! Sign-in, sign-out, tokens, password change, throttling and deactivation, on both backends.
 
-mod common;
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -516,4 +515,46 @@ async fn token_expires_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_expires_postgres() {
     token_expires(Backend::Postgres).await;
+}
+
+/// The suite hashes passwords cheaply (`HashCost::Minimal`); this one server runs at the
+/// production parameters, so that registration, login and a password change are covered at the
+/// cost a real server pays, and the stored hash names OWASP's parameters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_hashing() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.password_hash_cost = healthapi::auth::passwords::HashCost::Owasp
+    })
+    .await
+    .expect("sqlite is always available");
+    let p = app.patient("Prod").await;
+    app.post(
+        "/auth/password",
+        &p.token,
+        json!({"current_password": PASSWORD, "new_password": "another-horse-10"}),
+    )
+    .await
+    .expect(204);
+    app.login(&p.email, "another-horse-10").await;
+    login_raw(&app, &p.email, PASSWORD).await.expect(401);
+    use diesel::prelude::*;
+    let url = app.database_url.trim_start_matches("sqlite://").to_string();
+    let mut conn = diesel::SqliteConnection::establish(&url).unwrap();
+    let hashes: Vec<String> = diesel::sql_query("SELECT password_hash AS h FROM users")
+        .load::<Hash>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.h)
+        .collect();
+    assert_eq!(hashes.len(), 2, "the admin and the patient");
+    for h in hashes {
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+    }
+    app.stop().await;
+}
+
+#[derive(diesel::QueryableByName)]
+struct Hash {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    h: String,
 }

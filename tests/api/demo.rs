@@ -1,8 +1,7 @@
 //! `healthapi demo` fills a fresh database with data the API serves, and keeps the audit chain
 //! intact.
-mod common;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 async fn demo_loads(app: &TestApp) {

@@ -1,5 +1,4 @@
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 async fn register_login_me(app: &TestApp) {

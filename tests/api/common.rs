@@ -57,6 +57,30 @@ macro_rules! both_backends {
     };
 }
 
+/// Runs each named `async fn(&TestApp)` on PostgreSQL only: for what SQLite does not have
+/// (LISTEN/NOTIFY, several nodes on one database). Skipped, with a message, when
+/// `HEALTHAPI_TEST_POSTGRES_URL` is unset (and failed when it is required; `postgres_admin_url`).
+#[macro_export]
+macro_rules! postgres_only {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_only {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) =
+                        $crate::common::TestApp::spawn($crate::common::Backend::Postgres).await
+                    else {
+                        eprintln!("HEALTHAPI_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+                        return;
+                    };
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            )*
+        }
+    };
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Resp {
@@ -128,26 +152,120 @@ pub struct TestApp {
     _tmp: tempfile::TempDir,
 }
 
+/// The PostgreSQL server the tests use, from `HEALTHAPI_TEST_POSTGRES_URL`. Unset, PostgreSQL
+/// runs are skipped with a message — unless `HEALTHAPI_TEST_REQUIRE_POSTGRES` is set (CI sets
+/// it), when a skipped PostgreSQL run fails the test instead of passing silently.
 pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("HEALTHAPI_TEST_POSTGRES_URL")
+    let url = std::env::var("HEALTHAPI_TEST_POSTGRES_URL")
         .ok()
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty());
+    let required =
+        std::env::var("HEALTHAPI_TEST_REQUIRE_POSTGRES").is_ok_and(|v| !v.is_empty() && v != "0");
+    assert!(
+        url.is_some() || !required,
+        "HEALTHAPI_TEST_REQUIRE_POSTGRES is set but HEALTHAPI_TEST_POSTGRES_URL is not: \
+         the PostgreSQL half of the suite would not run"
+    );
+    url
 }
 
-/// Creates a fresh, empty PostgreSQL database; returns its URL.
-pub fn fresh_postgres_database(admin_url: &str) -> (String, String) {
-    let name = format!("healthapi_test_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = PgConnection::establish(admin_url).expect("connect to test PostgreSQL");
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create test database");
+/// `postgres://host/db` with another database name.
+fn with_database(admin_url: &str, name: &str) -> String {
     let base = match admin_url.rfind('/') {
         Some(i) if admin_url[..i].contains("://") && i > admin_url.find("://").unwrap() + 2 => {
             &admin_url[..i]
         }
         _ => admin_url,
     };
-    (format!("{base}/{name}"), name)
+    format!("{base}/{name}")
+}
+
+/// Creates a fresh, empty (unmigrated) PostgreSQL database; returns its URL and name. For
+/// tests of the migrations themselves; servers start on a clone of the template instead.
+pub fn empty_postgres_database(admin_url: &str) -> (String, String) {
+    let name = format!("healthapi_test_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = PgConnection::establish(admin_url).expect("connect to test PostgreSQL");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create test database");
+    (with_database(admin_url, &name), name)
+}
+
+/// A fresh database already migrated: a clone of the template (`CREATE DATABASE … TEMPLATE`),
+/// which copies files instead of running every migration again for each test.
+pub fn fresh_postgres_database(admin_url: &str) -> (String, String) {
+    let template = postgres_template(admin_url);
+    let name = format!("healthapi_test_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = PgConnection::establish(admin_url).expect("connect to test PostgreSQL");
+    diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
+        .execute(&mut conn)
+        .expect("clone the template database");
+    (with_database(admin_url, &name), name)
+}
+
+/// The migrated template database, named after a hash of the PostgreSQL migrations (a changed
+/// migration makes a new one, and the stale ones are dropped). Made once, under an advisory
+/// lock so that concurrent test processes do not build it twice.
+fn postgres_template(admin_url: &str) -> &'static str {
+    static TEMPLATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        use sha2::Digest;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+        let mut dirs: Vec<_> = std::fs::read_dir(&root)
+            .expect("migrations folder")
+            .map(|e| e.unwrap().path())
+            .collect();
+        dirs.sort();
+        let mut digest = sha2::Sha256::new();
+        for dir in dirs {
+            digest.update(dir.file_name().unwrap().as_encoded_bytes());
+            digest.update(std::fs::read(dir.join("up.sql")).unwrap_or_default());
+        }
+        let hash = hex::encode(&digest.finalize()[..8]);
+        let name = format!("healthapi_tpl_{hash}");
+        let mut conn = PgConnection::establish(admin_url).expect("connect to test PostgreSQL");
+        diesel::sql_query("SELECT pg_advisory_lock(7718)")
+            .execute(&mut conn)
+            .expect("template lock");
+        #[derive(diesel::QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            datname: String,
+        }
+        let existing: Vec<Name> = diesel::sql_query(
+            "SELECT datname::text AS datname FROM pg_database WHERE datname LIKE 'healthapi_tpl_%'",
+        )
+        .load(&mut conn)
+        .expect("list templates");
+        for old in existing.iter().filter(|n| n.datname != name) {
+            // Another process may still clone it: leave it then.
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {}", old.datname))
+                .execute(&mut conn);
+        }
+        if !existing.iter().any(|n| n.datname == name) {
+            let building = format!("{name}_building");
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {building}"))
+                .execute(&mut conn)
+                .expect("drop a half-built template");
+            diesel::sql_query(format!("CREATE DATABASE {building}"))
+                .execute(&mut conn)
+                .expect("create the template");
+            {
+                let url = with_database(admin_url, &building);
+                let mut migrate = healthapi::db::DbConn::Postgres(
+                    PgConnection::establish(&url).expect("connect to the template"),
+                );
+                healthapi::db::run_migrations(&mut migrate).expect("migrate the template");
+            }
+            diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .execute(&mut conn)
+                .expect("publish the template");
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(7718)")
+            .execute(&mut conn)
+            .expect("template unlock");
+        name
+    })
 }
 
 pub fn drop_postgres_database(admin_url: &str, name: &str) {
@@ -159,6 +277,15 @@ pub fn drop_postgres_database(admin_url: &str, name: &str) {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like `spawn`, with a chance to change the configuration first (e.g. a short
+    /// break-glass duration). `None` when the backend is PostgreSQL and no URL is set.
+    pub async fn spawn_with(
+        backend: Backend,
+        change: impl FnOnce(&mut healthapi::config::Config),
+    ) -> Option<TestApp> {
         let tmp = tempfile::tempdir().expect("temp dir");
         let (database_url, pg_admin_url) = match backend {
             Backend::Sqlite => (
@@ -174,7 +301,7 @@ impl TestApp {
                 (url, Some((admin, name)))
             }
         };
-        Some(Self::spawn_on(backend, database_url, tmp, pg_admin_url).await)
+        Some(Self::start(backend, database_url, tmp, pg_admin_url, change).await)
     }
 
     /// Starts a server on an existing database (e.g. a second node on the same PostgreSQL).
@@ -184,6 +311,16 @@ impl TestApp {
         tmp: tempfile::TempDir,
         pg_admin_url: Option<(String, String)>,
     ) -> TestApp {
+        Self::start(backend, database_url, tmp, pg_admin_url, |_| {}).await
+    }
+
+    async fn start(
+        backend: Backend,
+        database_url: String,
+        tmp: tempfile::TempDir,
+        pg_admin_url: Option<(String, String)>,
+        change: impl FnOnce(&mut healthapi::config::Config),
+    ) -> TestApp {
         let mut config =
             healthapi::config::Config::for_database(&database_url, tmp.path().join("data"));
         config.admin_email = ADMIN_EMAIL.to_string();
@@ -191,6 +328,10 @@ impl TestApp {
         config.audit_key = Some(AUDIT_KEY.to_string());
         config.pool_size = 4;
         config.bind = "127.0.0.1:0".to_string();
+        // Hashing at OWASP's cost was most of the suite's time; `auth::production_hashing`
+        // keeps one server at the real parameters.
+        config.password_hash_cost = healthapi::auth::passwords::HashCost::Minimal;
+        change(&mut config);
         let data_dir = config.data_dir.clone();
         let app = healthapi::app::build(config).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -461,67 +602,6 @@ impl Actor {
 }
 
 impl TestApp {
-    /// Like `spawn`, with a chance to change the configuration first (e.g. a short
-    /// break-glass duration). `None` when the backend is PostgreSQL and no URL is set.
-    pub async fn spawn_with(
-        backend: Backend,
-        change: impl FnOnce(&mut healthapi::config::Config),
-    ) -> Option<TestApp> {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let (database_url, pg_admin_url) = match backend {
-            Backend::Sqlite => (
-                format!("sqlite://{}", tmp.path().join("test.db").display()),
-                None,
-            ),
-            Backend::Postgres => {
-                let admin = postgres_admin_url()?;
-                let a = admin.clone();
-                let (url, name) = tokio::task::spawn_blocking(move || fresh_postgres_database(&a))
-                    .await
-                    .unwrap();
-                (url, Some((admin, name)))
-            }
-        };
-        let mut config =
-            healthapi::config::Config::for_database(&database_url, tmp.path().join("data"));
-        config.admin_email = ADMIN_EMAIL.to_string();
-        config.admin_password = Some(ADMIN_PASSWORD.to_string());
-        config.audit_key = Some(AUDIT_KEY.to_string());
-        config.pool_size = 4;
-        config.bind = "127.0.0.1:0".to_string();
-        change(&mut config);
-        let data_dir = config.data_dir.clone();
-        let app = healthapi::app::build(config).await.expect("app builds");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            healthapi::app::serve(app, listener, async {
-                let _ = rx.await;
-            })
-            .await
-            .expect("server runs");
-        });
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .unwrap();
-        let mut app = TestApp {
-            backend,
-            base: format!("http://{addr}"),
-            client,
-            database_url,
-            data_dir,
-            admin_token: String::new(),
-            shutdown: Some(tx),
-            server: Some(server),
-            pg_admin_url,
-            _tmp: tmp,
-        };
-        app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        Some(app)
-    }
-
     /// Every item of a list, following `next_cursor` with the given page size. Panics on a
     /// repeated cursor (a pagination loop).
     pub async fn all_pages(&self, path: &str, token: &str, limit: u32) -> Vec<Value> {

@@ -1,7 +1,6 @@
 //! The audit trail: what is recorded, who may read it, and the tamper-evident chain.
-mod common;
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

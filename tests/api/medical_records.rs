@@ -1,10 +1,8 @@
 //! Medical records: who may write, versions and history, `entered_in_error`, lists and the
 //! compartment, access for every role, audit.
-mod clinical;
-mod common;
 
-use clinical::*;
-use common::*;
+use crate::clinical::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

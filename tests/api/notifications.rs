@@ -1,10 +1,9 @@
 //! Notifications: own list, read state, system messages, and the SSE stream with replay and
 //! (on PostgreSQL) delivery across nodes.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -382,10 +381,6 @@ async fn stream_delivers_and_replays(app: &TestApp) {
 }
 
 async fn stream_across_nodes(app: &TestApp) {
-    if app.backend != Backend::Postgres {
-        eprintln!("cross-node delivery needs PostgreSQL: skipped on SQLite");
-        return;
-    }
     let node2 = TestApp::spawn_on(
         Backend::Postgres,
         app.database_url.clone(),
@@ -422,10 +417,6 @@ async fn stream_across_nodes(app: &TestApp) {
 /// committed later, or another node's clock) must still be delivered live. PostgreSQL only: the
 /// late commit is simulated from outside with a row and a NOTIFY.
 async fn stream_delivers_late_commits(app: &TestApp) {
-    if app.backend != Backend::Postgres {
-        eprintln!("needs PostgreSQL NOTIFY: skipped on SQLite");
-        return;
-    }
     let p = app.patient("Kai").await;
     let early_id = uuid::Uuid::now_v7().to_string();
     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -456,10 +447,6 @@ async fn stream_delivers_late_commits(app: &TestApp) {
 /// When the node's LISTEN connection drops, notifications committed before it is back are not
 /// lost: the reconnected listener tells open streams to catch up from the database.
 async fn stream_catches_up_after_listener_reconnects(app: &TestApp) {
-    if app.backend != Backend::Postgres {
-        eprintln!("needs PostgreSQL LISTEN: skipped on SQLite");
-        return;
-    }
     let p = app.patient("Lea").await;
     let mut sse = Sse::open(app, &p.token, None).await;
     #[derive(diesel::QueryableByName)]
@@ -486,11 +473,15 @@ async fn stream_catches_up_after_listener_reconnects(app: &TestApp) {
 }
 
 both_backends!(
-    stream_catches_up_after_listener_reconnects,
-    stream_delivers_late_commits,
     own_list_and_read_state,
     system_messages,
-    stream_delivers_and_replays,
+    stream_delivers_and_replays
+);
+
+// What only PostgreSQL has: LISTEN/NOTIFY between nodes.
+postgres_only!(
+    stream_catches_up_after_listener_reconnects,
+    stream_delivers_late_commits,
     stream_across_nodes,
 );
 

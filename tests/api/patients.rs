@@ -1,9 +1,8 @@
 //! Patients, doctors, the care team and break-glass, on both backends.
-mod common;
 
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 

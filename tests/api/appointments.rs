@@ -1,10 +1,8 @@
 //! Appointments: who may book, validation, clash detection (also under concurrency),
 //! rescheduling, the status state machine, notifications, lists, the compartment and audit.
-mod clinical;
-mod common;
 
-use clinical::*;
-use common::*;
+use crate::clinical::*;
+use crate::common::*;
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};

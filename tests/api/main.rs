@@ -1,0 +1,20 @@
+//! The black-box suite in one binary (one link instead of one per file): each module starts the
+//! real server and talks HTTP to it, on SQLite and on PostgreSQL.
+
+#[macro_use]
+mod common;
+mod clinical;
+
+mod accounts;
+mod appointments;
+mod audit;
+mod auth;
+mod bad_input;
+mod consent;
+mod demo;
+mod medical_records;
+mod migrations;
+mod notifications;
+mod patients;
+mod shutdown;
+mod smoke;
