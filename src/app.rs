@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::db::{Backend, Db};
 use crate::domains;
 use crate::http::middleware::{edge, Metrics};
+use crate::kit::routes::RouteTable;
 use crate::realtime::Hub;
 
 /// What every handler reaches. One `Arc`: axum clones the state for each extractor of each
@@ -36,6 +37,8 @@ pub struct Shared {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
+    /// Every route's stated access, which `kit::Ctx` enforces.
+    pub routes: Arc<RouteTable>,
 }
 
 impl std::ops::Deref for AppState {
@@ -49,7 +52,6 @@ impl std::ops::Deref for AppState {
 #[openapi(
     info(title = "healthapi", description = "Health-data API: accounts, patients, doctors, care team, notifications and a tamper-evident audit trail."),
     modifiers(&BearerAuth),
-    security(("bearer" = [])),
     components(schemas(crate::http::Problem, crate::http::FieldError)),
 )]
 struct ApiDoc;
@@ -67,24 +69,11 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Every `/api/v1` route, with its OpenAPI description.
-fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(domains::accounts::router())
-        .merge(domains::patients::router())
-        .merge(domains::notifications::routes::router())
-        .merge(domains::appointments::routes::router())
-        .merge(domains::records::router())
-        .merge(domains::consent::router())
-}
-
 /// The OpenAPI document, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api_routes())
-        .routes(utoipa_axum::routes!(crate::ops::healthz))
-        .routes(utoipa_axum::routes!(crate::ops::readyz))
-        .routes(utoipa_axum::routes!(crate::ops::metrics))
+        .nest("/api/v1", domains::router())
+        .merge(crate::ops::router())
         .split_for_parts();
     api
 }
@@ -108,16 +97,19 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     }
     let db = Db::new(pool.clone(), backend, hub.clone());
     let audit = Audit::new(pool, key);
-    let boot_config = config.clone();
-    let boot_db = db.clone();
-    tokio::task::spawn_blocking(move || domains::accounts::bootstrap(&boot_db, &boot_config))
-        .await??;
+    let (boot_db, boot_audit, boot_config) = (db.clone(), audit.clone(), config.clone());
+    tokio::task::spawn_blocking(move || {
+        domains::accounts::bootstrap(&boot_db, &boot_audit, &boot_config)
+    })
+    .await??;
     audit.spawn_sealer(
         Duration::from_millis(config.audit_seal_interval_ms.max(1)),
         Duration::from_millis(config.audit_index_interval_ms.max(1)),
     );
     spawn_housekeeping(db.clone());
+    let routes = Arc::new(RouteTable::from_openapi(&openapi()));
     let state = AppState(Arc::new(Shared {
+        routes,
         db,
         audit,
         sessions: Arc::new(SessionCache::default()),
@@ -141,7 +133,7 @@ fn spawn_housekeeping(db: Db) {
             let result = db
                 .write(|tx| {
                     let cutoff = crate::db::now() - chrono::Duration::days(1);
-                    Ok(crate::auth::purge_sessions(tx.conn, cutoff)?)
+                    crate::auth::purge_sessions(tx.conn, cutoff).map_err(crate::kit::Error::from)
                 })
                 .await;
             match result {
@@ -155,10 +147,8 @@ fn spawn_housekeeping(db: Db) {
 
 pub fn router(state: AppState) -> Router {
     let (api_router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", api_routes())
-        .routes(utoipa_axum::routes!(crate::ops::healthz))
-        .routes(utoipa_axum::routes!(crate::ops::readyz))
-        .routes(utoipa_axum::routes!(crate::ops::metrics))
+        .nest("/api/v1", domains::router())
+        .merge(crate::ops::router())
         .split_for_parts();
     let body_limit = state.config.body_limit;
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);

@@ -157,10 +157,13 @@ fn admin_create(config: &Config, email: &str, password: &str) -> anyhow::Result<
         Backend::of_url(&config.database_url),
         Default::default(),
     );
+    let key = crate::audit::load_key(config.audit_key.as_deref(), &config.data_dir)?;
+    let audit = crate::audit::Audit::new(pool.clone(), key);
     let mut conn = pool.get()?;
     crate::db::write_transaction(&mut conn, crate::domains::accounts::seed_roles)?;
     match crate::domains::accounts::create_admin(
         &db,
+        &audit,
         &mut conn,
         email,
         password,
@@ -172,7 +175,7 @@ fn admin_create(config: &Config, email: &str, password: &str) -> anyhow::Result<
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            let p = e.problem();
+            let p = crate::http::ApiError::from(e).problem();
             let fields: Vec<String> = p
                 .errors
                 .iter()

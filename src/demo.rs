@@ -14,16 +14,15 @@ use rand::{Rng, SeedableRng};
 
 use crate::audit::Audit;
 use crate::auth::permissions::{built_in_roles, PermSet, ADMIN, DOCTOR, PATIENT};
-use crate::auth::{Ctx, Principal};
+use crate::auth::Principal;
 use crate::config::Config;
 use crate::db::schema::{consent_forms, users};
 use crate::db::{now, Backend, Db, DbConn};
-use crate::domains::accounts::{create_user, NewUser};
-use crate::domains::appointments::{self, AppointmentChange, NewAppointment};
-use crate::domains::patients::doctors::{create_doctor, NewDoctor};
-use crate::domains::patients::{create_patient, NewPatient};
-use crate::domains::{consent, records};
-use crate::http::ApiError;
+use crate::domains::appointments::{self, AppointmentChange, AppointmentStatus, NewAppointment};
+use crate::domains::consent::{self, ConsentAction, NewConsent};
+use crate::domains::patients::{self, NewDoctor, NewPatient, Sex};
+use crate::domains::{accounts, records};
+use crate::kit::{Actor, Date, DoctorId, Error, IfMatch, PatientId, Timestamp, Tx};
 
 pub const DEMO_PASSWORD: &str = "demo-password-2026";
 pub const DEMO_DOMAIN: &str = "demo.healthapi.local";
@@ -273,13 +272,14 @@ fn principal(
     }
 }
 
-fn ctx(audit: &Audit, p: Principal) -> Ctx {
-    Ctx {
-        principal: Arc::new(p),
-        request_id: "demo".to_string(),
-        client_addr: "127.0.0.1".to_string(),
-        audit: audit.clone(),
-    }
+/// A demo person acting in the loader's transactions, as the API would see them.
+fn actor(audit: &Audit, p: Principal) -> Actor {
+    Actor::user(
+        Arc::new(p),
+        "demo".to_string(),
+        "127.0.0.1".to_string(),
+        audit.clone(),
+    )
 }
 
 struct Person {
@@ -309,9 +309,9 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
         Backend::of_url(&config.database_url),
         Default::default(),
     );
-    crate::domains::accounts::bootstrap(&db, config)?;
     let key = crate::audit::load_key(config.audit_key.as_deref(), &config.data_dir)?;
     let audit = Audit::new(pool.clone(), key.clone());
+    accounts::bootstrap(&db, &audit, config)?;
     let mut conn = pool.get()?;
     let already: i64 = users::table
         .filter(users::email_lower.like(format!("%@{DEMO_DOMAIN}")))
@@ -320,19 +320,15 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
     if already > 0 {
         anyhow::bail!("demo data is already loaded in this database ({already} demo accounts)");
     }
-    let admin_id: String = users::table
-        .filter(users::email_lower.eq(config.admin_email.to_lowercase()))
-        .select(users::id)
-        .first(&mut conn)?;
-    let admin = ctx(&audit, principal(&admin_id, ADMIN, None, None));
     let hash = crate::auth::passwords::hash(DEMO_PASSWORD, config.password_hash_cost);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut report = DemoReport::default();
     let conn = &mut *conn;
+    let system = Actor::system(audit.clone());
 
     // Doctors, each with a login.
     let mut doctor_people = Vec::new();
-    run(conn, &db, |tx| {
+    run(conn, &db, &system, |tx| {
         for i in 0..size.doctors {
             let given = GIVEN[(i * 7 + 3) % GIVEN.len()];
             let family = FAMILY[(i * 11 + 5) % FAMILY.len()];
@@ -342,32 +338,24 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
                 family.to_lowercase(),
                 i + 1
             );
-            let user = create_user(
+            let d = patients::create_doctor(
                 tx,
-                &NewUser {
-                    email: email.clone(),
-                    password_hash: hash.clone(),
-                    display_name: format!("Dr. {given} {family}"),
-                    roles: vec![DOCTOR.to_string()],
-                },
-            )?;
-            let d = create_doctor(
-                tx,
-                &NewDoctor {
+                NewDoctor {
                     given_name: given.into(),
                     family_name: family.into(),
                     specialty: SPECIALTIES[i % SPECIALTIES.len()].into(),
                     license_number: format!("MD-{:06}", 100_000 + i * 37),
                     email: email.clone(),
                     phone: Some(format!("+1-555-{:04}", 1000 + i)),
+                    user_id: None,
+                    password: None,
                 },
-                Some(&user.id),
+                Some(hash.clone()),
             )?;
-            crate::audit::record(tx.conn, &admin.entry("create", "doctor", Some(&d.id), None))?;
             doctor_people.push(Person {
-                user_id: user.id,
+                user_id: d.user_id.expect("a doctor with a login").into_string(),
                 patient_id: None,
-                doctor_id: Some(d.id),
+                doctor_id: Some(d.id.into_string()),
                 email,
             });
         }
@@ -386,7 +374,11 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
             let family = *FAMILY.choose(&mut rng).expect("non-empty");
             let birth = chrono::NaiveDate::from_ymd_opt(1940, 1, 1).expect("valid")
                 + Duration::days(rng.gen_range(0..(365 * 80)));
-            let sex = if rng.gen_bool(0.5) { "female" } else { "male" };
+            let sex = if rng.gen_bool(0.5) {
+                Sex::Female
+            } else {
+                Sex::Male
+            };
             let email = format!(
                 "{}.{}{}@{DEMO_DOMAIN}",
                 given.to_lowercase(),
@@ -404,45 +396,36 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
                 rng.gen_range(200..999),
                 rng.gen_range(0..9999)
             );
-            rows.push((given, family, birth, sex, email, address, phone));
+            let register = accounts::Register {
+                email,
+                password: DEMO_PASSWORD.to_string(),
+                given_name: given.to_string(),
+                family_name: family.to_string(),
+                birth_date: Date::from_db(birth),
+                sex,
+                phone: Some(phone),
+            };
+            rows.push((register, address));
         }
-        run(conn, &db, |tx| {
-            for (given, family, birth, sex, email, address, phone) in &rows {
-                let user = create_user(
-                    tx,
-                    &NewUser {
-                        email: email.clone(),
-                        password_hash: hash.clone(),
-                        display_name: format!("{given} {family}"),
-                        roles: vec![PATIENT.to_string()],
-                    },
-                )?;
-                let p = create_patient(
-                    tx,
-                    &NewPatient {
-                        given_name: given.to_string(),
-                        family_name: family.to_string(),
-                        birth_date: *birth,
-                        sex: sex.to_string(),
-                        phone: Some(phone.clone()),
-                        email: Some(email.clone()),
-                        address: Some(address.clone()),
-                    },
-                    Some(&user.id),
-                )?;
-                let me = ctx(
-                    &admin.audit,
-                    principal(&user.id, PATIENT, Some(&p.id), None),
-                );
-                crate::audit::record(
-                    tx.conn,
-                    &me.entry("register", "patient", Some(&p.id), Some(&p.id)),
-                )?;
+        run(conn, &db, &system, |tx| {
+            for (r, address) in rows {
+                let email = r.email.clone();
+                let patient = NewPatient {
+                    given_name: r.given_name.clone(),
+                    family_name: r.family_name.clone(),
+                    birth_date: r.birth_date,
+                    sex: r.sex,
+                    phone: r.phone.clone(),
+                    email: Some(email.clone()),
+                    address: Some(address),
+                    user_id: None,
+                };
+                let out = accounts::register(tx, r, patient, hash.clone())?;
                 made.push(Person {
-                    user_id: user.id,
-                    patient_id: Some(p.id),
+                    user_id: out.user.id.into_string(),
+                    patient_id: Some(out.patient.id.into_string()),
                     doctor_id: None,
-                    email: email.clone(),
+                    email,
                 });
             }
             Ok(())
@@ -469,23 +452,32 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
             .iter()
             .map(|_| (rng.gen_bool(0.75), rng.gen_bool(0.4), rng.gen_bool(0.08)))
             .collect();
-        run(conn, &db, |tx| {
+        run(conn, &db, &system, |tx| {
             for (p, (gives_tele, gives_remote, revokes)) in chunk.iter().zip(&plan) {
-                let me = ctx(
-                    &admin.audit,
+                let me = actor(
+                    &audit,
                     principal(&p.user_id, PATIENT, p.patient_id.as_deref(), None),
                 );
+                let mut give = |tx: &mut Tx, form: &str, action: ConsentAction| {
+                    tx.as_actor(&me, |tx| {
+                        consent::record(
+                            tx,
+                            NewConsent {
+                                consent_form_id: form.to_string(),
+                                action,
+                            },
+                        )
+                    })
+                    .map(|_| events += 1)
+                };
                 if let (true, Some(f)) = (gives_tele, &tele) {
-                    consent::record(tx, &me, f, consent::GIVEN)?;
-                    events += 1;
+                    give(tx, f, ConsentAction::Given)?;
                     if *revokes {
-                        consent::record(tx, &me, f, consent::REVOKED)?;
-                        events += 1;
+                        give(tx, f, ConsentAction::Revoked)?;
                     }
                 }
                 if let (true, Some(f)) = (gives_remote, &remote) {
-                    consent::record(tx, &me, f, consent::GIVEN)?;
-                    events += 1;
+                    give(tx, f, ConsentAction::Given)?;
                 }
             }
             Ok(())
@@ -499,12 +491,14 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
     let mut done = 0;
     let mut records_left = size.records;
     let mut attempts = 0;
+    // Who has seen whom: where the records beyond completed visits come from.
+    let mut seen: Vec<(usize, usize)> = Vec::new();
     while done < size.appointments && attempts < size.appointments * 3 {
         let batch = (size.appointments - done).min(250);
         let mut plan = Vec::new();
         for _ in 0..batch {
-            let d = doctor_people.choose(&mut rng).expect("doctors");
-            let p = patient_people.choose(&mut rng).expect("patients");
+            let d = rng.gen_range(0..doctor_people.len());
+            let p = rng.gen_range(0..patient_people.len());
             let day = rng.gen_range(-180..60);
             let slot = rng.gen_range(0..18); // 08:00..17:00 in 30-minute slots
             let start = today + Duration::days(day) + Duration::minutes(8 * 60 + 30 * slot);
@@ -517,70 +511,63 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
         attempts += batch;
         let mut booked_here = 0;
         let mut records_here = 0;
-        run(conn, &db, |tx| {
-            for (d, p, start, minutes, fate, reason, record) in &plan {
+        run(conn, &db, &system, |tx| {
+            for (di, pi, start, minutes, fate, reason, record) in &plan {
+                let (d, p) = (&doctor_people[*di], &patient_people[*pi]);
                 let new = NewAppointment {
-                    patient_id: p.patient_id.clone().expect("patient"),
-                    doctor_id: d.doctor_id.clone().expect("doctor"),
-                    start_time: *start,
-                    end_time: *start + Duration::minutes(*minutes),
+                    patient_id: PatientId::from_db(p.patient_id.clone().expect("patient")),
+                    doctor_id: DoctorId::from_db(d.doctor_id.clone().expect("doctor")),
+                    start_time: Timestamp::from_db(*start),
+                    end_time: Timestamp::from_db(*start + Duration::minutes(*minutes)),
                     reason: Some(reason.clone()),
                 };
-                let booker = ctx(
-                    &admin.audit,
+                let patient_id = new.patient_id.clone();
+                let booker = actor(
+                    &audit,
                     principal(&p.user_id, PATIENT, p.patient_id.as_deref(), None),
                 );
-                let appt = match appointments::book(tx, &booker, &new) {
+                let appt = match tx.as_actor(&booker, |tx| appointments::book(tx, new, false)) {
                     Ok(a) => a,
-                    Err(e) if e.kind == "booking-clash" => continue,
+                    Err(Error::Conflict {
+                        kind: "booking-clash",
+                        ..
+                    }) => continue,
                     Err(e) => return Err(e),
                 };
                 booked_here += 1;
+                seen.push((*di, *pi));
                 if *start >= now() {
                     continue;
                 }
-                let doctor = ctx(
-                    &admin.audit,
+                let doctor = actor(
+                    &audit,
                     principal(&d.user_id, DOCTOR, None, d.doctor_id.as_deref()),
                 );
-                let row = |tx: &mut crate::db::Tx| {
-                    appointments::load_row(tx.conn, &appt.id)?.ok_or_else(ApiError::not_found)
-                };
-                let to = |s: &str| AppointmentChange {
-                    status: Some(s.into()),
+                let to = |s: AppointmentStatus| AppointmentChange {
+                    status: Some(s),
                     ..Default::default()
+                };
+                let change = |tx: &mut Tx, by: &Actor, c: AppointmentChange| {
+                    tx.as_actor(by, |tx| {
+                        appointments::change(tx, &appt.id, c, IfMatch::default())
+                    })
                 };
                 if *fate < 8 {
                     let cancel = AppointmentChange {
-                        status: Some(appointments::CANCELLED.into()),
+                        status: Some(AppointmentStatus::Cancelled),
                         cancel_reason: Some("Patient asked to cancel".into()),
                         ..Default::default()
                     };
-                    let r = row(tx)?;
-                    appointments::change(tx, &booker, &r, &cancel)?;
+                    change(tx, &booker, cancel)?;
                 } else if *fate < 16 {
-                    let r = row(tx)?;
-                    appointments::change(tx, &doctor, &r, &to(appointments::NO_SHOW))?;
+                    change(tx, &doctor, to(AppointmentStatus::NoShow))?;
                 } else {
-                    let r = row(tx)?;
-                    appointments::change(tx, &doctor, &r, &to(appointments::CHECKED_IN))?;
-                    let r = row(tx)?;
-                    appointments::change(tx, &doctor, &r, &to(appointments::COMPLETED))?;
+                    change(tx, &doctor, to(AppointmentStatus::CheckedIn))?;
+                    change(tx, &doctor, to(AppointmentStatus::Completed))?;
                     if records_left > records_here {
-                        let (record_type, title, content, codes) = record;
-                        records::create(
-                            tx,
-                            &doctor,
-                            &records::NewRecord {
-                                patient_id: new.patient_id.clone(),
-                                doctor_id: new.doctor_id.clone(),
-                                appointment_id: Some(appt.id.clone()),
-                                record_type: record_type.to_string(),
-                                title: title.to_string(),
-                                content: content.to_string(),
-                                diagnosis_codes: codes.iter().map(|c| c.to_string()).collect(),
-                            },
-                        )?;
+                        tx.as_actor(&doctor, |tx| {
+                            records::create(tx, demo_record(&patient_id, Some(&appt.id), record))
+                        })?;
                         records_here += 1;
                     }
                 }
@@ -593,36 +580,27 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
     }
     report.appointments = done;
 
-    // Records beyond those from completed visits: history entries by care-team doctors.
-    while records_left > 0 {
+    // Records beyond those from completed visits: written by doctors the patient has seen.
+    while records_left > 0 && !seen.is_empty() {
         let n = records_left.min(250);
         let mut plan = Vec::new();
         for _ in 0..n {
             plan.push((
-                doctor_people.choose(&mut rng).expect("doctors"),
-                patient_people.choose(&mut rng).expect("patients"),
+                *seen.choose(&mut rng).expect("seen"),
                 RECORDS.choose(&mut rng).expect("non-empty"),
             ));
         }
-        run(conn, &db, |tx| {
-            for (d, p, (record_type, title, content, codes)) in &plan {
-                let doctor = ctx(
-                    &admin.audit,
+        run(conn, &db, &system, |tx| {
+            for ((di, pi), record) in &plan {
+                let (d, p) = (&doctor_people[*di], &patient_people[*pi]);
+                let doctor = actor(
+                    &audit,
                     principal(&d.user_id, DOCTOR, None, d.doctor_id.as_deref()),
                 );
-                records::create(
-                    tx,
-                    &doctor,
-                    &records::NewRecord {
-                        patient_id: p.patient_id.clone().expect("patient"),
-                        doctor_id: d.doctor_id.clone().expect("doctor"),
-                        appointment_id: None,
-                        record_type: record_type.to_string(),
-                        title: title.to_string(),
-                        content: content.to_string(),
-                        diagnosis_codes: codes.iter().map(|c| c.to_string()).collect(),
-                    },
-                )?;
+                let patient_id = PatientId::from_db(p.patient_id.clone().expect("patient"));
+                tx.as_actor(&doctor, |tx| {
+                    records::create(tx, demo_record(&patient_id, None, record))
+                })?;
             }
             Ok(())
         })?;
@@ -645,9 +623,29 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
     Ok(report)
 }
 
-fn run<F>(conn: &mut DbConn, db: &Db, f: F) -> anyhow::Result<()>
+/// A record of the demo's list, by the acting doctor.
+fn demo_record(
+    patient_id: &PatientId,
+    appointment: Option<&appointments::AppointmentId>,
+    (record_type, title, content, codes): &(&str, &str, &str, &[&str]),
+) -> records::NewRecord {
+    records::NewRecord {
+        patient_id: patient_id.clone(),
+        doctor_id: None,
+        appointment_id: appointment.map(|a| a.to_string()),
+        record_type: <records::RecordType as crate::kit::WireEnum>::parse(record_type)
+            .expect("the demo's record types exist"),
+        title: title.to_string(),
+        content: content.to_string(),
+        diagnosis_codes: codes.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+fn run<F>(conn: &mut DbConn, db: &Db, system: &Actor, f: F) -> anyhow::Result<()>
 where
-    F: FnOnce(&mut crate::db::Tx) -> Result<(), ApiError>,
+    F: FnOnce(&mut Tx) -> crate::kit::Result<()>,
 {
-    Db::write_blocking(conn, &db.hub, f).map_err(|e| anyhow::anyhow!("demo load failed: {e}"))
+    system
+        .write_blocking(conn, &db.hub, f)
+        .map_err(|e| anyhow::anyhow!("demo load failed: {e}"))
 }

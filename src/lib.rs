@@ -9,6 +9,8 @@ pub mod db;
 pub mod demo;
 pub mod domains;
 pub mod http;
+pub mod kit;
 pub mod log_buffer;
 pub mod ops;
 pub mod realtime;
+pub mod sys;

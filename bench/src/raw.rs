@@ -14,15 +14,17 @@ use rand::{Rng, SeedableRng};
 use healthapi::audit::Audit;
 use healthapi::auth::permissions::DOCTOR;
 use healthapi::db::{Db, DbPool};
-use healthapi::domains::appointments::{book, list_visible, ListFilter, NewAppointment};
-use healthapi::domains::patients::load_patient;
+use healthapi::domains::appointments::{self, AppointmentFilter, NewAppointment};
+use healthapi::domains::patients;
+use healthapi::http::Page;
+use healthapi::kit::{DoctorId, PatientId, Timestamp};
 
 use crate::load::{Fixture, Stats, SLOT_SECONDS};
-use crate::seed::{ctx, principal, time};
+use crate::seed::{actor, principal, time};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RawWork {
-    /// `load_patient` (the handler's query) of a random patient.
+    /// `patients::load` (the handler's query) of a random patient.
     Patient,
     /// The handler's appointment list query for a doctor and a window.
     Appointments,
@@ -63,11 +65,11 @@ pub fn run(
                 let mut rng = SmallRng::seed_from_u64(t as u64 + 17);
                 let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
                 let mut errors = 0;
-                let ctxs: Vec<_> = fixture
+                let actors: Vec<_> = fixture
                     .doctors
                     .iter()
                     .zip(doctor_users)
-                    .map(|((d, _), u)| ctx(audit, principal(u, DOCTOR, Some(d))))
+                    .map(|((d, _), u)| actor(audit, principal(u, DOCTOR, Some(d))))
                     .collect();
                 loop {
                     let started = Instant::now();
@@ -78,7 +80,7 @@ pub fn run(
                         RawWork::Patient => {
                             let id =
                                 &fixture.patient_ids[rng.gen_range(0..fixture.patient_ids.len())];
-                            matches!(load_patient(&mut conn, id), Ok(Some(_)))
+                            patients::load(&mut conn, id).is_ok()
                         }
                         RawWork::Appointments => {
                             let d = rng.gen_range(0..fixture.doctors.len());
@@ -86,29 +88,36 @@ pub fn run(
                                 rng.gen_range(0..(fixture.seeded_slots_per_doctor - 100).max(1));
                             let from = fixture.seed_base + k * SLOT_SECONDS;
                             // The route's own query, as GET /appointments?doctor_id&from&to runs it.
-                            let filter = ListFilter {
-                                doctor_id: Some(fixture.doctors[d].0.clone()),
-                                from: Some(time(from)),
-                                to: Some(time(from + 100 * SLOT_SECONDS)),
-                                ..ListFilter::default()
+                            let filter = AppointmentFilter {
+                                doctor_id: Some(DoctorId::from_db(fixture.doctors[d].0.clone())),
+                                from: Some(Timestamp::from_db(time(from))),
+                                to: Some(Timestamp::from_db(time(from + 100 * SLOT_SECONDS))),
+                                ..AppointmentFilter::default()
+                            };
+                            let page = Page {
+                                limit: 50,
+                                after: None,
                             };
                             matches!(
-                                list_visible(&mut conn, &ctxs[d].principal, filter, 51),
-                                Ok(v) if v.len() == 51
+                                appointments::list(&mut conn, &actors[d], filter, &page),
+                                Ok(v) if v.peek().items.len() == 50
                             )
                         }
                         RawWork::Book => {
                             let n = booking_start + counter.fetch_add(1, Ordering::Relaxed);
                             let (d, patient, start) = fixture.booking(n);
                             let new = NewAppointment {
-                                patient_id: patient.to_string(),
-                                doctor_id: fixture.doctors[d].0.clone(),
-                                start_time: time(start),
-                                end_time: time(start + SLOT_SECONDS),
+                                patient_id: PatientId::from_db(patient.to_string()),
+                                doctor_id: DoctorId::from_db(fixture.doctors[d].0.clone()),
+                                start_time: Timestamp::from_db(time(start)),
+                                end_time: Timestamp::from_db(time(start + SLOT_SECONDS)),
                                 reason: Some("Benchmark visit".into()),
                             };
-                            let c = &ctxs[d];
-                            Db::write_blocking(&mut conn, &db.hub, |tx| book(tx, c, &new)).is_ok()
+                            actors[d]
+                                .write_blocking(&mut conn, &db.hub, |tx| {
+                                    appointments::book(tx, new, true)
+                                })
+                                .is_ok()
                         }
                     };
                     let done = Instant::now();

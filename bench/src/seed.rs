@@ -11,15 +11,14 @@ use std::time::Instant;
 use diesel::prelude::*;
 
 use healthapi::audit::Audit;
-use healthapi::auth::permissions::{built_in_roles, PermSet, ADMIN, DOCTOR, PATIENT};
-use healthapi::auth::{Ctx, Principal};
+use healthapi::auth::permissions::{built_in_roles, PermSet, ADMIN, DOCTOR};
+use healthapi::auth::Principal;
 use healthapi::config::Config;
 use healthapi::db::{Backend, Db, DbConn};
-use healthapi::domains::accounts::{create_user, NewUser};
-use healthapi::domains::appointments::{book, NewAppointment};
-use healthapi::domains::patients::doctors::{create_doctor, NewDoctor};
-use healthapi::domains::patients::{create_patient, NewPatient};
-use healthapi::http::ApiError;
+use healthapi::domains::accounts::{self, Register};
+use healthapi::domains::appointments::{self, NewAppointment};
+use healthapi::domains::patients::{self, NewDoctor, NewPatient, Sex};
+use healthapi::kit::{Actor, Date, DoctorId, PatientId, Timestamp, Tx};
 
 use crate::load::{Fixture, SLOT_SECONDS};
 
@@ -148,13 +147,13 @@ pub fn principal(user_id: &str, role: &str, doctor_id: Option<&str>) -> Principa
     }
 }
 
-pub fn ctx(audit: &Audit, p: Principal) -> Ctx {
-    Ctx {
-        principal: Arc::new(p),
-        request_id: "bench".to_string(),
-        client_addr: "127.0.0.1".to_string(),
-        audit: audit.clone(),
-    }
+pub fn actor(audit: &Audit, p: Principal) -> Actor {
+    Actor::user(
+        Arc::new(p),
+        "bench".to_string(),
+        "127.0.0.1".to_string(),
+        audit.clone(),
+    )
 }
 
 /// What the seed made: everything a workload needs except the tokens.
@@ -165,11 +164,12 @@ pub struct Seeded {
     pub secs: f64,
 }
 
-fn tx<F>(conn: &mut DbConn, db: &Db, f: F) -> anyhow::Result<()>
+fn tx<F>(conn: &mut DbConn, db: &Db, by: &Actor, f: F) -> anyhow::Result<()>
 where
-    F: FnOnce(&mut healthapi::db::Tx) -> Result<(), ApiError>,
+    F: FnOnce(&mut Tx) -> healthapi::kit::Result<()>,
 {
-    Db::write_blocking(conn, &db.hub, f).map_err(|e| anyhow::anyhow!("seeding failed: {e}"))
+    by.write_blocking(conn, &db.hub, f)
+        .map_err(|e| anyhow::anyhow!("seeding failed: {e}"))
 }
 
 pub fn seed(fresh: &FreshDb, size: SeedSize) -> anyhow::Result<Seeded> {
@@ -177,39 +177,34 @@ pub fn seed(fresh: &FreshDb, size: SeedSize) -> anyhow::Result<Seeded> {
     let config = fresh.config();
     let pool = healthapi::db::connect(&fresh.url, 2)?;
     let db = Db::new(pool.clone(), fresh.backend, Default::default());
-    healthapi::domains::accounts::bootstrap(&db, &config)?;
     let key = healthapi::audit::load_key(None, &fresh.data_dir)?;
     let audit = Audit::new(pool.clone(), key.clone());
+    healthapi::domains::accounts::bootstrap(&db, &audit, &config)?;
+    let system = Actor::system(audit.clone());
     let hash = healthapi::auth::passwords::hash(DOCTOR_PASSWORD, Default::default());
     let mut conn = pool.get()?;
     let conn = &mut *conn;
 
     let mut doctors = Vec::new();
-    tx(conn, &db, |tx| {
+    tx(conn, &db, &system, |tx| {
         for i in 0..size.doctors {
             let email = format!("doctor{i}@{EMAIL_DOMAIN}");
-            let user = create_user(
+            let d = patients::create_doctor(
                 tx,
-                &NewUser {
-                    email: email.clone(),
-                    password_hash: hash.clone(),
-                    display_name: format!("Dr. Bench {i}"),
-                    roles: vec![DOCTOR.to_string()],
-                },
-            )?;
-            let d = create_doctor(
-                tx,
-                &NewDoctor {
+                NewDoctor {
                     given_name: "Bench".into(),
                     family_name: format!("Doctor{i}"),
                     specialty: "Family Medicine".into(),
                     license_number: format!("BENCH-{i:06}"),
                     email: email.clone(),
                     phone: None,
+                    user_id: None,
+                    password: None,
                 },
-                Some(&user.id),
+                Some(hash.clone()),
             )?;
-            doctors.push((d.id, user.id, email));
+            let user = d.user_id.expect("a doctor with a login").into_string();
+            doctors.push((d.id.into_string(), user, email));
         }
         Ok(())
     })?;
@@ -223,33 +218,36 @@ pub fn seed(fresh: &FreshDb, size: SeedSize) -> anyhow::Result<Seeded> {
     let mut patient_ids = Vec::with_capacity(size.patients);
     for start in (0..size.patients).step_by(2000) {
         let end = (start + 2000).min(size.patients);
-        tx(conn, &db, |tx| {
+        tx(conn, &db, &system, |tx| {
             for i in start..end {
                 let email = format!("patient{i}@{EMAIL_DOMAIN}");
-                let user = create_user(
-                    tx,
-                    &NewUser {
-                        email: email.clone(),
-                        password_hash: hash.clone(),
-                        display_name: format!("Patient {i}"),
-                        roles: vec![PATIENT.to_string()],
-                    },
-                )?;
-                let p = create_patient(
-                    tx,
-                    &NewPatient {
-                        given_name: "Bench".into(),
-                        family_name: format!("Patient{i}"),
-                        birth_date: chrono::NaiveDate::from_ymd_opt(1950, 1, 1).expect("valid")
-                            + chrono::Duration::days((i % 25_000) as i64),
-                        sex: if i % 2 == 0 { "female" } else { "male" }.into(),
-                        phone: Some(format!("+1-555-{:07}", i)),
-                        email: Some(email),
-                        address: Some(format!("{} Bench Street, Springfield", i + 1)),
-                    },
-                    Some(&user.id),
-                )?;
-                patient_ids.push(p.id);
+                let birth = Date::from_db(
+                    chrono::NaiveDate::from_ymd_opt(1950, 1, 1).expect("valid")
+                        + chrono::Duration::days((i % 25_000) as i64),
+                );
+                let sex = if i % 2 == 0 { Sex::Female } else { Sex::Male };
+                let phone = Some(format!("+1-555-{:07}", i));
+                let patient = NewPatient {
+                    given_name: "Bench".into(),
+                    family_name: format!("Patient{i}"),
+                    birth_date: birth,
+                    sex,
+                    phone: phone.clone(),
+                    email: Some(email.clone()),
+                    address: Some(format!("{} Bench Street, Springfield", i + 1)),
+                    user_id: None,
+                };
+                let register = Register {
+                    email,
+                    password: DOCTOR_PASSWORD.to_string(),
+                    given_name: patient.given_name.clone(),
+                    family_name: patient.family_name.clone(),
+                    birth_date: birth,
+                    sex,
+                    phone,
+                };
+                let out = accounts::register(tx, register, patient, hash.clone())?;
+                patient_ids.push(out.patient.id.into_string());
             }
             Ok(())
         })?;
@@ -275,9 +273,9 @@ pub fn seed(fresh: &FreshDb, size: SeedSize) -> anyhow::Result<Seeded> {
         seeded_slots_per_doctor: per_doctor,
         book_base: (now + 86_400) / 3600 * 3600,
     };
-    let ctxs: Vec<Ctx> = doctors
+    let actors: Vec<Actor> = doctors
         .iter()
-        .map(|(d, u, _)| ctx(&audit, principal(u, DOCTOR, Some(d))))
+        .map(|(d, u, _)| actor(&audit, principal(u, DOCTOR, Some(d))))
         .collect();
     let mut plan = Vec::with_capacity(size.appointments);
     'outer: for k in 0..per_doctor {
@@ -289,17 +287,20 @@ pub fn seed(fresh: &FreshDb, size: SeedSize) -> anyhow::Result<Seeded> {
         }
     }
     for chunk in plan.chunks(5000) {
-        tx(conn, &db, |tx| {
+        tx(conn, &db, &system, |tx| {
             for &(d, k) in chunk {
                 let start = seed_base + k * SLOT_SECONDS;
                 let new = NewAppointment {
-                    patient_id: fixture.patient_ids[fixture.seeded_patient(d, k)].clone(),
-                    doctor_id: fixture.doctors[d].0.clone(),
-                    start_time: time(start),
-                    end_time: time(start + SLOT_SECONDS),
+                    patient_id: PatientId::from_db(
+                        fixture.patient_ids[fixture.seeded_patient(d, k)].clone(),
+                    ),
+                    doctor_id: DoctorId::from_db(fixture.doctors[d].0.clone()),
+                    start_time: Timestamp::from_db(time(start)),
+                    end_time: Timestamp::from_db(time(start + SLOT_SECONDS)),
                     reason: Some("Seeded visit".into()),
                 };
-                book(tx, &ctxs[d], &new)?;
+                // Seeded slots are in the past: no "not in the past" check.
+                tx.as_actor(&actors[d], |tx| appointments::book(tx, new, false))?;
             }
             Ok(())
         })?;

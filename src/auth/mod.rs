@@ -1,29 +1,24 @@
-//! Who is calling and what they may do: tokens, sessions, the principal extractor, and the
-//! access policy (permissions, then the patient compartment).
+//! Who is calling and what they may do: tokens, sessions and the principal they load, the
+//! permission catalogue, the care team and the patient compartment (`scope`). The request
+//! context that applies them to a route is `kit::Ctx`.
 
-pub mod access;
+pub mod care_team;
 pub mod passwords;
 pub mod permissions;
+pub mod scope;
 pub mod throttle;
 pub mod tokens;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
-use axum::http::request::Parts;
 use diesel::prelude::*;
 use parking_lot::RwLock;
 
-use crate::app::AppState;
-use crate::audit::{Audit, NewEntry};
 use crate::db::schema::{doctors, patients, roles, sessions, user_roles, users};
 use crate::db::{now, DbConn};
-use crate::http::ApiError;
-use permissions::{Perm, PermSet};
+use permissions::PermSet;
 
 /// The signed-in user as the access checks see them.
 #[derive(Debug, Clone)]
@@ -136,7 +131,10 @@ impl SessionCache {
 }
 
 /// Looks a bearer token up: live session, active user.
-fn lookup_session(conn: &mut DbConn, token_hash: &str) -> Result<Option<Principal>, ApiError> {
+pub(crate) fn lookup_session(
+    conn: &mut DbConn,
+    token_hash: &str,
+) -> crate::kit::Result<Option<Principal>> {
     let row: Option<(String, chrono::NaiveDateTime)> = sessions::table
         .inner_join(users::table)
         .filter(sessions::token_hash.eq(token_hash))
@@ -167,184 +165,4 @@ pub fn purge_sessions(conn: &mut DbConn, cutoff: chrono::NaiveDateTime) -> Query
         ),
     )
     .execute(conn)
-}
-
-/// The request's context: the caller, where the request came from, and the audit handle.
-#[derive(Clone)]
-pub struct Ctx {
-    pub principal: Arc<Principal>,
-    pub request_id: String,
-    pub client_addr: String,
-    pub audit: Audit,
-}
-
-pub fn request_id(parts: &Parts) -> String {
-    parts
-        .headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string()
-}
-
-pub fn client_addr(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default()
-}
-
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-impl FromRequestParts<AppState> for Ctx {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ctx = Ctx::authenticate(parts, state).await?;
-        // Every authenticated request may write read-audit entries: hold it back while the
-        // sealer is behind, so the buffer (and the server's memory) stays bounded.
-        state.audit.admit().await.map_err(|()| {
-            tracing::warn!("audit sealer made no progress for 5 s; refusing a request");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the audit trail cannot record requests right now; retry shortly",
-            )
-        })?;
-        Ok(ctx)
-    }
-}
-
-/// The caller of a monitoring route (`/metrics`): authenticated like `Ctx`, but never held
-/// back by the audit trail's back-pressure, which such a route reports — a scrape must answer
-/// while requests wait. It writes at most one audit entry (a denial), not one per read.
-pub struct MonitoringCtx(pub Ctx);
-
-impl FromRequestParts<AppState> for MonitoringCtx {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ctx::authenticate(parts, state).await.map(MonitoringCtx)
-    }
-}
-
-impl Ctx {
-    /// The caller of a request, from its bearer token (the session cache, else the database).
-    async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> {
-        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        let hash = tokens::token_hash(token);
-        let principal = match state.sessions.get(&hash) {
-            Some(p) => p,
-            None => {
-                let h = hash.clone();
-                let p = state
-                    .db
-                    .read(move |conn| lookup_session(conn, &h))
-                    .await?
-                    .ok_or_else(ApiError::unauthorized)?;
-                let p = Arc::new(p);
-                state.sessions.put(p.clone());
-                p
-            }
-        };
-        Ok(Ctx {
-            principal,
-            request_id: request_id(parts),
-            client_addr: client_addr(parts),
-            audit: state.audit.clone(),
-        })
-    }
-}
-
-impl Ctx {
-    pub fn user_id(&self) -> &str {
-        &self.principal.user_id
-    }
-
-    /// An audit entry by this caller, outcome `success`.
-    pub fn entry(
-        &self,
-        action: &str,
-        resource_type: &str,
-        resource_id: Option<&str>,
-        patient_id: Option<&str>,
-    ) -> NewEntry {
-        NewEntry {
-            occurred_at: now(),
-            user_id: Some(self.principal.user_id.clone()),
-            role: Some(self.principal.role.clone()),
-            action: action.to_string(),
-            resource_type: resource_type.to_string(),
-            resource_id: resource_id.map(str::to_string),
-            patient_id: patient_id.map(str::to_string),
-            outcome: "success".to_string(),
-            request_id: Some(self.request_id.clone()).filter(|s| !s.is_empty()),
-            client_addr: Some(self.client_addr.clone()).filter(|s| !s.is_empty()),
-        }
-    }
-
-    /// Records a read of patient data (batched; flushed within 100 ms).
-    pub fn audit_read(
-        &self,
-        resource_type: &str,
-        resource_id: Option<&str>,
-        patient_id: Option<&str>,
-    ) {
-        let action = if resource_id.is_some() {
-            "read"
-        } else {
-            "search"
-        };
-        self.audit
-            .record_async(self.entry(action, resource_type, resource_id, patient_id));
-    }
-
-    /// Records a denial and returns the error to send.
-    pub fn denied(
-        &self,
-        err: ApiError,
-        action: &str,
-        resource_type: &str,
-        resource_id: Option<&str>,
-        patient_id: Option<&str>,
-    ) -> ApiError {
-        let mut e = self.entry(action, resource_type, resource_id, patient_id);
-        e.outcome = "denied".to_string();
-        self.audit.record_async(e);
-        err
-    }
-
-    /// 403 (audited) unless the caller's roles grant `perm`.
-    pub fn require(&self, perm: Perm, action: &str, resource_type: &str) -> Result<(), ApiError> {
-        if self.principal.perms.has(perm) {
-            Ok(())
-        } else {
-            Err(self.denied(ApiError::forbidden(), action, resource_type, None, None))
-        }
-    }
-
-    /// 404 (audited) for an object outside the caller's reach.
-    pub fn not_found(
-        &self,
-        action: &str,
-        resource_type: &str,
-        resource_id: &str,
-        patient_id: Option<&str>,
-    ) -> ApiError {
-        self.denied(
-            ApiError::not_found(),
-            action,
-            resource_type,
-            Some(resource_id),
-            patient_id,
-        )
-    }
 }

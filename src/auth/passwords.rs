@@ -65,7 +65,7 @@ pub fn dummy_hash(cost: HashCost) -> &'static str {
     cell.get_or_init(|| hash(&crate::auth::tokens::random_token(), cost))
 }
 
-pub fn validate_new(v: &mut crate::http::Validator, field: &str, password: &str) {
+pub fn validate_new(v: &mut crate::kit::Validator, field: &str, password: &str) {
     let n = password.chars().count();
     if n < 10 {
         v.error(field, "must be at least 10 characters");

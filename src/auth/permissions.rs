@@ -39,6 +39,19 @@ pub enum Perm {
 
 use Perm::*;
 
+impl Perm {
+    /// The wire name, e.g. `records:read`.
+    pub fn name(self) -> &'static str {
+        CATALOGUE[self as usize].1
+    }
+    pub fn from_name(name: &str) -> Option<Perm> {
+        CATALOGUE
+            .iter()
+            .find(|(_, n, _)| *n == name)
+            .map(|(p, _, _)| *p)
+    }
+}
+
 /// Every permission with its wire name and what it allows.
 pub const CATALOGUE: &[(Perm, &str, &str)] = &[
     (UsersRead, "users:read", "List and read user accounts"),
@@ -71,7 +84,7 @@ pub const CATALOGUE: &[(Perm, &str, &str)] = &[
     (
         ConsentRead,
         "consent:read",
-        "Read consent history of reachable patients",
+        "Read one's own consent history, and that of reachable patients",
     ),
     (
         ConsentWrite,
@@ -260,22 +273,28 @@ pub fn built_in_roles() -> Vec<(&'static str, &'static str, PermSet)> {
         (
             PHARMACIST,
             "Dispenses: prescriptions and pharmacy orders",
-            PermSet::of(&[PharmacyRead, PharmacyWrite, MedicationsWrite, ConsentWrite]),
+            PermSet::of(&[
+                PharmacyRead,
+                PharmacyWrite,
+                MedicationsWrite,
+                ConsentRead,
+                ConsentWrite,
+            ]),
         ),
         (
             LAB_TECHNICIAN,
             "Runs the lab: orders, results and images",
-            PermSet::of(&[LabRead, LabWrite, ConsentWrite]),
+            PermSet::of(&[LabRead, LabWrite, ConsentRead, ConsentWrite]),
         ),
         (
             BILLING,
             "Billing staff: plans, claims, payments, invoices",
-            PermSet::of(&[BillingRead, BillingWrite, ConsentWrite]),
+            PermSet::of(&[BillingRead, BillingWrite, ConsentRead, ConsentWrite]),
         ),
         (
             AUDITOR,
             "Reviews the audit trail and accounts, no clinical data",
-            PermSet::of(&[AuditRead, UsersRead, MetricsRead, ConsentWrite]),
+            PermSet::of(&[AuditRead, UsersRead, MetricsRead, ConsentRead, ConsentWrite]),
         ),
     ]
 }

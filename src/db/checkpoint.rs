@@ -35,7 +35,7 @@ impl Checkpointer {
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                super::lower_thread_priority();
+                crate::sys::lower_thread_priority();
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
                     let result = match pool.get() {
                         Ok(mut conn) => conn

@@ -1,4 +1,6 @@
-//! One folder per domain: its entities, routes and rules.
+//! One folder per domain, each laid out the same way (docs/ADDING_A_DOMAIN.md): `mod.rs` the
+//! model and the rules, `store.rs` the queries of the domain's own tables, `routes.rs` the
+//! handlers. A domain calls another's public functions, never its tables.
 
 pub mod accounts;
 pub mod appointments;
@@ -6,3 +8,18 @@ pub mod consent;
 pub mod notifications;
 pub mod patients;
 pub mod records;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::app::AppState;
+
+/// Every domain's routes, mounted under `/api/v1`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(accounts::router())
+        .merge(patients::router())
+        .merge(notifications::router())
+        .merge(appointments::router())
+        .merge(records::router())
+        .merge(consent::router())
+}

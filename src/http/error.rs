@@ -5,13 +5,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub const PROBLEM_BASE: &str = "https://healthapi.dev/problems/";
-
+/// A field that failed validation, as `errors` of a 422 problem lists it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
 }
+
+pub const PROBLEM_BASE: &str = "https://healthapi.dev/problems/";
 
 /// The problem+json body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -118,13 +119,9 @@ impl ApiError {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            "the database is not reachable",
+            "the service cannot take this request right now; retry shortly",
         )
     }
-    pub fn from_pool(e: r2d2::Error) -> ApiError {
-        Self::unavailable(e)
-    }
-
     pub fn problem(&self) -> Problem {
         Problem {
             type_: format!("{PROBLEM_BASE}{}", self.kind),
@@ -143,22 +140,6 @@ impl ApiError {
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}: {}", self.status, self.kind, self.detail)
-    }
-}
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(e: diesel::result::Error) -> ApiError {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match e {
-            Error::NotFound => ApiError::not_found(),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                ApiError::conflict("a resource with the same unique value already exists")
-            }
-            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                ApiError::conflict("a referenced resource does not exist")
-            }
-            other => ApiError::internal(other),
-        }
     }
 }
 
@@ -187,75 +168,3 @@ impl IntoResponse for ApiError {
 
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorKind(pub &'static str);
-
-/// Collects per-field validation errors, then fails once with all of them.
-#[derive(Default)]
-pub struct Validator {
-    errors: Vec<FieldError>,
-}
-
-impl Validator {
-    pub fn new() -> Validator {
-        Validator::default()
-    }
-    pub fn error(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            field: field.to_string(),
-            message: message.into(),
-        });
-    }
-    pub fn check(&mut self, ok: bool, field: &str, message: &str) {
-        if !ok {
-            self.error(field, message);
-        }
-    }
-    /// A required text field: trimmed length within bounds.
-    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
-        let n = value.trim().chars().count();
-        if n < min {
-            self.error(
-                field,
-                if min <= 1 {
-                    "must not be empty".to_string()
-                } else {
-                    format!("must be at least {min} characters")
-                },
-            );
-        } else if value.chars().count() > max {
-            self.error(field, format!("must be at most {max} characters"));
-        }
-    }
-    pub fn opt_text(&mut self, field: &str, value: Option<&str>, max: usize) {
-        if let Some(v) = value {
-            if v.chars().count() > max {
-                self.error(field, format!("must be at most {max} characters"));
-            }
-        }
-    }
-    pub fn email(&mut self, field: &str, value: &str) {
-        let v = value.trim();
-        let ok = v.len() <= 254
-            && v.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-                    && !v.contains(char::is_whitespace)
-            });
-        if !ok {
-            self.error(field, "must be a valid email address");
-        }
-    }
-    pub fn one_of(&mut self, field: &str, value: &str, allowed: &[&str]) {
-        if !allowed.contains(&value) {
-            self.error(field, format!("must be one of: {}", allowed.join(", ")));
-        }
-    }
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::validation(self.errors))
-        }
-    }
-}

@@ -5,14 +5,14 @@ pub mod middleware;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-pub use error::{ApiError, FieldError, Problem, Validator};
+pub use error::{ApiError, FieldError, Problem};
 
 /// A JSON body: 415 unless the content type is JSON, 413 past the body limit, 400 when it is not
 /// JSON at all, 422 (naming the field) when it is JSON of the wrong shape or has unknown fields.
@@ -76,45 +76,36 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Err(err) => {
             let path = err.path().to_string();
             let inner = err.into_inner();
-            use serde_json::error::Category;
-            match inner.classify() {
-                Category::Syntax | Category::Eof | Category::Io => {
-                    Err(ApiError::bad_request(format!("malformed JSON: {inner}")))
-                }
-                // serde stops at the first value of the wrong shape; a body that is not JSON
-                // further on (`[1,2`) is still malformed, not a validation failure.
-                Category::Data
-                    if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() =>
-                {
-                    Err(ApiError::bad_request("malformed JSON"))
-                }
-                Category::Data => {
-                    let msg = inner.to_string();
-                    // serde names an unknown field in its message; report it as the field.
-                    // For an unknown field the path already ends with its name.
-                    let (field, message) = if let Some(rest) = msg.strip_prefix("unknown field `") {
-                        let name = rest.split('`').next().unwrap_or("");
-                        let full = if path == "." || path.is_empty() {
-                            name.to_string()
-                        } else {
-                            path
-                        };
-                        (full, "unknown field".to_string())
-                    } else if let Some(rest) = msg.strip_prefix("missing field `") {
-                        let name = rest.split('`').next().unwrap_or("");
-                        let full = if path == "." || path.is_empty() {
-                            name.to_string()
-                        } else {
-                            format!("{path}.{name}")
-                        };
-                        (full, "is required".to_string())
-                    } else {
-                        let clean = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                        (if path == "." { String::new() } else { path }, clean)
-                    };
-                    Err(ApiError::validation(vec![FieldError { field, message }]))
-                }
+            // serde stops at the first value of the wrong shape; a body that is not JSON at all
+            // (`[1,2`, `{"a":}`) is malformed, anything else is a validation failure naming the
+            // field (serde_json calls some shape errors, such as an array where an enum's name
+            // belongs, syntax errors).
+            if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+                return Err(ApiError::bad_request(format!("malformed JSON: {inner}")));
             }
+            let msg = inner.to_string();
+            let at_root = path == "." || path.is_empty();
+            // serde names an unknown or missing field in its message; report it as the field.
+            // For an unknown field the path already ends with its name.
+            let (field, message) = if let Some(rest) = msg.strip_prefix("unknown field `") {
+                let name = rest.split('`').next().unwrap_or("");
+                let full = if at_root { name.to_string() } else { path };
+                (full, "unknown field".to_string())
+            } else if let Some(rest) = msg.strip_prefix("missing field `") {
+                let name = rest.split('`').next().unwrap_or("");
+                let full = if at_root {
+                    name.to_string()
+                } else {
+                    format!("{path}.{name}")
+                };
+                (full, "is required".to_string())
+            } else if inner.classify() == serde_json::error::Category::Syntax {
+                (path, "has the wrong type".to_string())
+            } else {
+                let clean = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                (if at_root { String::new() } else { path }, clean)
+            };
+            Err(ApiError::validation(vec![FieldError { field, message }]))
         }
     }
 }
@@ -225,32 +216,6 @@ impl<T: ToSchema + Serialize> IntoResponse for ListResponse<T> {
     }
 }
 
-/// The version in `If-Match`, if one was sent. `*` means any.
-pub fn if_match(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
-    let Some(raw) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let s = raw
-        .to_str()
-        .map_err(|_| ApiError::precondition_failed())?
-        .trim();
-    if s == "*" {
-        return Ok(None);
-    }
-    let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
-    s.parse::<i32>()
-        .map(Some)
-        .map_err(|_| ApiError::precondition_failed())
-}
-
-/// 412 unless the caller's `If-Match` (when sent) names the current version.
-pub fn check_version(expected: Option<i32>, current: i32) -> Result<(), ApiError> {
-    match expected {
-        Some(v) if v != current => Err(ApiError::precondition_failed()),
-        _ => Ok(()),
-    }
-}
-
 fn etag(version: i32) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
 }
@@ -283,43 +248,5 @@ impl<T: Serialize> IntoResponse for Created<T> {
             resp.headers_mut().insert(header::ETAG, etag(v));
         }
         resp
-    }
-}
-
-/// Wire form of a stored UTC timestamp.
-pub fn utc(t: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
-    t.and_utc()
-}
-
-/// Parses a `from` / `to` style RFC 3339 query value.
-pub fn parse_time(field: &str, value: &str) -> Result<chrono::NaiveDateTime, ApiError> {
-    chrono::DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&chrono::Utc).naive_utc())
-        .map_err(|_| ApiError::field(field, "must be an RFC 3339 timestamp"))
-}
-
-/// Serde for stored (naive, UTC) timestamps as RFC 3339 with `Z`.
-pub mod utc_naive {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    pub fn serialize<S: Serializer>(t: &chrono::NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
-        t.and_utc().serialize(s)
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::NaiveDateTime, D::Error> {
-        Ok(chrono::DateTime::<chrono::Utc>::deserialize(d)?.naive_utc())
-    }
-}
-
-pub mod utc_naive_opt {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    pub fn serialize<S: Serializer>(
-        t: &Option<chrono::NaiveDateTime>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        t.map(|t| t.and_utc()).serialize(s)
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<chrono::NaiveDateTime>, D::Error> {
-        Ok(Option::<chrono::DateTime<chrono::Utc>>::deserialize(d)?.map(|t| t.naive_utc()))
     }
 }

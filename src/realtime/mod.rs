@@ -1,6 +1,9 @@
-//! Fan-out of committed notifications to live SSE streams. On SQLite (one node) a write publishes
-//! straight to this node's hub after commit; on PostgreSQL the write issues `pg_notify` inside its
-//! transaction and every node (this one included) receives it through LISTEN after commit.
+//! Fan-out of committed events to live streams (SSE today; chat sockets next). It knows no
+//! domain: an `Event` carries a topic, whom it is for, the id of the row, and the row's JSON.
+//!
+//! On SQLite (one node) a write publishes straight to this node's hub after commit
+//! (`db::Tx::publish`); on PostgreSQL the write issues `pg_notify` inside its transaction and
+//! every node (this one included) receives it through LISTEN after commit.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,28 +11,49 @@ use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-
-use crate::domains::notifications::Notification;
 
 pub const PG_CHANNEL: &str = "healthapi_notifications";
 /// `application_name` of each node's LISTEN connection.
 pub const LISTENER_APPLICATION_NAME: &str = "healthapi-listener";
-/// The kind of the hub's catch-up signal (see `Hub::resync`).
+/// The topic of the hub's catch-up signal (see `Hub::resync`).
 pub const RESYNC: &str = "__resync";
 
-/// Payloads at or above this size are sent as `{"ref": id}` (PostgreSQL's limit is 8000 bytes).
+/// Payloads at or above this size travel without their data (PostgreSQL's limit is 8000
+/// bytes): the subscriber loads the row by id.
 pub const PG_PAYLOAD_LIMIT: usize = 7900;
 
-/// A notification too large for a NOTIFY payload: the listener loads it by id.
-#[derive(serde::Deserialize)]
-struct Ref {
-    #[serde(rename = "ref")]
-    id: String,
+/// A committed change that live streams may want.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    /// What it is, e.g. `notification`.
+    pub topic: String,
+    /// Whom it is for (a user id), so a stream picks its own.
+    pub key: String,
+    /// The row's id: streams send it as the event id and replay from it.
+    pub id: String,
+    /// The row as JSON; `None` when it was too large to travel (load it by `id`).
+    pub data: Option<String>,
+}
+
+impl Event {
+    /// The payload of a `pg_notify`: the event, without its data when that would not fit.
+    pub fn pg_payload(&self) -> String {
+        let full = serde_json::to_string(self).expect("strings always serialise");
+        if full.len() < PG_PAYLOAD_LIMIT {
+            return full;
+        }
+        let slim = Event {
+            data: None,
+            ..self.clone()
+        };
+        serde_json::to_string(&slim).expect("strings always serialise")
+    }
 }
 
 pub struct Hub {
-    tx: broadcast::Sender<Arc<Notification>>,
+    tx: broadcast::Sender<Arc<Event>>,
     stopped: AtomicBool,
     /// Flips to true on shutdown so open streams end instead of holding the server open.
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -59,34 +83,29 @@ impl Hub {
     fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Relaxed)
     }
-    pub fn publish_local(&self, n: Notification) {
+    pub fn publish_local(&self, e: Event) {
         // No subscriber is fine: the row is committed and will be replayed on connect.
-        let _ = self.tx.send(Arc::new(n));
+        let _ = self.tx.send(Arc::new(e));
     }
-    /// Asks every open stream to reload what it may have missed from the database (sent as a
-    /// notification with an empty id, which streams never show).
+    /// Asks every open stream to reload what it may have missed from the database (an event of
+    /// topic `RESYNC`, which streams never show).
     pub fn resync(&self) {
-        let _ = self.tx.send(Arc::new(Notification {
+        let _ = self.tx.send(Arc::new(Event {
+            topic: RESYNC.to_string(),
+            key: String::new(),
             id: String::new(),
-            user_id: String::new(),
-            kind: RESYNC.to_string(),
-            title: String::new(),
-            body: String::new(),
-            resource_type: None,
-            resource_id: None,
-            created_at: crate::db::now(),
-            read_at: None,
+            data: None,
         }));
     }
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Notification>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }
 }
 
-/// Listens on PostgreSQL for notifications committed by any node and publishes them here.
-/// Runs on its own thread with its own connection; reconnects after errors. Returns once the
-/// first `LISTEN` is in place (or after a few seconds), so a node does not accept streams that
-/// would miss what other nodes commit in its first moments.
+/// Listens on PostgreSQL for events committed by any node and publishes them here. Runs on
+/// its own thread with its own connection; reconnects after errors. Returns once the first
+/// `LISTEN` is in place (or after a few seconds), so a node does not accept streams that would
+/// miss what other nodes commit in its first moments.
 pub fn spawn_pg_listener(url: String, hub: Arc<Hub>) {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
@@ -109,17 +128,17 @@ pub fn spawn_pg_listener(url: String, hub: Arc<Hub>) {
                         // us: tell open streams to catch up from the database.
                         hub.resync();
                         if let Err(e) = listen_loop(&mut conn, &hub) {
-                            tracing::warn!(error = %e, "notification listener lost its connection");
+                            tracing::warn!(error = %e, "event listener lost its connection");
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "notification listener cannot connect"),
+                Err(e) => tracing::warn!(error = %e, "event listener cannot connect"),
             }
             std::thread::sleep(Duration::from_secs(1));
         })
         .expect("spawning the listener thread");
     if ready_rx.recv_timeout(Duration::from_secs(5)).is_err() {
-        tracing::warn!("notification listener not ready yet; live streams may start late");
+        tracing::warn!("event listener not ready yet; live streams may start late");
     }
 }
 
@@ -142,27 +161,11 @@ fn listen_loop(conn: &mut PgConnection, hub: &Hub) -> diesel::QueryResult<()> {
             continue;
         }
         for payload in payloads {
-            match decode(conn, &payload) {
-                Ok(Some(notification)) => hub.publish_local(notification),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "unreadable notification payload"),
+            match serde_json::from_str::<Event>(&payload) {
+                Ok(event) => hub.publish_local(event),
+                Err(e) => tracing::warn!(error = %e, "unreadable event payload"),
             }
         }
     }
     Ok(())
-}
-
-/// A payload is the notification itself, or a reference to a committed row too large to send.
-fn decode(conn: &mut PgConnection, payload: &str) -> anyhow::Result<Option<Notification>> {
-    if let Ok(n) = serde_json::from_str::<Notification>(payload) {
-        return Ok(Some(n));
-    }
-    let r: Ref = serde_json::from_str(payload)?;
-    use crate::db::schema::notifications;
-    use diesel::prelude::*;
-    Ok(notifications::table
-        .find(r.id)
-        .select(Notification::as_select())
-        .first(conn)
-        .optional()?)
 }

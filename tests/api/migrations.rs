@@ -24,6 +24,81 @@ fn both_trees_have_the_same_migrations() {
     assert_eq!(sqlite, migration_names("postgres"));
 }
 
+/// The numbering scheme (docs/ADDING_A_DOMAIN.md): after the five first migrations
+/// (`00000000000001`..`5`), each is named `<UTC time written, YYYYMMDDHHMMSS>_<domain>_<what>`,
+/// so that domains written side by side do not pick the same number. Diesel runs them in the
+/// order of that number and identifies each by it: numbers are unique, and new ones sort after
+/// the old.
+#[test]
+fn migration_names_follow_the_numbering_scheme() {
+    let legacy = [
+        "00000000000001_platform",
+        "00000000000002_clinical",
+        "00000000000003_audit_rowid",
+        "00000000000004_audit_patient_index",
+        "00000000000005_audit_index_buckets",
+    ];
+    let names = migration_names("sqlite");
+    let mut versions = BTreeSet::new();
+    for name in &names {
+        let (version, rest) = name.split_once('_').expect("<version>_<name>");
+        assert!(
+            versions.insert(version.to_string()),
+            "{name}: number used twice"
+        );
+        if legacy.contains(&name.as_str()) {
+            continue;
+        }
+        assert!(
+            version.len() == 14 && version.bytes().all(|b| b.is_ascii_digit()),
+            "{name}: the number is the UTC time it was written, YYYYMMDDHHMMSS"
+        );
+        let time = chrono::NaiveDateTime::parse_from_str(version, "%Y%m%d%H%M%S");
+        assert!(
+            time.is_ok_and(|t| t.date() >= chrono::NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()),
+            "{name}: not a time (or older than the scheme)"
+        );
+        let (domain, what) = rest.split_once('_').unwrap_or((rest, ""));
+        assert!(
+            !what.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "{name}: <domain>_<what>, in snake_case"
+        );
+        assert!(
+            std::path::Path::new(&format!(
+                "{}/src/domains/{domain}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .is_dir()
+                || ["platform", "audit"].contains(&domain),
+            "{name}: `{domain}` is no domain folder (nor platform, audit)"
+        );
+        for backend in ["sqlite", "postgres"] {
+            for file in ["up.sql", "down.sql"] {
+                let path = format!(
+                    "{}/migrations/{backend}/{name}/{file}",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                assert!(std::path::Path::new(&path).is_file(), "{path} is missing");
+            }
+        }
+    }
+    let newest_legacy = versions
+        .iter()
+        .filter(|v| v.starts_with("0000"))
+        .max()
+        .cloned()
+        .unwrap();
+    assert!(
+        versions
+            .iter()
+            .all(|v| v.starts_with("0000") || *v > newest_legacy),
+        "new migrations run after the first five"
+    );
+}
+
 /// (table, column, type class, not null)
 type Column = (String, String, &'static str, bool);
 

@@ -425,10 +425,10 @@ async fn stream_delivers_late_commits(app: &TestApp) {
     assert!(early_id < first);
     let (got, _) = sse.expect().await;
     assert_eq!(got, first);
+    // What a node publishes: the event without its data, as a notification too large for a
+    // NOTIFY payload travels; the stream loads the row.
     let payload = json!({
-        "id": early_id, "user_id": p.user_id, "kind": "system", "title": "committed late",
-        "body": "x", "resource_type": null, "resource_id": null,
-        "created_at": "2025-01-01T00:00:00Z", "read_at": null
+        "topic": "notification", "key": p.user_id, "id": early_id, "data": null
     });
     app.sql(&format!(
         "INSERT INTO notifications (id, user_id, kind, title, body, created_at)

@@ -1,6 +1,6 @@
 //! The bare baseline server (bench-only): the same axum, r2d2 pool, Diesel driver, pragmas and
-//! blocking threads as healthapi (`db::spawn_lowered`: `spawn_blocking` on threads 5 nice steps
-//! below the runtime, in SCHED_BATCH), serving the same SELECT of one patient (`load_patient`) as
+//! blocking threads as healthapi (`sys::spawn_lowered`: `spawn_blocking` on threads 5 nice steps
+//! below the runtime, in SCHED_BATCH), serving the same SELECT of one patient (`patients::load`) as
 //! JSON — with no auth, no access check, no audit, no middleware. It is this machine's ceiling
 //! for "one row over HTTP". It runs with the server's allocator (mimalloc, and glibc's settings
 //! for SQLite) and runtime settings (blocking threads capped at the pool size + 8), so the ratio
@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Parser;
 use healthapi::db::DbPool;
-use healthapi::domains::patients::{load_patient, Patient};
+use healthapi::domains::patients::{self, Patient};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -37,9 +37,14 @@ async fn patient(
     State(pool): State<DbPool>,
     Path(id): Path<String>,
 ) -> Result<Json<Patient>, StatusCode> {
-    let found = healthapi::db::spawn_lowered(move || {
+    let found = healthapi::sys::spawn_lowered(move || {
         let mut conn = pool.get().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
-        load_patient(&mut conn, &id).map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)
+        patients::load(&mut conn, &id)
+            .map(Some)
+            .or_else(|e| match e {
+                healthapi::kit::Error::NotFound => Ok(None),
+                _ => Err(StatusCode::INTERNAL_SERVER_ERROR),
+            })
     })
     .await
     .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)??;

@@ -1,81 +1,669 @@
-//! Accounts: users, roles, sign-in, and the audit trail's read side.
+//! Accounts: users and their roles, sign-up and sign-in, and the audit trail's read side.
 
-pub mod audit_logs;
-pub mod auth_routes;
-pub mod roles;
-pub mod users;
+mod routes;
+mod store;
 
-use diesel::prelude::*;
-use utoipa_axum::router::OpenApiRouter;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::auth::permissions::{self, built_in_roles};
+use crate::audit::query::{Filter, Window};
+use crate::audit::AuditLog;
+use crate::auth::permissions::{self, built_in_roles, Perm, PermSet, ADMIN, PATIENT};
+use crate::auth::Principal;
 use crate::config::Config;
-use crate::db::schema::{roles as roles_t, users as users_t};
-use crate::db::{new_id, now, Db, DbConn};
-use crate::http::ApiError;
+use crate::db::sql::UniqueKey;
+use crate::db::{Db, DbConn};
+use crate::domains::patients::{self, NewPatient, Patient};
+use crate::http::{ListResponse, Page};
+use crate::kit::{
+    Action, Actor, Audited, Error, IfMatch, PatientId, Resource, Result, Timestamp, Tx, UniqueExt,
+    UserId, Validator,
+};
 
-pub use users::{create_user, load_user, NewUser, User};
+pub use routes::router;
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(auth_routes::router())
-        .merge(users::router())
-        .merge(roles::router())
-        .merge(audit_logs::router())
+/// What the audit trail calls an account, a role, a session and the trail itself.
+pub const USER: Resource = Resource::named("user");
+pub const ROLE: Resource = Resource::named("role");
+pub const SESSION: Resource = Resource::named("session");
+pub const AUDIT_LOG: Resource = Resource::named("audit_log");
+
+const EMAIL: UniqueKey = UniqueKey {
+    table: "users",
+    columns: &["email_lower"],
+};
+const ROLE_NAME: UniqueKey = UniqueKey {
+    table: "roles",
+    columns: &["name"],
+};
+
+/// An account as the API shows it. Never a password or its hash.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+    pub is_active: bool,
+    pub patient_id: Option<String>,
+    pub doctor_id: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i32,
 }
 
-/// Makes sure the built-in roles exist with their current permissions.
-pub fn seed_roles(conn: &mut DbConn) -> QueryResult<()> {
-    for (name, description, perms) in built_in_roles() {
-        let perm_json = serde_json::to_string(&perms.names()).expect("names serialise");
-        let existing: Option<String> = roles_t::table
-            .filter(roles_t::name.eq(name))
-            .select(roles_t::id)
-            .first(conn)
-            .optional()?;
-        match existing {
-            Some(id) => {
-                diesel::update(roles_t::table.find(id))
-                    .set((
-                        roles_t::permissions.eq(&perm_json),
-                        roles_t::description.eq(description),
-                        roles_t::built_in.eq(true),
-                    ))
-                    .execute(conn)?;
-            }
-            None => {
-                let t = now();
-                diesel::insert_into(roles_t::table)
-                    .values((
-                        roles_t::id.eq(new_id()),
-                        roles_t::name.eq(name),
-                        roles_t::description.eq(description),
-                        roles_t::permissions.eq(&perm_json),
-                        roles_t::built_in.eq(true),
-                        roles_t::created_at.eq(t),
-                        roles_t::updated_at.eq(t),
-                        roles_t::version.eq(1),
-                    ))
-                    .execute(conn)?;
-            }
+/// An account to create, its password already hashed.
+pub struct NewUser {
+    pub email: String,
+    pub password_hash: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub display_name: Option<String>,
+    /// Admin only.
+    pub roles: Option<Vec<String>>,
+    /// Admin only; deactivating revokes the user's tokens.
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilter {
+    /// Part of the email or display name.
+    pub q: Option<String>,
+    /// Holds this role.
+    pub role: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub built_in: bool,
+    pub version: i32,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRole {
+    /// Lower-case letters, digits and `_`, starting with a letter.
+    pub name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub description: Option<String>,
+    pub permissions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Register {
+    pub email: String,
+    pub password: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: crate::kit::Date,
+    pub sex: patients::Sex,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered {
+    pub user: User,
+    pub patient: Patient,
+}
+
+/// The filters of `GET /audit-logs`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditFilter {
+    pub user_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    /// The request the entries were written in (the `x-request-id` of its response).
+    pub request_id: Option<String>,
+    /// RFC 3339; entries at or after.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// RFC 3339; entries before.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccessLogFilter {
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
+}
+
+// ---------------------------------------------------------------- accounts for other domains
+
+/// Creates an account in the caller's transaction. The email is unique case-insensitively
+/// (409, from the constraint). No audit entry: the caller records the act it is part of.
+pub fn create_user(tx: &mut Tx, new: &NewUser) -> Result<User> {
+    let role_ids = store::role_ids(tx.conn(), &new.roles)?;
+    let id = UserId::generate();
+    store::insert_user(tx.conn(), &id, new)
+        .unique(EMAIL, "an account with this email already exists")?;
+    store::set_roles(tx.conn(), id.as_str(), &role_ids)?;
+    store::load_user(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
+}
+
+/// Gives an account a built-in or custom role (kept if it has it already).
+pub fn grant_role(conn: &mut DbConn, user_id: &str, role: &str) -> Result<()> {
+    let ids = store::role_ids(conn, &[role.to_string()])?;
+    for id in ids {
+        store::add_role(conn, user_id, &id)?;
+    }
+    Ok(())
+}
+
+pub fn has_role(conn: &mut DbConn, user_id: &str, role: &str) -> Result<bool> {
+    Ok(store::has_role(conn, user_id, role)?)
+}
+
+pub fn user_exists(conn: &mut DbConn, id: &str) -> Result<bool> {
+    Ok(store::user_exists(conn, id)?)
+}
+
+// ---------------------------------------------------------------------------- users
+
+/// Only an admin hands out roles freely; anyone else holding `users:write` may grant only roles
+/// whose permissions they hold themself, so that nobody can raise their own privileges (e.g. by
+/// granting themself `admin`). Unknown names are left to `role_ids` (422).
+fn check_grantable(conn: &mut DbConn, caller: &Principal, names: &[String]) -> Result<()> {
+    if caller.is_admin {
+        return Ok(());
+    }
+    for granted in store::role_permissions(conn, names)? {
+        if granted.union(caller.perms) != caller.perms {
+            return Err(Error::forbidden(
+                "you may only grant roles whose permissions you hold",
+            ));
         }
     }
     Ok(())
 }
 
+pub fn validate_new_user(v: &mut Validator, u: &CreateUser) {
+    v.email("email", &u.email);
+    crate::auth::passwords::validate_new(v, "password", &u.password);
+    v.text("display_name", &u.display_name, 1, 200);
+    v.check(!u.roles.is_empty(), "roles", "must name at least one role");
+}
+
+/// `POST /users` (admin): an account with the given roles, its password hashed already.
+pub fn create_account(tx: &mut Tx, u: CreateUser, password_hash: String) -> Result<User> {
+    let principal = tx.actor().principal().cloned();
+    if let Some(p) = &principal {
+        check_grantable(tx.conn(), p, &u.roles)
+            .map_err(|e| tx.deny(e, Action::Create, USER, None, None))?;
+    }
+    let user = create_user(
+        tx,
+        &NewUser {
+            email: u.email,
+            password_hash,
+            display_name: u.display_name,
+            roles: u.roles,
+        },
+    )?;
+    tx.record(Action::Create, USER, Some(user.id.as_str()), None)?;
+    Ok(user)
+}
+
+pub fn list_users(
+    conn: &mut DbConn,
+    f: UserFilter,
+    page: &Page,
+) -> Result<Audited<ListResponse<User>>> {
+    let users = store::list_users(conn, f, page)?;
+    let list = ListResponse::from_rows(users, page.limit, |u| u.id.to_string());
+    Ok(Audited::search(list, USER, None, std::iter::empty()))
+}
+
+/// An account: any for those who may read accounts, else only one's own.
+pub fn get_user(conn: &mut DbConn, actor: &Actor, id: &UserId) -> Result<Audited<User>> {
+    let own = actor.user_id() == Some(id.as_str());
+    let may = actor
+        .principal()
+        .is_some_and(|p| p.perms.has(Perm::UsersRead));
+    if !own && !may {
+        return Err(actor.deny(Error::NotFound, Action::Read, USER, Some(id.as_str()), None));
+    }
+    let user = store::load_user(conn, id.as_str())?.ok_or(Error::NotFound)?;
+    Ok(Audited::read(user, USER, id.as_str(), None))
+}
+
+/// What changing an account did besides the row: whether its sessions must be forgotten.
+pub struct AccountChanged {
+    pub user: User,
+    pub sessions_stale: bool,
+}
+
+/// `PATCH /users/{id}`: `display_name` (self or admin); `roles`, `is_active` (admin). An admin
+/// cannot deactivate themself or drop their own admin role (409).
+pub fn change_user(
+    tx: &mut Tx,
+    id: &UserId,
+    c: UserChange,
+    if_match: IfMatch,
+) -> Result<AccountChanged> {
+    let uid = id.as_str();
+    let principal = tx
+        .actor()
+        .principal()
+        .cloned()
+        .ok_or_else(|| Error::internal("changing an account needs a caller"))?;
+    let is_self = principal.user_id == uid;
+    let can_admin = principal.perms.has(Perm::UsersWrite);
+    if !is_self && !can_admin {
+        // Who may read accounts (auditor) learns nothing from a 403; everyone else gets 404.
+        let err = if principal.perms.has(Perm::UsersRead) {
+            Error::forbidden("you may change only your own account")
+        } else {
+            Error::NotFound
+        };
+        return Err(tx.deny(err, Action::Update, USER, Some(uid), None));
+    }
+    if (c.roles.is_some() || c.is_active.is_some()) && !can_admin {
+        return Err(tx.deny(
+            Error::forbidden("only admins change roles and activation"),
+            Action::Update,
+            USER,
+            Some(uid),
+            None,
+        ));
+    }
+    let mut v = Validator::new();
+    if let Some(d) = &c.display_name {
+        v.text("display_name", d, 1, 200);
+    }
+    if let Some(r) = &c.roles {
+        v.check(!r.is_empty(), "roles", "must name at least one role");
+    }
+    v.finish()?;
+    if is_self {
+        if c.is_active == Some(false) {
+            return Err(Error::conflict("you cannot deactivate your own account"));
+        }
+        if principal.is_admin
+            && c.roles
+                .as_ref()
+                .is_some_and(|r| !r.iter().any(|n| n == ADMIN))
+        {
+            return Err(Error::conflict("you cannot remove your own admin role"));
+        }
+    }
+    // Held to commit, so concurrent changes queue and each sees the last one's version.
+    if !store::lock_user(tx.conn(), uid)? {
+        return Err(Error::NotFound);
+    }
+    let current = store::load_user(tx.conn(), uid)?.ok_or(Error::NotFound)?;
+    if_match.check(current.version)?;
+    if let Some(names) = &c.roles {
+        check_grantable(tx.conn(), &principal, names)
+            .map_err(|e| tx.deny(e, Action::Update, USER, Some(uid), None))?;
+        let ids = store::role_ids(tx.conn(), names)?;
+        store::replace_roles(tx.conn(), uid, &ids)?;
+    }
+    let display_name = c
+        .display_name
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&current.display_name)
+        .to_string();
+    let is_active = c.is_active.unwrap_or(current.is_active);
+    if !store::update_user(tx.conn(), uid, current.version, &display_name, is_active)? {
+        return Err(Error::Stale);
+    }
+    if c.is_active == Some(false) {
+        store::revoke_all_tokens(tx.conn(), uid, None)?;
+    }
+    tx.record(Action::Update, USER, Some(uid), None)?;
+    Ok(AccountChanged {
+        user: store::load_user(tx.conn(), uid)?.ok_or(Error::NotFound)?,
+        sessions_stale: c.is_active == Some(false) || c.roles.is_some(),
+    })
+}
+
+// ---------------------------------------------------------------------------- roles
+
+fn validate_permissions(v: &mut Validator, perms: &[String]) -> PermSet {
+    match PermSet::from_names(perms) {
+        Ok(set) => set,
+        Err(unknown) => {
+            v.error(
+                "permissions",
+                format!("unknown permission(s): {}", unknown.join(", ")),
+            );
+            PermSet::default()
+        }
+    }
+}
+
+/// Only an admin defines roles freely; anyone else holding `roles:write` may put into a role
+/// only permissions they hold themself, so nobody can raise their own privileges.
+fn check_within_own(tx: &Tx, perms: PermSet, action: Action) -> Result<()> {
+    let within = tx
+        .actor()
+        .principal()
+        .is_some_and(|p| p.is_admin || perms.union(p.perms) == p.perms);
+    if within {
+        return Ok(());
+    }
+    Err(tx.deny(
+        Error::forbidden("you may only grant permissions you hold"),
+        action,
+        ROLE,
+        None,
+        None,
+    ))
+}
+
+pub fn list_roles(conn: &mut DbConn) -> Result<Vec<Role>> {
+    Ok(store::list_roles(conn)?)
+}
+
+/// `POST /roles`: a custom role.
+pub fn create_role(tx: &mut Tx, r: NewRole) -> Result<Role> {
+    let mut v = Validator::new();
+    let name_ok = r.name.len() >= 2
+        && r.name.len() <= 50
+        && r.name.starts_with(|c: char| c.is_ascii_lowercase())
+        && r.name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    v.check(
+        name_ok,
+        "name",
+        "must be 2–50 lower-case letters, digits or _, starting with a letter",
+    );
+    v.text("description", &r.description, 0, 500);
+    let perms = validate_permissions(&mut v, &r.permissions);
+    v.finish()?;
+    check_within_own(tx, perms, Action::Create)?;
+    let id = crate::db::new_id();
+    store::insert_role(tx.conn(), &id, &r.name, &r.description, perms)
+        .unique(ROLE_NAME, "a role with this name already exists")?;
+    tx.record(Action::Create, ROLE, Some(&id), None)?;
+    store::load_role(tx.conn(), &id)?.ok_or(Error::NotFound)
+}
+
+/// `PATCH /roles/{id}`: a custom role's description or permissions. Built-in roles never
+/// change (409).
+pub fn change_role(tx: &mut Tx, id: &str, c: RoleChange, if_match: IfMatch) -> Result<Role> {
+    let mut v = Validator::new();
+    if let Some(d) = &c.description {
+        v.text("description", d, 0, 500);
+    }
+    let perms = c
+        .permissions
+        .as_ref()
+        .map(|p| validate_permissions(&mut v, p));
+    v.finish()?;
+    if let Some(p) = perms {
+        check_within_own(tx, p, Action::Update)?;
+    }
+    if !store::lock_role(tx.conn(), id)? {
+        return Err(Error::NotFound);
+    }
+    let current = store::load_role(tx.conn(), id)?.ok_or(Error::NotFound)?;
+    if current.built_in {
+        return Err(Error::conflict("built-in roles cannot be changed"));
+    }
+    if_match.check(current.version)?;
+    let description = c.description.unwrap_or(current.description);
+    let perms = match perms {
+        Some(p) => p,
+        None => PermSet::from_names(&current.permissions).unwrap_or_default(),
+    };
+    if !store::update_role(tx.conn(), id, current.version, &description, perms)? {
+        return Err(Error::Stale);
+    }
+    tx.record(Action::Update, ROLE, Some(id), None)?;
+    store::load_role(tx.conn(), id)?.ok_or(Error::NotFound)
+}
+
+/// `DELETE /roles/{id}`: a custom role nobody holds.
+pub fn delete_role(tx: &mut Tx, id: &str) -> Result<()> {
+    let current = store::load_role(tx.conn(), id)?.ok_or(Error::NotFound)?;
+    if current.built_in {
+        return Err(Error::conflict("built-in roles cannot be deleted"));
+    }
+    let holders = store::role_holders(tx.conn(), id)?;
+    if holders > 0 {
+        return Err(Error::conflict(format!(
+            "the role is held by {holders} user(s)"
+        )));
+    }
+    store::delete_role(tx.conn(), id)?;
+    tx.record(Action::Delete, ROLE, Some(id), None)
+}
+
+/// Makes sure the built-in roles exist with their current permissions.
+pub fn seed_roles(conn: &mut DbConn) -> diesel::QueryResult<()> {
+    for (name, description, perms) in built_in_roles() {
+        store::upsert_built_in_role(conn, name, description, perms)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------- sign-up, sign-in
+
+pub fn validate_registration(v: &mut Validator, r: &Register) -> NewPatient {
+    v.email("email", &r.email);
+    crate::auth::passwords::validate_new(v, "password", &r.password);
+    let mut patient = NewPatient {
+        given_name: r.given_name.clone(),
+        family_name: r.family_name.clone(),
+        birth_date: r.birth_date,
+        sex: r.sex,
+        phone: r.phone.clone(),
+        // Checked once above, as the account's email; copied in after validation so a bad
+        // address is reported once.
+        email: None,
+        address: None,
+        user_id: None,
+    };
+    patients::validate_patient(v, &patient);
+    patient.email = Some(r.email.trim().to_string());
+    patient
+}
+
+/// Self-registration: a `patient` account and its own Patient record, in one transaction.
+pub fn register(
+    tx: &mut Tx,
+    r: Register,
+    patient: NewPatient,
+    password_hash: String,
+) -> Result<Registered> {
+    let user = create_user(
+        tx,
+        &NewUser {
+            email: r.email,
+            password_hash,
+            display_name: format!(
+                "{} {}",
+                patient.given_name.trim(),
+                patient.family_name.trim()
+            ),
+            roles: vec![PATIENT.to_string()],
+        },
+    )?;
+    let patient = patients::insert_patient(tx, &patient, Some(user.id.as_str()))?;
+    let user = store::load_user(tx.conn(), user.id.as_str())?.ok_or(Error::NotFound)?;
+    let by = tx.actor().clone().as_user(user.id.as_str(), Some(PATIENT));
+    for (resource, id) in [
+        (USER, user.id.as_str()),
+        (patients::PATIENT_RECORD, patient.id.as_str()),
+    ] {
+        tx.record_as(
+            &by,
+            Action::Register,
+            resource,
+            Some(id),
+            Some(patient.id.as_str()),
+        )?;
+    }
+    Ok(Registered { user, patient })
+}
+
+/// The role an account is recorded with: `admin` if it holds it, else its first.
+fn recorded_role(roles: &[String]) -> Option<&str> {
+    if roles.iter().any(|r| r == ADMIN) {
+        Some(ADMIN)
+    } else {
+        roles.first().map(String::as_str)
+    }
+}
+
+/// Opens a session for a user whose password was verified: the token's hash is stored.
+pub fn open_session(
+    tx: &mut Tx,
+    user_id: &str,
+    token_hash: &str,
+    ttl_seconds: i64,
+) -> Result<User> {
+    store::insert_session(tx.conn(), token_hash, user_id, ttl_seconds)?;
+    let user = store::load_user(tx.conn(), user_id)?.ok_or(Error::NotFound)?;
+    let by = tx
+        .actor()
+        .clone()
+        .as_user(user_id, recorded_role(&user.roles));
+    tx.record_as(
+        &by,
+        Action::Login,
+        SESSION,
+        None,
+        user.patient_id.as_deref(),
+    )?;
+    Ok(user)
+}
+
+/// The account a sign-in names: (id, password hash, active).
+pub fn credentials(conn: &mut DbConn, email: &str) -> Result<Option<(String, String, bool)>> {
+    Ok(store::credentials(conn, &email.trim().to_lowercase())?)
+}
+
+/// Revokes the caller's token.
+pub fn logout(tx: &mut Tx, token_hash: &str) -> Result<()> {
+    store::revoke_session(tx.conn(), token_hash)?;
+    tx.record(Action::Logout, SESSION, None, None)
+}
+
+pub fn me(conn: &mut DbConn, user_id: &str) -> Result<User> {
+    store::load_user(conn, user_id)?.ok_or(Error::NotFound)
+}
+
+/// The stored password hash of an account.
+pub fn password_hash(conn: &mut DbConn, user_id: &str) -> Result<String> {
+    Ok(store::password_hash(conn, user_id)?)
+}
+
+/// Sets a new password (verified and hashed by the caller) and revokes every other token.
+pub fn set_password(tx: &mut Tx, user_id: &str, new_hash: String, keep_token: &str) -> Result<()> {
+    store::set_password(tx.conn(), user_id, &new_hash)?;
+    store::revoke_all_tokens(tx.conn(), user_id, Some(keep_token))?;
+    tx.record(Action::PasswordChange, USER, Some(user_id), None)
+}
+
+// ---------------------------------------------------------------------------- audit trail
+
+/// One page of the trail (already sealed by the caller), newest first.
+pub fn audit_page(
+    conn: &mut DbConn,
+    f: AuditFilter,
+    page: &Page,
+) -> Result<ListResponse<AuditLog>> {
+    let after: Option<i64> = match &page.after {
+        Some(a) => Some(
+            a.parse()
+                .map_err(|_| Error::field("cursor", "is not a cursor this server issued"))?,
+        ),
+        None => None,
+    };
+    let filter = Filter {
+        user_id: f.user_id,
+        patient_id: f.patient_id,
+        resource_type: f.resource_type,
+        action: f.action,
+        outcome: f.outcome,
+        request_id: f.request_id,
+    };
+    let window = Window {
+        after,
+        limit: page.limit,
+        from: f.from.map(Timestamp::naive),
+        to: f.to.map(Timestamp::naive),
+    };
+    let rows = crate::audit::query::load_page(conn, &filter, &window)?;
+    Ok(ListResponse::from_rows(rows, page.limit, |e| {
+        e.seq.to_string()
+    }))
+}
+
+/// May the caller read this patient's access log? The patient themself, or who reads the
+/// trail. A patient asking about someone else must not learn that they exist (404).
+pub fn check_access_log(conn: &mut DbConn, actor: &Actor, id: &PatientId) -> Result<()> {
+    let pid = id.as_str();
+    let own = actor.scope().is_patient(pid);
+    let auditor = actor
+        .principal()
+        .is_some_and(|p| p.perms.has(Perm::AuditRead));
+    if !own && !auditor {
+        let err = if actor.scope().own_patient().is_some() {
+            Error::NotFound
+        } else {
+            Error::forbidden("only the patient and auditors read an access log")
+        };
+        return Err(actor.deny(err, Action::Search, AUDIT_LOG, Some(pid), Some(pid)));
+    }
+    if !patients::exists(conn, pid)? {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------- start-up
+
 /// Start-up: built-in roles, and on an empty database the first admin.
-pub fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
+pub fn bootstrap(db: &Db, audit: &crate::audit::Audit, config: &Config) -> anyhow::Result<()> {
     let mut conn = db.pool.get()?;
     crate::db::write_transaction(&mut conn, seed_roles)?;
-    let users: i64 = users_t::table.count().get_result(&mut conn)?;
-    if users == 0 {
+    if store::count_users(&mut conn)? == 0 {
         let (password, generated) = match &config.admin_password {
             Some(p) if !p.is_empty() => (p.clone(), false),
             _ => (crate::auth::tokens::random_token(), true),
         };
         create_admin(
             db,
+            audit,
             &mut conn,
             &config.admin_email,
             &password,
@@ -95,41 +683,29 @@ pub fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates an admin account (first start, and `healthapi admin create`).
+/// Creates an admin account (first start, and `healthapi admin create`), as the system.
 pub fn create_admin(
     db: &Db,
+    audit: &crate::audit::Audit,
     conn: &mut DbConn,
     email: &str,
     password: &str,
     cost: crate::auth::passwords::HashCost,
-) -> Result<User, ApiError> {
-    let mut v = crate::http::Validator::new();
+) -> Result<User> {
+    let mut v = Validator::new();
     v.email("email", email);
     crate::auth::passwords::validate_new(&mut v, "password", password);
     v.finish()?;
-    let hash = crate::auth::passwords::hash(password, cost);
     let new = NewUser {
         email: email.to_string(),
-        password_hash: hash,
+        password_hash: crate::auth::passwords::hash(password, cost),
         display_name: "Administrator".to_string(),
         roles: vec![permissions::ADMIN.to_string()],
     };
-    Db::write_blocking(conn, &db.hub, |tx| {
+    Actor::system(audit.clone()).write_blocking(conn, &db.hub, |tx| {
         let user = create_user(tx, &new)?;
-        let mut entry = crate::audit::NewEntry {
-            occurred_at: now(),
-            user_id: None,
-            role: Some("system".into()),
-            action: "create".into(),
-            resource_type: "user".into(),
-            resource_id: Some(user.id.clone()),
-            patient_id: None,
-            outcome: "success".into(),
-            request_id: None,
-            client_addr: None,
-        };
-        entry.user_id = Some(user.id.clone());
-        crate::audit::record(tx.conn, &entry)?;
+        let by = tx.actor().clone().as_user(user.id.as_str(), Some("system"));
+        tx.record_as(&by, Action::Create, USER, Some(user.id.as_str()), None)?;
         Ok(user)
     })
 }

@@ -1,371 +1,406 @@
 //! Appointments: booking with clash detection, rescheduling, and the status state machine.
-//! Booking links the doctor into the patient's care team and notifies the other party, all in
+//! A booking links the doctor into the patient's care team and notifies the other party, all in
 //! the booking's transaction.
 
-pub mod routes;
+mod routes;
+mod store;
 
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
+use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::access::{care_team_patients, link_care_team};
-use crate::auth::{Ctx, Principal};
-use crate::db::schema::appointments;
-use crate::db::{lock_row, new_id, now, DbConn, Tx};
-use crate::domains::notifications::{notify_doctor, notify_patient};
-use crate::http::{utc, ApiError, Validator};
+use crate::auth::care_team::{self, Source};
+use crate::db::DbConn;
+use crate::domains::{notifications, patients};
+use crate::http::{ListResponse, Page};
+use crate::kit::{
+    Action, Actor, Arrow, Audited, DoctorId, Error, IfMatch, Level, Machine, PatientId, Resource,
+    Result, Scope, Timestamp, Tx, Validator,
+};
+use crate::wire_enum;
 
-pub const BOOKED: &str = "booked";
-pub const CHECKED_IN: &str = "checked_in";
-pub const COMPLETED: &str = "completed";
-pub const CANCELLED: &str = "cancelled";
-pub const NO_SHOW: &str = "no_show";
-pub const STATUSES: &[&str] = &[BOOKED, CHECKED_IN, COMPLETED, CANCELLED, NO_SHOW];
-/// Statuses that hold a slot (used by the clash check).
-pub const ACTIVE: &[&str] = &[BOOKED, CHECKED_IN];
+pub use routes::router;
 
-/// The appointment state machine: every allowed (from, to). Anything else is 409.
-pub const TRANSITIONS: &[(&str, &str)] = &[
-    (BOOKED, CHECKED_IN),
-    (BOOKED, CANCELLED),
-    (BOOKED, NO_SHOW),
-    (CHECKED_IN, COMPLETED),
-    (CHECKED_IN, CANCELLED),
-];
+/// What the audit trail calls an appointment.
+pub const APPOINTMENT: Resource = Resource::named("appointment");
+/// What links a booked doctor into the patient's care team.
+pub const CARE_TEAM: Source = Source::named("appointment");
 
-/// Statuses nothing leaves: the appointment can no longer be changed at all.
-pub const FINAL: &[&str] = &[COMPLETED, CANCELLED, NO_SHOW];
+crate::id_type!(
+    /// An appointment.
+    AppointmentId
+);
 
-/// `(from, to)` must be one of `TRANSITIONS`; staying in the same status is no transition.
-pub fn check_transition(from: &str, to: &str) -> Result<(), ApiError> {
-    if TRANSITIONS.contains(&(from, to)) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "illegal-transition",
-            format!("an appointment cannot go from {from} to {to}"),
-        ))
+wire_enum!(
+    /// Where an appointment is.
+    AppointmentStatus of "appointment" {
+        Booked = "booked",
+        CheckedIn = "checked_in",
+        Completed = "completed",
+        Cancelled = "cancelled",
+        NoShow = "no_show",
     }
+);
+
+impl AppointmentStatus {
+    /// The statuses that hold a slot (what a clash is checked against).
+    pub const ACTIVE: &'static [AppointmentStatus] =
+        &[AppointmentStatus::Booked, AppointmentStatus::CheckedIn];
 }
 
+/// Who acts on an appointment: its patient, its doctor, or an admin. (Other doctors of the
+/// patient's care team read it, and change nothing.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Party {
+    Patient,
+    Doctor,
+    Admin,
+}
+
+const STAFF: &[Party] = &[Party::Doctor, Party::Admin];
+const ANYONE: &[Party] = &[Party::Patient, Party::Doctor, Party::Admin];
+
+/// booked → checked_in → completed; booked → cancelled | no_show; checked_in → cancelled.
+/// The patient may only cancel.
+pub const STATUS: Machine<AppointmentStatus, Party> = Machine {
+    arrows: &[
+        Arrow {
+            from: AppointmentStatus::Booked,
+            to: AppointmentStatus::CheckedIn,
+            by: STAFF,
+        },
+        Arrow {
+            from: AppointmentStatus::Booked,
+            to: AppointmentStatus::Cancelled,
+            by: ANYONE,
+        },
+        Arrow {
+            from: AppointmentStatus::Booked,
+            to: AppointmentStatus::NoShow,
+            by: STAFF,
+        },
+        Arrow {
+            from: AppointmentStatus::CheckedIn,
+            to: AppointmentStatus::Completed,
+            by: STAFF,
+        },
+        Arrow {
+            from: AppointmentStatus::CheckedIn,
+            to: AppointmentStatus::Cancelled,
+            by: ANYONE,
+        },
+    ],
+};
+
+/// No appointment is longer than this.
 pub const MAX_LENGTH_HOURS: i64 = 12;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Appointment {
-    pub id: String,
-    pub patient_id: String,
-    pub doctor_id: String,
-    pub start_time: chrono::DateTime<chrono::Utc>,
-    pub end_time: chrono::DateTime<chrono::Utc>,
-    /// `booked`, `checked_in`, `completed`, `cancelled`, `no_show`.
-    pub status: String,
+    pub id: AppointmentId,
+    pub patient_id: PatientId,
+    pub doctor_id: DoctorId,
+    pub start_time: Timestamp,
+    pub end_time: Timestamp,
+    pub status: AppointmentStatus,
     pub reason: Option<String>,
     pub cancel_reason: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: i32,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = appointments)]
-pub struct AppointmentRow {
-    pub id: String,
-    pub patient_id: String,
-    pub doctor_id: String,
-    pub start_time: NaiveDateTime,
-    pub end_time: NaiveDateTime,
-    pub status: String,
-    pub reason: Option<String>,
-    pub cancel_reason: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-    pub version: i32,
-}
-
-impl From<AppointmentRow> for Appointment {
-    fn from(r: AppointmentRow) -> Appointment {
-        Appointment {
-            id: r.id,
-            patient_id: r.patient_id,
-            doctor_id: r.doctor_id,
-            start_time: utc(r.start_time),
-            end_time: utc(r.end_time),
-            status: r.status,
-            reason: r.reason,
-            cancel_reason: r.cancel_reason,
-            created_at: utc(r.created_at),
-            updated_at: utc(r.updated_at),
-            version: r.version,
-        }
-    }
-}
-
-pub fn load_row(conn: &mut DbConn, id: &str) -> QueryResult<Option<AppointmentRow>> {
-    appointments::table
-        .find(id)
-        .select(AppointmentRow::as_select())
-        .first(conn)
-        .optional()
-}
-
-/// Times: end after start, at most 12 h, not in the past (as of `now`).
-pub fn validate_times(
-    v: &mut Validator,
-    start: NaiveDateTime,
-    end: NaiveDateTime,
-    now: NaiveDateTime,
-) {
-    if end <= start {
-        v.error("end_time", "must be after start_time");
-    } else if end - start > chrono::Duration::hours(MAX_LENGTH_HOURS) {
-        v.error("end_time", "an appointment is at most 12 hours long");
-    }
-    // One minute of grace for clock skew between client and server.
-    if start < now - chrono::Duration::minutes(1) {
-        v.error("start_time", "must not be in the past");
-    }
-}
-
-/// 409 if the doctor or the patient already has a booked/checked-in appointment overlapping
-/// [start, end). The caller holds the write lock (SQLite) or the row locks (PostgreSQL).
-fn check_clash(
-    conn: &mut DbConn,
-    patient_id: &str,
-    doctor_id: &str,
-    start: NaiveDateTime,
-    end: NaiveDateTime,
-    except_id: Option<&str>,
-) -> Result<(), ApiError> {
-    let clash: Option<(String, String)> = appointments::table
-        .filter(
-            appointments::doctor_id
-                .eq(doctor_id)
-                .or(appointments::patient_id.eq(patient_id)),
-        )
-        .filter(appointments::status.eq_any(ACTIVE))
-        .filter(appointments::start_time.lt(end))
-        // No appointment is longer than MAX_LENGTH_HOURS, so one that overlaps [start, end)
-        // started after start - MAX_LENGTH_HOURS: the lower bound lets the (doctor_id,
-        // start_time) and (patient_id, start_time) indexes read only that window instead of
-        // every earlier appointment of the doctor or the patient.
-        .filter(appointments::start_time.gt(start - chrono::Duration::hours(MAX_LENGTH_HOURS)))
-        .filter(appointments::end_time.gt(start))
-        .filter(appointments::id.ne(except_id.unwrap_or("")))
-        .select((appointments::doctor_id, appointments::id))
-        .first(conn)
-        .optional()?;
-    match clash {
-        None => Ok(()),
-        Some((d, _)) if d == doctor_id => Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "booking-clash",
-            "the doctor already has an appointment in this time",
-        )),
-        Some(_) => Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "booking-clash",
-            "the patient already has an appointment in this time",
-        )),
-    }
-}
-
-/// Locks the doctor and patient rows (PostgreSQL) so that two concurrent bookings for the same
-/// people serialise and the second sees the first. Doctor first, then patient: one order, no
-/// deadlock. On SQLite `BEGIN IMMEDIATE` already serialises writers.
-fn lock_parties(conn: &mut DbConn, patient_id: &str, doctor_id: &str) -> Result<(), ApiError> {
-    if !lock_row(conn, "doctors", doctor_id)? {
-        return Err(ApiError::conflict(
-            "doctor_id does not name an existing doctor",
-        ));
-    }
-    if !lock_row(conn, "patients", patient_id)? {
-        return Err(ApiError::conflict(
-            "patient_id does not name an existing patient",
-        ));
-    }
-    Ok(())
-}
-
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewAppointment {
-    pub patient_id: String,
-    pub doctor_id: String,
-    pub start_time: NaiveDateTime,
-    pub end_time: NaiveDateTime,
+    pub patient_id: PatientId,
+    pub doctor_id: DoctorId,
+    pub start_time: Timestamp,
+    pub end_time: Timestamp,
     pub reason: Option<String>,
-}
-
-/// Books an appointment in the caller's transaction: clash check, insert, care-team link,
-/// notification of the other party, audit entry. Time validation is the caller's (the demo
-/// loader books in the past on purpose).
-pub fn book(tx: &mut Tx, ctx: &Ctx, new: &NewAppointment) -> Result<Appointment, ApiError> {
-    lock_parties(tx.conn, &new.patient_id, &new.doctor_id)?;
-    check_clash(
-        tx.conn,
-        &new.patient_id,
-        &new.doctor_id,
-        new.start_time,
-        new.end_time,
-        None,
-    )?;
-    let id = new_id();
-    let t = now();
-    diesel::insert_into(appointments::table)
-        .values((
-            appointments::id.eq(&id),
-            appointments::patient_id.eq(&new.patient_id),
-            appointments::doctor_id.eq(&new.doctor_id),
-            appointments::start_time.eq(new.start_time),
-            appointments::end_time.eq(new.end_time),
-            appointments::status.eq(BOOKED),
-            appointments::reason.eq(&new.reason),
-            appointments::created_by.eq(ctx.user_id()),
-            appointments::created_at.eq(t),
-            appointments::updated_at.eq(t),
-            appointments::version.eq(1),
-        ))
-        .execute(tx.conn)?;
-    link_care_team(
-        tx.conn,
-        &new.patient_id,
-        &new.doctor_id,
-        "appointment",
-        None,
-    )?;
-    crate::audit::record(
-        tx.conn,
-        &ctx.entry("create", "appointment", Some(&id), Some(&new.patient_id)),
-    )?;
-    let when = new.start_time.format("%Y-%m-%d %H:%M UTC");
-    let by_patient = ctx.principal.patient_id.as_deref() == Some(new.patient_id.as_str());
-    let by_doctor = ctx.principal.doctor_id.as_deref() == Some(new.doctor_id.as_str());
-    if !by_doctor {
-        notify_doctor(
-            tx,
-            &new.doctor_id,
-            "appointment_booked",
-            "New appointment".into(),
-            format!("An appointment was booked with you for {when}."),
-            ("appointment", &id),
-        )?;
-    }
-    if !by_patient {
-        notify_patient(
-            tx,
-            &new.patient_id,
-            "appointment_booked",
-            "Appointment booked".into(),
-            format!("An appointment was booked for you on {when}."),
-            ("appointment", &id),
-        )?;
-    }
-    let row = load_row(tx.conn, &id)?.ok_or_else(ApiError::not_found)?;
-    Ok(row.into())
 }
 
 /// What a PATCH may change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppointmentChange {
-    pub start_time: Option<chrono::DateTime<chrono::Utc>>,
-    pub end_time: Option<chrono::DateTime<chrono::Utc>>,
+    pub start_time: Option<Timestamp>,
+    pub end_time: Option<Timestamp>,
     pub reason: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<AppointmentStatus>,
     /// Required when cancelling.
     pub cancel_reason: Option<String>,
 }
 
-/// Applies a reschedule and/or a status change in the caller's transaction. The caller has
-/// checked who may do it and the `If-Match` version.
+/// The filters of `GET /appointments`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AppointmentFilter {
+    pub patient_id: Option<PatientId>,
+    pub doctor_id: Option<DoctorId>,
+    pub status: Option<AppointmentStatus>,
+    /// Appointments starting at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Appointments starting before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
+}
+
+/// Times: end after start, at most 12 h, not in the past (as of `now`; one minute of grace
+/// for clock skew).
+pub fn validate_times(v: &mut Validator, start: Timestamp, end: Timestamp, now: Timestamp) {
+    if end <= start {
+        v.error("end_time", "must be after start_time");
+    } else if end - start > Duration::hours(MAX_LENGTH_HOURS) {
+        v.error("end_time", "an appointment is at most 12 hours long");
+    }
+    if start < now - Duration::minutes(1) {
+        v.error("start_time", "must not be in the past");
+    }
+}
+
+/// Locks the doctor and the patient (PostgreSQL) so that two concurrent bookings for the same
+/// people serialise and the second sees the first. Doctor first, then patient: one order, no
+/// deadlock. On SQLite `BEGIN IMMEDIATE` already serialises writers.
+fn lock_parties(conn: &mut DbConn, patient_id: &str, doctor_id: &str) -> Result<()> {
+    if !patients::lock_doctor(conn, doctor_id)? {
+        return Err(Error::conflict(
+            "doctor_id does not name an existing doctor",
+        ));
+    }
+    if !patients::lock(conn, patient_id)? {
+        return Err(Error::conflict(
+            "patient_id does not name an existing patient",
+        ));
+    }
+    Ok(())
+}
+
+/// 409 `booking-clash` if the doctor or the patient already has a booked or checked-in
+/// appointment overlapping [start, end). The caller holds the parties' locks.
+fn check_clash(
+    conn: &mut DbConn,
+    patient_id: &str,
+    doctor_id: &str,
+    start: Timestamp,
+    end: Timestamp,
+    except: Option<&str>,
+) -> Result<()> {
+    match store::clash(conn, patient_id, doctor_id, start, end, except)? {
+        None => Ok(()),
+        Some(d) if d == doctor_id => Err(Error::conflict_of(
+            "booking-clash",
+            "the doctor already has an appointment in this time",
+        )),
+        Some(_) => Err(Error::conflict_of(
+            "booking-clash",
+            "the patient already has an appointment in this time",
+        )),
+    }
+}
+
+/// Books an appointment: the patient for themself, a doctor as the appointment's doctor, or an
+/// admin (`check_times`: whether to hold the times to "not in the past"; the demo loader books
+/// in the past on purpose). Clash check, insert, care-team link, notification of the other
+/// party, audit entry — in the caller's transaction.
+pub fn book(tx: &mut Tx, new: NewAppointment, check_times: bool) -> Result<Appointment> {
+    let scope = tx.scope().clone();
+    let (patient, doctor) = (new.patient_id.as_str(), new.doctor_id.as_str());
+    if !(scope.is_admin() || scope.is_patient(patient) || scope.is_doctor(doctor)) {
+        return Err(tx.deny(
+            Error::forbidden("patients book for themselves, doctors as the appointment's doctor"),
+            Action::Create,
+            APPOINTMENT,
+            None,
+            Some(patient),
+        ));
+    }
+    let mut v = Validator::new();
+    if check_times {
+        validate_times(&mut v, new.start_time, new.end_time, Timestamp::now());
+    }
+    v.opt_text("reason", new.reason.as_deref(), 1000);
+    v.finish()?;
+    lock_parties(tx.conn(), patient, doctor)?;
+    check_clash(
+        tx.conn(),
+        patient,
+        doctor,
+        new.start_time,
+        new.end_time,
+        None,
+    )?;
+    let id = AppointmentId::generate();
+    let by = tx.actor().user_id().map(str::to_string);
+    store::insert(tx.conn(), &id, &new, by.as_deref())?;
+    care_team::link(tx.conn(), patient, doctor, CARE_TEAM, None)?;
+    tx.record(
+        Action::Create,
+        APPOINTMENT,
+        Some(id.as_str()),
+        Some(patient),
+    )?;
+    let when = new.start_time.naive().format("%Y-%m-%d %H:%M UTC");
+    if !scope.is_doctor(doctor) {
+        notifications::notify_doctor(
+            tx,
+            doctor,
+            "appointment_booked",
+            "New appointment".into(),
+            format!("An appointment was booked with you for {when}."),
+            (APPOINTMENT, id.as_str()),
+        )?;
+    }
+    if !scope.is_patient(patient) {
+        notifications::notify_patient(
+            tx,
+            patient,
+            "appointment_booked",
+            "Appointment booked".into(),
+            format!("An appointment was booked for you on {when}."),
+            (APPOINTMENT, id.as_str()),
+        )?;
+    }
+    store::load(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
+}
+
+/// Does the caller reach this appointment? Its patient's compartment, or its own doctor.
+fn reaches(conn: &mut DbConn, scope: &Scope, a: &Appointment) -> Result<bool> {
+    Ok(scope.reaches_object(
+        conn,
+        a.patient_id.as_str(),
+        Level::Clinical,
+        scope.is_doctor(a.doctor_id.as_str()),
+    )?)
+}
+
+/// Reschedules (only while booked) and/or moves the status along its machine. Its patient may
+/// reschedule and cancel; its doctor and admins may take every arrow.
 pub fn change(
     tx: &mut Tx,
-    ctx: &Ctx,
-    current: &AppointmentRow,
-    c: &AppointmentChange,
-) -> Result<Appointment, ApiError> {
-    if FINAL.contains(&current.status.as_str()) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
+    id: &AppointmentId,
+    c: AppointmentChange,
+    if_match: IfMatch,
+) -> Result<Appointment> {
+    let mut v = Validator::new();
+    v.opt_text("reason", c.reason.as_deref(), 1000);
+    v.opt_text("cancel_reason", c.cancel_reason.as_deref(), 1000);
+    v.finish()?;
+    // Concurrent changes of one appointment queue here (PostgreSQL), so each sees the state
+    // and version the previous one left.
+    store::lock(tx.conn(), id.as_str())?;
+    let scope = tx.scope().clone();
+    let current = match store::load(tx.conn(), id.as_str())? {
+        Some(a) if reaches(tx.conn(), &scope, &a)? => a,
+        _ => {
+            return Err(tx.deny(
+                Error::NotFound,
+                Action::Update,
+                APPOINTMENT,
+                Some(id.as_str()),
+                None,
+            ))
+        }
+    };
+    let (patient, doctor) = (current.patient_id.as_str(), current.doctor_id.as_str());
+    let mut parties = Vec::new();
+    if scope.is_admin() {
+        parties.push(Party::Admin);
+    }
+    if scope.is_doctor(doctor) {
+        parties.push(Party::Doctor);
+    }
+    if scope.is_patient(patient) {
+        parties.push(Party::Patient);
+    }
+    let refuse = |tx: &Tx, why: &str| {
+        tx.deny(
+            Error::forbidden(why),
+            Action::Update,
+            APPOINTMENT,
+            Some(id.as_str()),
+            Some(patient),
+        )
+    };
+    if parties.is_empty() {
+        return Err(refuse(
+            tx,
+            "only the appointment's patient or doctor may change it",
+        ));
+    }
+    if let Some(to) = c.status {
+        if STATUS.never_sets(to, &parties) {
+            return Err(refuse(tx, "you may not set this status"));
+        }
+    }
+    if_match.check(current.version)?;
+    if STATUS.is_final(current.status) {
+        return Err(Error::conflict_of(
             "illegal-transition",
             format!("a {} appointment is final", current.status),
         ));
     }
     let reschedule = c.start_time.is_some() || c.end_time.is_some();
-    let mut start = current.start_time;
-    let mut end = current.end_time;
+    let (mut start, mut end) = (current.start_time, current.end_time);
     if reschedule {
-        if current.status != BOOKED {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
+        if current.status != AppointmentStatus::Booked {
+            return Err(Error::conflict_of(
                 "illegal-transition",
                 "only a booked appointment can be rescheduled",
             ));
         }
-        start = c.start_time.map(|t| t.naive_utc()).unwrap_or(start);
-        end = c.end_time.map(|t| t.naive_utc()).unwrap_or(end);
+        start = c.start_time.unwrap_or(start);
+        end = c.end_time.unwrap_or(end);
         let mut v = Validator::new();
-        validate_times(&mut v, start, end, now());
+        validate_times(&mut v, start, end, Timestamp::now());
         v.finish()?;
-        lock_parties(tx.conn, &current.patient_id, &current.doctor_id)?;
-        check_clash(
-            tx.conn,
-            &current.patient_id,
-            &current.doctor_id,
-            start,
-            end,
-            Some(&current.id),
-        )?;
+        lock_parties(tx.conn(), patient, doctor)?;
+        check_clash(tx.conn(), patient, doctor, start, end, Some(id.as_str()))?;
     }
-    let mut status = current.status.clone();
+    let mut status = current.status;
     let mut cancel_reason = current.cancel_reason.clone();
-    if let Some(to) = &c.status {
-        check_transition(&current.status, to)?;
-        if to == CANCELLED {
+    if let Some(to) = c.status {
+        match STATUS.check(current.status, to, &parties) {
+            Err(Error::Forbidden(why)) => return Err(refuse(tx, &why)),
+            other => other?,
+        }
+        if to == AppointmentStatus::Cancelled {
             let reason = c
                 .cancel_reason
                 .as_deref()
                 .map(str::trim)
                 .filter(|r| !r.is_empty())
-                .ok_or_else(|| ApiError::field("cancel_reason", "is required when cancelling"))?;
+                .ok_or_else(|| Error::field("cancel_reason", "is required when cancelling"))?;
             cancel_reason = Some(reason.to_string());
         }
-        status = to.clone();
+        status = to;
     }
     let reason = c.reason.clone().or(current.reason.clone());
-    diesel::update(appointments::table.find(&current.id))
-        .set((
-            appointments::start_time.eq(start),
-            appointments::end_time.eq(end),
-            appointments::status.eq(&status),
-            appointments::reason.eq(&reason),
-            appointments::cancel_reason.eq(&cancel_reason),
-            appointments::updated_at.eq(now()),
-            appointments::version.eq(current.version + 1),
-        ))
-        .execute(tx.conn)?;
-    let action = if status != current.status {
-        "state_change"
-    } else {
-        "update"
+    let changed = store::Changed {
+        start,
+        end,
+        status,
+        reason,
+        cancel_reason: cancel_reason.clone(),
     };
-    crate::audit::record(
-        tx.conn,
-        &ctx.entry(
-            action,
-            "appointment",
-            Some(&current.id),
-            Some(&current.patient_id),
-        ),
-    )?;
-    if status == CANCELLED || reschedule {
-        let (kind, title, body) = if status == CANCELLED {
+    if !store::update(tx.conn(), id.as_str(), current.version, &changed)? {
+        return Err(Error::Stale);
+    }
+    let action = if status != current.status {
+        Action::StateChange
+    } else {
+        Action::Update
+    };
+    tx.record(action, APPOINTMENT, Some(id.as_str()), Some(patient))?;
+    if status == AppointmentStatus::Cancelled || reschedule {
+        let when = start.naive().format("%Y-%m-%d %H:%M UTC");
+        let (kind, title, body) = if status == AppointmentStatus::Cancelled {
             (
                 "appointment_cancelled",
                 "Appointment cancelled",
                 format!(
-                    "The appointment on {} was cancelled: {}",
-                    start.format("%Y-%m-%d %H:%M UTC"),
+                    "The appointment on {when} was cancelled: {}",
                     cancel_reason.as_deref().unwrap_or("")
                 ),
             )
@@ -373,101 +408,97 @@ pub fn change(
             (
                 "appointment_rescheduled",
                 "Appointment rescheduled",
-                format!(
-                    "The appointment now starts {}.",
-                    start.format("%Y-%m-%d %H:%M UTC")
-                ),
+                format!("The appointment now starts {when}."),
             )
         };
-        let by_patient = ctx.principal.patient_id.as_deref() == Some(current.patient_id.as_str());
-        let by_doctor = ctx.principal.doctor_id.as_deref() == Some(current.doctor_id.as_str());
-        if !by_doctor {
-            notify_doctor(
+        if !scope.is_doctor(doctor) {
+            notifications::notify_doctor(
                 tx,
-                &current.doctor_id,
+                doctor,
                 kind,
                 title.into(),
                 body.clone(),
-                ("appointment", &current.id),
+                (APPOINTMENT, id.as_str()),
             )?;
         }
-        if !by_patient {
-            notify_patient(
+        if !scope.is_patient(patient) {
+            notifications::notify_patient(
                 tx,
-                &current.patient_id,
+                patient,
                 kind,
                 title.into(),
                 body,
-                ("appointment", &current.id),
+                (APPOINTMENT, id.as_str()),
             )?;
         }
     }
-    let row = load_row(tx.conn, &current.id)?.ok_or_else(ApiError::not_found)?;
-    Ok(row.into())
+    store::load(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
 }
 
-/// The filters of an appointment list, parsed and validated by the route.
-#[derive(Debug, Default)]
-pub struct ListFilter {
-    pub patient_id: Option<String>,
-    pub doctor_id: Option<String>,
-    pub status: Option<String>,
-    /// Starting at or after.
-    pub from: Option<NaiveDateTime>,
-    /// Starting before.
-    pub to: Option<NaiveDateTime>,
-    /// Past this `(start_time, id)` (the page cursor).
-    pub after: Option<(NaiveDateTime, String)>,
-}
-
-/// The appointments `p` may see that match `f`, by `(start_time, id)`, at most `limit`. The
-/// compartment rule is part of the SQL: admin all; a patient their own; a doctor their own and
-/// those of patients on their care team; anyone else nothing.
-pub fn list_visible(
-    conn: &mut DbConn,
-    p: &Principal,
-    f: ListFilter,
-    limit: i64,
-) -> QueryResult<Vec<AppointmentRow>> {
-    let mut q = appointments::table
-        .select(AppointmentRow::as_select())
-        .order((appointments::start_time, appointments::id))
-        .limit(limit)
-        .into_boxed();
-    if !p.is_admin {
-        if let Some(pid) = &p.patient_id {
-            q = q.filter(appointments::patient_id.eq(pid.clone()));
-        } else if let Some(d) = &p.doctor_id {
-            q = q.filter(
-                appointments::doctor_id
-                    .eq(d.clone())
-                    .or(appointments::patient_id.eq_any(care_team_patients(d.clone(), now()))),
-            );
-        } else {
-            return Ok(Vec::new());
+/// One appointment, if the caller reaches it.
+pub fn get(conn: &mut DbConn, actor: &Actor, id: &AppointmentId) -> Result<Audited<Appointment>> {
+    match store::load(conn, id.as_str())? {
+        Some(a) if reaches(conn, actor.scope(), &a)? => {
+            let (aid, pid) = (a.id.clone(), a.patient_id.clone());
+            Ok(Audited::read(
+                a,
+                APPOINTMENT,
+                aid.as_str(),
+                Some(pid.as_str()),
+            ))
         }
+        _ => Err(actor.deny(
+            Error::NotFound,
+            Action::Read,
+            APPOINTMENT,
+            Some(id.as_str()),
+            None,
+        )),
     }
-    if let Some((t, id)) = f.after {
-        q = q.filter(
-            appointments::start_time
-                .gt(t)
-                .or(appointments::start_time.eq(t).and(appointments::id.gt(id))),
-        );
-    }
-    if let Some(v) = f.patient_id {
-        q = q.filter(appointments::patient_id.eq(v));
-    }
-    if let Some(v) = f.doctor_id {
-        q = q.filter(appointments::doctor_id.eq(v));
-    }
-    if let Some(v) = f.status {
-        q = q.filter(appointments::status.eq(v));
-    }
-    if let Some(v) = f.from {
-        q = q.filter(appointments::start_time.ge(v));
-    }
-    if let Some(v) = f.to {
-        q = q.filter(appointments::start_time.lt(v));
-    }
-    q.load(conn)
+}
+
+/// The appointments the caller reaches that match `f`, by start time, a page of them. The
+/// page's cursor is `<start_time>|<id>` of its last item.
+pub fn list(
+    conn: &mut DbConn,
+    actor: &Actor,
+    f: AppointmentFilter,
+    page: &Page,
+) -> Result<Audited<ListResponse<Appointment>>> {
+    let after = match &page.after {
+        Some(c) => {
+            let bad = || Error::field("cursor", "is not a cursor this server issued");
+            let (t, id) = c.split_once('|').ok_or_else(bad)?;
+            let t = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+                .map_err(|_| bad())?;
+            Some((Timestamp::from_db(t), id.to_string()))
+        }
+        None => None,
+    };
+    let filter_patient = f.patient_id.clone();
+    let rows = store::list(conn, actor.scope(), f, after, page.limit + 1)?;
+    let list = ListResponse::from_rows(rows, page.limit, |a| {
+        format!(
+            "{}|{}",
+            a.start_time.naive().format("%Y-%m-%dT%H:%M:%S%.f"),
+            a.id
+        )
+    });
+    let patients: Vec<String> = list
+        .items
+        .iter()
+        .map(|a| a.patient_id.to_string())
+        .collect();
+    Ok(Audited::search(
+        list,
+        APPOINTMENT,
+        filter_patient.as_ref().map(PatientId::as_str),
+        patients.iter().map(String::as_str),
+    ))
+}
+
+/// The patient and the doctor of an appointment, if it exists (for other domains' links:
+/// a record written "with an appointment with the patient").
+pub fn parties(conn: &mut DbConn, id: &str) -> Result<Option<(PatientId, DoctorId)>> {
+    Ok(store::load(conn, id)?.map(|a| (a.patient_id, a.doctor_id)))
 }

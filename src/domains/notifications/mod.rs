@@ -1,137 +1,160 @@
 //! Notifications: created in the same transaction as the event that causes them, listed by
 //! their owner, streamed live over SSE with `Last-Event-ID` replay.
 
-pub mod routes;
+mod routes;
+mod store;
 
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::schema::notifications;
-use crate::db::{new_id, now, Backend, Tx};
-use crate::http::ApiError;
+use crate::db::DbConn;
+use crate::domains::{accounts, patients};
+use crate::http::{ListResponse, Page};
+use crate::kit::{Action, Error, Resource, Result, Timestamp, Tx, UserId, Validator};
+use crate::realtime::Event;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize, Deserialize, ToSchema)]
-#[diesel(table_name = notifications)]
+pub use routes::router;
+
+/// What the audit trail calls a notification.
+pub const NOTIFICATION: Resource = Resource::named("notification");
+/// The topic of notifications on the live hub.
+pub const TOPIC: &str = "notification";
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Notification {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub kind: String,
     pub title: String,
     pub body: String,
     pub resource_type: Option<String>,
     pub resource_id: Option<String>,
-    #[serde(with = "crate::http::utc_naive")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: chrono::NaiveDateTime,
-    #[serde(with = "crate::http::utc_naive_opt")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub read_at: Option<chrono::NaiveDateTime>,
+    pub created_at: Timestamp,
+    pub read_at: Option<Timestamp>,
 }
 
-/// What a flow says when it notifies someone.
-pub struct NewNotification<'a> {
-    pub user_id: &'a str,
-    pub kind: &'a str,
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NotificationFilter {
+    /// `true`: only unread ones.
+    pub unread: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SystemMessage {
+    pub user_id: UserId,
     pub title: String,
     pub body: String,
-    pub resource_type: Option<&'a str>,
-    pub resource_id: Option<&'a str>,
 }
 
-/// Creates a notification inside the caller's transaction and arranges its live delivery after
-/// commit (PostgreSQL: `pg_notify`, delivered by the server at commit to every node).
-pub fn notify(tx: &mut Tx, n: NewNotification) -> Result<Notification, ApiError> {
-    let row = Notification {
-        id: new_id(),
-        user_id: n.user_id.to_string(),
-        kind: n.kind.to_string(),
-        title: n.title,
-        body: n.body,
-        resource_type: n.resource_type.map(str::to_string),
-        resource_id: n.resource_id.map(str::to_string),
-        created_at: now(),
+/// Creates a notification for `user_id` in the caller's transaction; it reaches the user's
+/// live streams once the transaction commits. `about` names the object it concerns.
+pub fn notify(
+    tx: &mut Tx,
+    user_id: &str,
+    kind: &str,
+    title: String,
+    body: String,
+    about: Option<(Resource, &str)>,
+) -> Result<Notification> {
+    let n = Notification {
+        id: crate::db::new_id(),
+        user_id: UserId::from_db(user_id.to_string()),
+        kind: kind.to_string(),
+        title,
+        body,
+        resource_type: about.map(|(r, _)| r.as_str().to_string()),
+        resource_id: about.map(|(_, id)| id.to_string()),
+        created_at: Timestamp::now(),
         read_at: None,
     };
-    diesel::insert_into(notifications::table)
-        .values(&row)
-        .execute(tx.conn)?;
-    match tx.backend() {
-        Backend::Postgres => {
-            let mut payload = serde_json::to_string(&row).map_err(ApiError::internal)?;
-            // PostgreSQL refuses NOTIFY payloads of 8000 bytes or more: a large notification
-            // travels as a reference that the listener loads after commit.
-            if payload.len() >= crate::realtime::PG_PAYLOAD_LIMIT {
-                payload = serde_json::json!({ "ref": row.id }).to_string();
-            }
-            diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<diesel::sql_types::Text, _>(crate::realtime::PG_CHANNEL)
-                .bind::<diesel::sql_types::Text, _>(payload)
-                .execute(tx.conn)?;
-        }
-        Backend::Sqlite => tx.after_commit.push(row.clone()),
-    }
-    Ok(row)
+    store::insert(tx.conn(), &n)?;
+    tx.publish(Event {
+        topic: TOPIC.to_string(),
+        key: n.user_id.to_string(),
+        id: n.id.clone(),
+        data: Some(serde_json::to_string(&n).map_err(Error::internal)?),
+    })?;
+    Ok(n)
 }
 
-/// Notifies the user linked to a patient, if the patient has an account.
+/// Notifies the user of a patient record, if the patient has an account.
 pub fn notify_patient(
     tx: &mut Tx,
     patient_id: &str,
     kind: &str,
     title: String,
     body: String,
-    resource: (&str, &str),
-) -> Result<(), ApiError> {
-    use crate::db::schema::patients;
-    let user = patients::table
-        .find(patient_id)
-        .select(patients::user_id)
-        .first(tx.conn)
-        .optional()?
-        .flatten();
-    notify_account(tx, user, kind, title, body, resource)
+    about: (Resource, &str),
+) -> Result<()> {
+    if let Some(user) = patients::account_of_patient(tx.conn(), patient_id)? {
+        notify(tx, &user, kind, title, body, Some(about))?;
+    }
+    Ok(())
 }
 
-/// Notifies the user linked to a doctor, if the doctor has an account.
+/// Notifies the user of a doctor record, if the doctor has an account.
 pub fn notify_doctor(
     tx: &mut Tx,
     doctor_id: &str,
     kind: &str,
     title: String,
     body: String,
-    resource: (&str, &str),
-) -> Result<(), ApiError> {
-    use crate::db::schema::doctors;
-    let user = doctors::table
-        .find(doctor_id)
-        .select(doctors::user_id)
-        .first(tx.conn)
-        .optional()?
-        .flatten();
-    notify_account(tx, user, kind, title, body, resource)
-}
-
-fn notify_account(
-    tx: &mut Tx,
-    user_id: Option<String>,
-    kind: &str,
-    title: String,
-    body: String,
-    resource: (&str, &str),
-) -> Result<(), ApiError> {
-    if let Some(user_id) = user_id {
-        notify(
-            tx,
-            NewNotification {
-                user_id: &user_id,
-                kind,
-                title,
-                body,
-                resource_type: Some(resource.0),
-                resource_id: Some(resource.1),
-            },
-        )?;
+    about: (Resource, &str),
+) -> Result<()> {
+    if let Some(user) = patients::account_of_doctor(tx.conn(), doctor_id)? {
+        notify(tx, &user, kind, title, body, Some(about))?;
     }
     Ok(())
+}
+
+/// The caller's own notifications, newest first.
+pub fn list_own(
+    conn: &mut DbConn,
+    user_id: &str,
+    f: NotificationFilter,
+    page: &Page,
+) -> Result<ListResponse<Notification>> {
+    let rows = store::list(conn, user_id, f.unread == Some(true), page)?;
+    Ok(ListResponse::from_rows(rows, page.limit, |n| n.id.clone()))
+}
+
+/// Marks one of the caller's notifications read; someone else's is 404.
+pub fn mark_read(tx: &mut Tx, id: &str) -> Result<Notification> {
+    let user = tx.actor().user_id().unwrap_or_default().to_string();
+    store::mark_read(tx.conn(), id, &user)?;
+    let Some(n) = store::load_own(tx.conn(), id, &user)? else {
+        return Err(tx.deny(
+            Error::NotFound,
+            Action::Update,
+            NOTIFICATION,
+            Some(id),
+            None,
+        ));
+    };
+    tx.record(Action::Update, NOTIFICATION, Some(id), None)?;
+    Ok(n)
+}
+
+/// Marks every unread notification of the caller read; how many.
+pub fn mark_all_read(tx: &mut Tx) -> Result<usize> {
+    let user = tx.actor().user_id().unwrap_or_default().to_string();
+    let n = store::mark_all_read(tx.conn(), &user)?;
+    tx.record(Action::Update, NOTIFICATION, None, None)?;
+    Ok(n)
+}
+
+/// A system message from an admin to one user.
+pub fn send(tx: &mut Tx, m: SystemMessage) -> Result<Notification> {
+    let mut v = Validator::new();
+    v.text("title", &m.title, 1, 200);
+    v.text("body", &m.body, 1, 2000);
+    v.finish()?;
+    if !accounts::user_exists(tx.conn(), m.user_id.as_str())? {
+        return Err(Error::conflict("user_id does not name an existing user"));
+    }
+    let n = notify(tx, m.user_id.as_str(), "system", m.title, m.body, None)?;
+    tx.record(Action::Create, NOTIFICATION, Some(&n.id), None)?;
+    Ok(n)
 }

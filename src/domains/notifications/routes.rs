@@ -1,38 +1,46 @@
+//! `/notifications`: the caller's own list, read state, system messages, and the SSE stream.
+
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::IntoResponse;
-use diesel::prelude::*;
 use futures::Stream;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{notify, NewNotification, Notification};
+use super::{store, Notification, NotificationFilter, SystemMessage, NOTIFICATION, TOPIC};
 use crate::app::AppState;
-use crate::auth::permissions::Perm;
-use crate::auth::Ctx;
-use crate::db::now;
-use crate::db::schema::{notifications, users};
-use crate::http::{ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Validator};
+use crate::db::Db;
+use crate::http::{ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem};
+use crate::kit::{route, route_unaudited, Access, Audited, Ctx, Perm, Result};
+use crate::realtime::Event;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_notifications, send_notification))
-        .routes(routes!(unread_count))
-        .routes(routes!(mark_read))
-        .routes(routes!(read_all))
-        .routes(routes!(stream))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct NotificationFilter {
-    /// `true`: only unread ones.
-    pub unread: Option<bool>,
+        .routes(route(
+            Access::SignedIn,
+            NOTIFICATION,
+            routes!(list_notifications),
+        ))
+        .routes(route(
+            Access::Perm(Perm::NotificationsSend),
+            NOTIFICATION,
+            routes!(send_notification),
+        ))
+        .routes(route_unaudited(
+            Access::SignedIn,
+            NOTIFICATION,
+            "a count of one's own unread notifications, polled by clients",
+            routes!(unread_count),
+        ))
+        .routes(route(Access::SignedIn, NOTIFICATION, routes!(mark_read)))
+        .routes(route(Access::SignedIn, NOTIFICATION, routes!(read_all)))
+        .routes(route(Access::SignedIn, NOTIFICATION, routes!(stream)))
 }
 
 /// The caller's own notifications, newest first.
@@ -40,32 +48,23 @@ pub struct NotificationFilter {
     params(NotificationFilter, PageParams),
     responses((status = 200, body = ListResponse<Notification>)))]
 async fn list_notifications(
-    State(state): State<AppState>,
     ctx: Ctx,
     AppQuery(f): AppQuery<NotificationFilter>,
     AppQuery(page): AppQuery<PageParams>,
 ) -> Result<ListResponse<Notification>, ApiError> {
     let page = page.page()?;
-    let user_id = ctx.user_id().to_string();
-    let rows = state
-        .db
-        .read(move |conn| {
-            let mut q = notifications::table
-                .filter(notifications::user_id.eq(user_id))
-                .select(Notification::as_select())
-                .order(notifications::id.desc())
-                .limit(page.limit + 1)
-                .into_boxed();
-            if f.unread == Some(true) {
-                q = q.filter(notifications::read_at.is_null());
-            }
-            if let Some(after) = page.after {
-                q = q.filter(notifications::id.lt(after));
-            }
-            Ok(q.load(conn)?)
-        })
+    let user = ctx.user_id().to_string();
+    let list = ctx
+        .read(move |conn, _| super::list_own(conn, &user, f, &page))
         .await?;
-    Ok(ListResponse::from_rows(rows, page.limit, |n| n.id.clone()))
+    Ok(ctx
+        .reveal(Audited::search(
+            list,
+            NOTIFICATION,
+            None,
+            std::iter::empty(),
+        ))
+        .await)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -75,20 +74,10 @@ pub struct UnreadCount {
 
 #[utoipa::path(get, path = "/notifications/unread-count", tag = "notifications",
     responses((status = 200, body = UnreadCount)))]
-async fn unread_count(
-    State(state): State<AppState>,
-    ctx: Ctx,
-) -> Result<axum::Json<UnreadCount>, ApiError> {
-    let user_id = ctx.user_id().to_string();
-    let count = state
-        .db
-        .read(move |conn| {
-            Ok(notifications::table
-                .filter(notifications::user_id.eq(user_id))
-                .filter(notifications::read_at.is_null())
-                .count()
-                .get_result(conn)?)
-        })
+async fn unread_count(ctx: Ctx) -> Result<axum::Json<UnreadCount>, ApiError> {
+    let user = ctx.user_id().to_string();
+    let count = ctx
+        .read(move |conn, _| Ok(store::unread_count(conn, &user)?))
         .await?;
     Ok(axum::Json(UnreadCount { count }))
 }
@@ -96,34 +85,11 @@ async fn unread_count(
 /// Marks one of the caller's notifications read; someone else's is 404.
 #[utoipa::path(post, path = "/notifications/{id}/read", tag = "notifications",
     params(("id" = String, Path)),
-    responses((status = 200, body = Notification), (status = 404, body = crate::http::Problem)))]
-async fn mark_read(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<axum::Json<Notification>, ApiError> {
-    let user_id = ctx.user_id().to_string();
-    let n = state
-        .db
-        .write(move |tx| {
-            diesel::update(
-                notifications::table
-                    .filter(notifications::id.eq(&id))
-                    .filter(notifications::user_id.eq(&user_id))
-                    .filter(notifications::read_at.is_null()),
-            )
-            .set(notifications::read_at.eq(now()))
-            .execute(tx.conn)?;
-            notifications::table
-                .filter(notifications::id.eq(&id))
-                .filter(notifications::user_id.eq(&user_id))
-                .select(Notification::as_select())
-                .first(tx.conn)
-                .optional()?
-                .ok_or_else(ApiError::not_found)
-        })
-        .await?;
-    Ok(axum::Json(n))
+    responses((status = 200, body = Notification), (status = 404, body = Problem)))]
+async fn mark_read(ctx: Ctx, Path(id): Path<String>) -> Result<axum::Json<Notification>, ApiError> {
+    Ok(axum::Json(
+        ctx.write(move |tx| super::mark_read(tx, &id)).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -134,79 +100,21 @@ pub struct ReadAll {
 
 #[utoipa::path(post, path = "/notifications/read-all", tag = "notifications",
     responses((status = 200, body = ReadAll)))]
-async fn read_all(
-    State(state): State<AppState>,
-    ctx: Ctx,
-) -> Result<axum::Json<ReadAll>, ApiError> {
-    let user_id = ctx.user_id().to_string();
-    let updated = state
-        .db
-        .write(move |tx| {
-            Ok(diesel::update(
-                notifications::table
-                    .filter(notifications::user_id.eq(&user_id))
-                    .filter(notifications::read_at.is_null()),
-            )
-            .set(notifications::read_at.eq(now()))
-            .execute(tx.conn)?)
-        })
-        .await?;
+async fn read_all(ctx: Ctx) -> Result<axum::Json<ReadAll>, ApiError> {
+    let updated = ctx.write(super::mark_all_read).await?;
     Ok(axum::Json(ReadAll { updated }))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SystemMessage {
-    pub user_id: String,
-    pub title: String,
-    pub body: String,
 }
 
 /// A system message from an admin to one user.
 #[utoipa::path(post, path = "/notifications", tag = "notifications",
     request_body = SystemMessage,
-    responses((status = 201, body = Notification), (status = 403, body = crate::http::Problem),
-        (status = 409, body = crate::http::Problem), (status = 422, body = crate::http::Problem)))]
+    responses((status = 201, body = Notification), (status = 403, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn send_notification(
-    State(state): State<AppState>,
     ctx: Ctx,
     AppJson(body): AppJson<SystemMessage>,
 ) -> Result<Created<Notification>, ApiError> {
-    ctx.require(Perm::NotificationsSend, "create", "notification")?;
-    let mut v = Validator::new();
-    v.text("user_id", &body.user_id, 1, 64);
-    v.text("title", &body.title, 1, 200);
-    v.text("body", &body.body, 1, 2000);
-    v.finish()?;
-    let entry_ctx = ctx.clone();
-    let n = state
-        .db
-        .write(move |tx| {
-            let exists: i64 = users::table
-                .filter(users::id.eq(&body.user_id))
-                .count()
-                .get_result(tx.conn)?;
-            if exists == 0 {
-                return Err(ApiError::conflict("user_id does not name an existing user"));
-            }
-            let n = notify(
-                tx,
-                NewNotification {
-                    user_id: &body.user_id,
-                    kind: "system",
-                    title: body.title,
-                    body: body.body,
-                    resource_type: None,
-                    resource_id: None,
-                },
-            )?;
-            crate::audit::record(
-                tx.conn,
-                &entry_ctx.entry("create", "notification", Some(&n.id), None),
-            )?;
-            Ok(n)
-        })
-        .await?;
+    let n = ctx.write(move |tx| super::send(tx, body)).await?;
     Ok(Created {
         location: format!("/api/v1/notifications/{}", n.id),
         version: None,
@@ -218,57 +126,46 @@ async fn send_notification(
 /// Sending `Last-Event-ID` replays what was created after that id first.
 #[utoipa::path(get, path = "/notifications/stream", tag = "notifications",
     responses((status = 200, description = "text/event-stream of notifications", content_type = "text/event-stream")))]
-async fn stream(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
+async fn stream(ctx: Ctx, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     let last_seen = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let user_id = ctx.user_id().to_string();
+    let user = ctx.user_id().to_string();
+    let state = ctx.state().clone();
     // Subscribe before the replay query so nothing committed in between is missed.
     let live = state.hub.subscribe();
     let replay = match &last_seen {
         Some(last) => {
-            let (uid, last) = (user_id.clone(), last.clone());
-            state
-                .db
-                .read(move |conn| Ok(missed_since(conn, &uid, &last)?))
+            let (u, last) = (user.clone(), last.clone());
+            ctx.read(move |conn, _| Ok(store::missed_since(conn, &u, &last)?))
                 .await?
         }
         None => Vec::new(),
     };
-    let db = state.db.clone();
-    let shutdown = state.hub.shutdown_watch();
-    let events = event_stream(db, user_id, last_seen, replay, live, shutdown);
+    // Opening the stream reads one's notifications: one entry, at the start.
+    ctx.reveal(Audited::search((), NOTIFICATION, None, std::iter::empty()))
+        .await;
+    let events = event_stream(
+        state.db.clone(),
+        user,
+        last_seen,
+        replay,
+        live,
+        state.hub.shutdown_watch(),
+    );
     Ok((
         StatusCode::OK,
         Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))),
     ))
 }
 
-fn missed_since(
-    conn: &mut crate::db::DbConn,
-    user_id: &str,
-    last: &str,
-) -> QueryResult<Vec<Notification>> {
-    notifications::table
-        .filter(notifications::user_id.eq(user_id))
-        .filter(notifications::id.gt(last))
-        .order(notifications::id)
-        .limit(1000)
-        .select(Notification::as_select())
-        .load(conn)
-}
-
-fn to_event(n: &Notification) -> Event {
-    Event::default()
+fn to_sse(n: &Notification) -> SseEvent {
+    SseEvent::default()
         .id(n.id.clone())
-        .event("notification")
+        .event(TOPIC)
         .json_data(n)
-        .unwrap_or_else(|_| Event::default().comment("unserialisable"))
+        .unwrap_or_else(|_| SseEvent::default().comment("unserialisable"))
 }
 
 /// The ids a stream has sent lately, to drop the same notification arriving twice (in the
@@ -309,22 +206,35 @@ impl Sent {
     }
 }
 
+/// The notification an event carries, or, when it travelled without its data (too large for
+/// a NOTIFY payload), the row it names.
+async fn notification_of(db: &Db, e: &Event) -> Option<Notification> {
+    if let Some(n) = e.data.as_deref().and_then(|d| serde_json::from_str(d).ok()) {
+        return Some(n);
+    }
+    let id = e.id.clone();
+    db.read(move |conn| Ok::<_, crate::kit::Error>(store::load(conn, &id)?))
+        .await
+        .ok()
+        .flatten()
+}
+
 /// The replay first, then live notifications of this user. A live one is sent even when its id
 /// sorts before one already sent: ids are taken when a transaction starts, and concurrent
 /// transactions (or nodes) commit in any order. Duplicates are dropped by id.
 fn event_stream(
-    db: crate::db::Db,
+    db: Db,
     user_id: String,
     last_seen: Option<String>,
     replay: Vec<Notification>,
-    mut live: tokio::sync::broadcast::Receiver<std::sync::Arc<Notification>>,
+    mut live: tokio::sync::broadcast::Receiver<Arc<Event>>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     async_stream::stream! {
         let mut sent = Sent::new(last_seen);
         for n in replay {
             if sent.insert(&n.id) {
-                yield Ok(to_event(&n));
+                yield Ok(to_sse(&n));
             }
         }
         loop {
@@ -336,10 +246,14 @@ fn event_stream(
             };
             let catch_up = match received {
                 // The hub's resync signal: the listener reconnected and may have missed some.
-                Ok(n) if n.id.is_empty() => true,
-                Ok(n) => {
-                    if n.user_id == user_id && sent.insert(&n.id) {
-                        yield Ok(to_event(&n));
+                Ok(e) if e.topic == crate::realtime::RESYNC => true,
+                Ok(e) => {
+                    if e.topic == TOPIC && e.key == user_id && !sent.ids.contains(&e.id) {
+                        if let Some(n) = notification_of(&db, &e).await {
+                            if sent.insert(&n.id) {
+                                yield Ok(to_sse(&n));
+                            }
+                        }
                     }
                     false
                 }
@@ -349,11 +263,13 @@ fn event_stream(
             };
             if catch_up {
                 let (uid, last) = (user_id.clone(), sent.newest.clone().unwrap_or_default());
-                let missed = db.read(move |conn| Ok(missed_since(conn, &uid, &last)?)).await;
+                let missed = db
+                    .read(move |conn| Ok::<_, crate::kit::Error>(store::missed_since(conn, &uid, &last)?))
+                    .await;
                 if let Ok(missed) = missed {
                     for n in missed {
                         if sent.insert(&n.id) {
-                            yield Ok(to_event(&n));
+                            yield Ok(to_sse(&n));
                         }
                     }
                 }

@@ -1,493 +1,723 @@
-//! Patients and doctors, and the care team that links them.
+//! Patients and doctors, and the care team that links them (with break-glass emergency
+//! access). The care team itself is the access layer's (`auth::care_team`); this domain serves
+//! it and grants break-glass.
 
-pub mod care_team;
-pub mod doctors;
+mod routes;
+mod store;
 
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa::ToSchema;
 
-use crate::app::AppState;
-use crate::auth::access::{can_reach_patient, link_care_team, on_care_team, Reach};
-use crate::auth::permissions::Perm;
-use crate::auth::Ctx;
-use crate::db::schema::{counters, patients, users};
-use crate::db::{contains_pattern, lower, new_id, now, DbConn, Tx};
-use crate::http::{
-    check_version, if_match, utc, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams,
-    Tagged, Validator,
+use crate::auth::care_team::{self, BREAK_GLASS, REGISTRATION};
+use crate::auth::permissions::{DOCTOR, PATIENT};
+use crate::db::sql::UniqueKey;
+use crate::db::DbConn;
+use crate::domains::{accounts, notifications};
+use crate::http::{ListResponse, Page};
+use crate::kit::{
+    Action, Actor, Audited, Date, DoctorId, Error, IfMatch, Level, PatientId, Resource, Result,
+    Timestamp, Tx, UniqueExt, UserId, Validator,
+};
+use crate::wire_enum;
+
+pub use routes::router;
+
+/// What the audit trail calls a patient, a doctor, and a patient's care team.
+pub const PATIENT_RECORD: Resource = Resource::named("patient");
+pub const DOCTOR_RECORD: Resource = Resource::named("doctor");
+pub const CARE_TEAM: Resource = Resource::named("care_team");
+
+const PATIENT_USER: UniqueKey = UniqueKey {
+    table: "patients",
+    columns: &["user_id"],
+};
+const DOCTOR_USER: UniqueKey = UniqueKey {
+    table: "doctors",
+    columns: &["user_id"],
+};
+const LICENSE: UniqueKey = UniqueKey {
+    table: "doctors",
+    columns: &["license_number"],
 };
 
-pub use doctors::Doctor;
-
-pub const SEXES: &[&str] = &["female", "male", "other", "unknown"];
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_patient_route, list_patients))
-        .routes(routes!(get_patient, patch_patient))
-        .merge(doctors::router())
-        .merge(care_team::router())
-}
+wire_enum!(
+    /// Administrative sex.
+    Sex of "patient" {
+        Female = "female",
+        Male = "male",
+        Other = "other",
+        Unknown = "unknown",
+    }
+);
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Patient {
-    pub id: String,
+    pub id: PatientId,
     /// Medical record number: generated, unique, never reused.
     pub mrn: String,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     pub given_name: String,
     pub family_name: String,
-    #[schema(value_type = String, format = Date)]
-    pub birth_date: chrono::NaiveDate,
-    pub sex: String,
+    pub birth_date: Date,
+    pub sex: Sex,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub address: Option<String>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: i32,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = patients)]
-pub struct PatientRow {
-    pub id: String,
-    pub mrn: String,
-    pub user_id: Option<String>,
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Doctor {
+    pub id: DoctorId,
+    pub user_id: Option<UserId>,
     pub given_name: String,
     pub family_name: String,
-    pub birth_date: chrono::NaiveDate,
-    pub sex: String,
+    pub specialty: String,
+    pub license_number: String,
+    pub email: String,
     pub phone: Option<String>,
-    pub email: Option<String>,
-    pub address: Option<String>,
-    pub created_at: chrono::NaiveDateTime,
-    pub updated_at: chrono::NaiveDateTime,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: i32,
 }
 
-impl From<PatientRow> for Patient {
-    fn from(r: PatientRow) -> Patient {
-        Patient {
-            id: r.id,
-            mrn: r.mrn,
-            user_id: r.user_id,
-            given_name: r.given_name,
-            family_name: r.family_name,
-            birth_date: r.birth_date,
-            sex: r.sex,
-            phone: r.phone,
-            email: r.email,
-            address: r.address,
-            created_at: utc(r.created_at),
-            updated_at: utc(r.updated_at),
-            version: r.version,
-        }
-    }
-}
-
-pub fn load_patient(conn: &mut DbConn, id: &str) -> QueryResult<Option<Patient>> {
-    // The hottest read (every patient read, and workload 1 of the benchmark).
-    let row = crate::on_backend!(conn, |c| patients::table
-        .find(id)
-        .select(PatientRow::as_select())
-        .first(c)
-        .optional())?;
-    Ok(row.map(Patient::from))
-}
-
-/// Does this patient exist? For flows that must answer 409 on a dangling reference.
-pub fn patient_exists(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(patients::table.find(id))).get_result(conn)
-}
-
+/// A patient's demographics as created (`POST /patients`, registration, the demo loader).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewPatient {
     pub given_name: String,
     pub family_name: String,
-    pub birth_date: chrono::NaiveDate,
-    pub sex: String,
+    pub birth_date: Date,
+    pub sex: Sex,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub address: Option<String>,
+    /// Links an existing account that holds the `patient` role and has no patient record yet
+    /// (admin only).
+    pub user_id: Option<UserId>,
 }
 
-pub fn validate_patient(v: &mut Validator, p: &NewPatient) {
-    v.text("given_name", &p.given_name, 1, 100);
-    v.text("family_name", &p.family_name, 1, 100);
-    v.one_of("sex", &p.sex, SEXES);
-    validate_birth_date(v, p.birth_date);
-    v.opt_text("phone", p.phone.as_deref(), 40);
-    if let Some(e) = &p.email {
-        v.email("email", e);
-    }
-    v.opt_text("address", p.address.as_deref(), 500);
-}
-
-fn validate_birth_date(v: &mut Validator, d: chrono::NaiveDate) {
-    let today = chrono::Utc::now().date_naive();
-    v.check(d <= today, "birth_date", "must not be in the future");
-    v.check(
-        d >= chrono::NaiveDate::from_ymd_opt(1880, 1, 1).expect("valid date"),
-        "birth_date",
-        "is implausibly early",
-    );
-}
-
-/// Next MRN, from a counter row updated in the caller's transaction, so a number is never
-/// handed out twice (rolled-back numbers are skipped, never reused).
-fn next_mrn(conn: &mut DbConn) -> QueryResult<String> {
-    diesel::update(counters::table.find("mrn"))
-        .set(counters::value.eq(counters::value + 1))
-        .execute(conn)?;
-    let n: i64 = counters::table
-        .find("mrn")
-        .select(counters::value)
-        .first(conn)?;
-    Ok(format!("MRN{n:08}"))
-}
-
-/// Creates a patient in the caller's transaction.
-pub fn create_patient(
-    tx: &mut Tx,
-    p: &NewPatient,
-    user_id: Option<&str>,
-) -> Result<Patient, ApiError> {
-    let id = new_id();
-    let mrn = next_mrn(tx.conn)?;
-    let t = now();
-    diesel::insert_into(patients::table)
-        .values((
-            patients::id.eq(&id),
-            patients::mrn.eq(&mrn),
-            patients::user_id.eq(user_id),
-            patients::given_name.eq(p.given_name.trim()),
-            patients::family_name.eq(p.family_name.trim()),
-            patients::birth_date.eq(p.birth_date),
-            patients::sex.eq(&p.sex),
-            patients::phone.eq(&p.phone),
-            patients::email.eq(&p.email),
-            patients::address.eq(&p.address),
-            patients::created_at.eq(t),
-            patients::updated_at.eq(t),
-            patients::version.eq(1),
-        ))
-        .execute(tx.conn)?;
-    load_patient(tx.conn, &id)?.ok_or_else(|| ApiError::internal("patient vanished after insert"))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CreatePatient {
-    pub given_name: String,
-    pub family_name: String,
-    #[schema(value_type = String, format = Date)]
-    pub birth_date: chrono::NaiveDate,
-    pub sex: String,
+pub struct PatientChange {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub birth_date: Option<Date>,
+    pub sex: Option<Sex>,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub address: Option<String>,
-    /// Links an existing account that has no patient record yet.
-    pub user_id: Option<String>,
 }
 
-/// Register a patient (admin, doctor). A doctor who registers a patient joins their care team.
-#[utoipa::path(post, path = "/patients", tag = "patients", request_body = CreatePatient,
-    responses((status = 201, body = Patient), (status = 403, body = crate::http::Problem),
-        (status = 409, body = crate::http::Problem), (status = 422, body = crate::http::Problem)))]
-async fn create_patient_route(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    AppJson(body): AppJson<CreatePatient>,
-) -> Result<Created<Patient>, ApiError> {
-    ctx.require(Perm::PatientsWrite, "create", "patient")?;
-    if !ctx.principal.is_admin && ctx.principal.doctor_id.is_none() {
-        return Err(ctx.denied(ApiError::forbidden(), "create", "patient", None, None));
+impl PatientChange {
+    /// Does it touch more than contact data (all a patient may change of themself)?
+    fn beyond_contact(&self) -> bool {
+        self.given_name.is_some()
+            || self.family_name.is_some()
+            || self.birth_date.is_some()
+            || self.sex.is_some()
     }
-    let new = NewPatient {
-        given_name: body.given_name,
-        family_name: body.family_name,
-        birth_date: body.birth_date,
-        sex: body.sex,
-        phone: body.phone,
-        email: body.email,
-        address: body.address,
-    };
-    let mut v = Validator::new();
-    validate_patient(&mut v, &new);
-    v.finish()?;
-    let user_id = body.user_id;
-    let actor = ctx.clone();
-    let patient = state
-        .db
-        .write(move |tx| {
-            if let Some(uid) = &user_id {
-                let exists: i64 = users::table.find(uid).count().get_result(tx.conn)?;
-                if exists == 0 {
-                    return Err(ApiError::conflict("user_id does not name an existing user"));
-                }
-                let linked: i64 = patients::table
-                    .filter(patients::user_id.eq(uid))
-                    .count()
-                    .get_result(tx.conn)?;
-                if linked > 0 {
-                    return Err(ApiError::conflict("this user already has a patient record"));
-                }
-            }
-            let patient = create_patient(tx, &new, user_id.as_deref())?;
-            if let Some(doctor_id) = &actor.principal.doctor_id {
-                link_care_team(tx.conn, &patient.id, doctor_id, "registration", None)?;
-            }
-            crate::audit::record(
-                tx.conn,
-                &actor.entry("create", "patient", Some(&patient.id), Some(&patient.id)),
-            )?;
-            Ok(patient)
-        })
-        .await?;
-    Ok(Created {
-        location: format!("/api/v1/patients/{}", patient.id),
-        version: Some(patient.version),
-        body: patient,
-    })
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PatientFilter {
     /// Matches given or family name (every word must match one of them).
     pub q: Option<String>,
     pub mrn: Option<String>,
     #[param(value_type = Option<String>, format = Date)]
-    pub birth_date: Option<chrono::NaiveDate>,
+    pub birth_date: Option<Date>,
 }
 
-/// Search patients: admin and doctors see all demographics, a patient only themself.
-#[utoipa::path(get, path = "/patients", tag = "patients", params(PatientFilter, PageParams),
-    responses((status = 200, body = ListResponse<Patient>), (status = 403, body = crate::http::Problem)))]
-async fn list_patients(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    AppQuery(f): AppQuery<PatientFilter>,
-    AppQuery(page): AppQuery<PageParams>,
-) -> Result<ListResponse<Patient>, ApiError> {
-    ctx.require(Perm::PatientsRead, "search", "patient")?;
-    let page = page.page()?;
-    let scope = crate::auth::access::patient_scope(&ctx.principal, Reach::Demographics);
-    let rows = state
-        .db
-        .read(move |conn| {
-            let mut q = patients::table
-                .select(PatientRow::as_select())
-                .order(patients::id)
-                .limit(page.limit + 1)
-                .into_boxed();
-            q = match scope {
-                crate::auth::access::PatientScope::All => q,
-                crate::auth::access::PatientScope::Only(id) => q.filter(patients::id.eq(id)),
-                crate::auth::access::PatientScope::CareTeam(d) => {
-                    q.filter(patients::id.eq_any(crate::auth::access::care_team_patients(d, now())))
-                }
-                crate::auth::access::PatientScope::Nothing => return Ok(Vec::new()),
-            };
-            if let Some(after) = page.after {
-                q = q.filter(patients::id.gt(after));
-            }
-            if let Some(text) = f.q {
-                for word in text.split_whitespace() {
-                    let pattern = contains_pattern(word);
-                    q = q.filter(
-                        lower(patients::given_name)
-                            .like(pattern.clone())
-                            .escape('\\')
-                            .or(lower(patients::family_name).like(pattern).escape('\\')),
-                    );
-                }
-            }
-            if let Some(mrn) = f.mrn {
-                q = q.filter(patients::mrn.eq(mrn));
-            }
-            if let Some(d) = f.birth_date {
-                q = q.filter(patients::birth_date.eq(d));
-            }
-            Ok(q.load(conn)?)
-        })
-        .await?;
-    let items: Vec<Patient> = rows.into_iter().map(Patient::from).collect();
-    // One entry per patient listed, so each patient's access log shows who found them.
-    crate::auth::access::audit_search(
-        &ctx,
-        "patient",
-        None,
-        items
-            .iter()
-            .take(page.limit as usize)
-            .map(|p| p.id.as_str()),
-    );
-    Ok(ListResponse::from_rows(items, page.limit, |p| p.id.clone()))
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDoctor {
+    pub given_name: String,
+    pub family_name: String,
+    pub specialty: String,
+    pub license_number: String,
+    pub email: String,
+    pub phone: Option<String>,
+    /// Link an existing account (it gains the `doctor` role).
+    pub user_id: Option<UserId>,
+    /// Or create a login for the doctor with this password (email as login).
+    pub password: Option<String>,
 }
 
-/// 403 unless the caller's roles grant `perm`; the denial is audited against the patient it
-/// concerned, so it shows in that patient's access log.
-pub(crate) fn require_for(ctx: &Ctx, perm: Perm, action: &str, id: &str) -> Result<(), ApiError> {
-    if ctx.principal.perms.has(perm) {
-        Ok(())
-    } else {
-        Err(ctx.denied(ApiError::forbidden(), action, "patient", Some(id), Some(id)))
-    }
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoctorChange {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub specialty: Option<String>,
+    /// Admin only.
+    pub license_number: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
 }
 
-/// Read one patient's demographics (audited).
-#[utoipa::path(get, path = "/patients/{id}", tag = "patients", params(("id" = String, Path)),
-    responses((status = 200, body = Patient), (status = 403, body = crate::http::Problem),
-        (status = 404, body = crate::http::Problem)))]
-async fn get_patient(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-) -> Result<Tagged<Patient>, ApiError> {
-    require_for(&ctx, Perm::PatientsRead, "read", &id)?;
-    let principal = ctx.principal.clone();
-    let pid = id.clone();
-    let patient = state
-        .db
-        .read(move |conn| {
-            if !can_reach_patient(conn, &principal, &pid, Reach::Demographics)? {
-                return Ok(None);
-            }
-            Ok(load_patient(conn, &pid)?)
-        })
-        .await?;
-    let Some(patient) = patient else {
-        return Err(ctx.not_found("read", "patient", &id, Some(&id)));
-    };
-    ctx.audit_read("patient", Some(&id), Some(&id));
-    Ok(Tagged(patient.version, patient))
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DoctorFilter {
+    pub specialty: Option<String>,
+    /// Matches given or family name.
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CareTeamMember {
+    pub doctor_id: DoctorId,
+    pub since: Timestamp,
+    /// What linked them: `appointment`, `medical_record`, `referral`, `break_glass`, ...
+    pub source: String,
+    /// Only break-glass links expire.
+    pub expires_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PatchPatient {
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    #[schema(value_type = Option<String>, format = Date)]
-    pub birth_date: Option<chrono::NaiveDate>,
-    pub sex: Option<String>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub address: Option<String>,
+pub struct BreakGlassRequest {
+    /// Why access is needed now; at least 10 characters.
+    pub reason: String,
 }
 
-/// Change a patient: admin or a doctor on the care team; the patient only contact fields.
-#[utoipa::path(patch, path = "/patients/{id}", tag = "patients", params(("id" = String, Path)),
-    request_body = PatchPatient,
-    responses((status = 200, body = Patient), (status = 403, body = crate::http::Problem),
-        (status = 404, body = crate::http::Problem), (status = 412, body = crate::http::Problem),
-        (status = 422, body = crate::http::Problem)))]
-async fn patch_patient(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    AppJson(body): AppJson<PatchPatient>,
-) -> Result<Tagged<Patient>, ApiError> {
-    require_for(&ctx, Perm::PatientsWrite, "update", &id)?;
-    let mut v = Validator::new();
-    if let Some(x) = &body.given_name {
-        v.text("given_name", x, 1, 100);
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BreakGlassGrant {
+    pub id: String,
+    pub patient_id: PatientId,
+    pub doctor_id: DoctorId,
+    pub reason: String,
+    pub expires_at: Timestamp,
+}
+
+fn validate_names(v: &mut Validator, given: Option<&str>, family: Option<&str>) {
+    if let Some(g) = given {
+        v.text("given_name", g, 1, 100);
     }
-    if let Some(x) = &body.family_name {
-        v.text("family_name", x, 1, 100);
+    if let Some(f) = family {
+        v.text("family_name", f, 1, 100);
     }
-    if let Some(x) = &body.sex {
-        v.one_of("sex", x, SEXES);
-    }
-    if let Some(d) = body.birth_date {
-        validate_birth_date(&mut v, d);
-    }
-    v.opt_text("phone", body.phone.as_deref(), 40);
-    if let Some(e) = &body.email {
+}
+
+fn validate_birth_date(v: &mut Validator, d: Date) {
+    v.check(
+        d <= Date::today(),
+        "birth_date",
+        "must not be in the future",
+    );
+    v.check(
+        d.naive() >= chrono::NaiveDate::from_ymd_opt(1880, 1, 1).expect("valid date"),
+        "birth_date",
+        "is implausibly early",
+    );
+}
+
+fn validate_contact(
+    v: &mut Validator,
+    phone: Option<&str>,
+    email: Option<&str>,
+    address: Option<&str>,
+) {
+    v.opt_text("phone", phone, 40);
+    if let Some(e) = email {
         v.email("email", e);
     }
-    v.opt_text("address", body.address.as_deref(), 500);
+    v.opt_text("address", address, 500);
+}
+
+/// Checks a new patient's demographics (`POST /patients`, registration).
+pub fn validate_patient(v: &mut Validator, p: &NewPatient) {
+    validate_names(v, Some(&p.given_name), Some(&p.family_name));
+    validate_birth_date(v, p.birth_date);
+    validate_contact(
+        v,
+        p.phone.as_deref(),
+        p.email.as_deref(),
+        p.address.as_deref(),
+    );
+}
+
+/// Creates a patient in the caller's transaction, linked to `user_id` (the account must exist
+/// and have no patient record; the callers check who may link). No audit entry: the caller
+/// records the act it is part of.
+pub fn insert_patient(tx: &mut Tx, p: &NewPatient, user_id: Option<&str>) -> Result<Patient> {
+    let id = PatientId::generate();
+    store::insert_patient(tx.conn(), &id, p, user_id)
+        .unique(PATIENT_USER, "this user already has a patient record")?;
+    store::load_patient(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
+}
+
+/// `POST /patients`: an admin or a doctor registers a patient; a doctor joins their care team.
+/// Only an admin links the record to an account, which must hold the `patient` role and have
+/// no record yet.
+pub fn create_patient(tx: &mut Tx, p: NewPatient) -> Result<Patient> {
+    let scope = tx.scope().clone();
+    if !scope.is_admin() && scope.own_doctor().is_none() {
+        return Err(tx.deny(
+            Error::forbidden("only admins and doctors register patients"),
+            Action::Create,
+            PATIENT_RECORD,
+            None,
+            None,
+        ));
+    }
+    if p.user_id.is_some() && !scope.is_admin() {
+        return Err(tx.deny(
+            Error::forbidden("only an admin links a patient record to an account"),
+            Action::Create,
+            PATIENT_RECORD,
+            None,
+            None,
+        ));
+    }
+    let mut v = Validator::new();
+    validate_patient(&mut v, &p);
     v.finish()?;
-    let expected = if_match(&headers)?;
-    let actor = ctx.clone();
-    let pid = id.clone();
-    let patient = state
-        .db
-        .write(move |tx| {
-            let p = &actor.principal;
-            let current = load_patient(tx.conn, &pid)?;
-            let allowed = match (&current, p.is_admin) {
-                (None, _) => false,
-                (Some(_), true) => true,
-                (Some(_), false) => {
-                    if p.patient_id.as_deref() == Some(pid.as_str()) {
-                        let clinical = body.given_name.is_some()
-                            || body.family_name.is_some()
-                            || body.birth_date.is_some()
-                            || body.sex.is_some();
-                        if clinical {
-                            return Err(actor.denied(
-                                ApiError::forbidden(),
-                                "update",
-                                "patient",
-                                Some(&pid),
-                                Some(&pid),
-                            ));
-                        }
-                        true
-                    } else if let Some(d) = &p.doctor_id {
-                        if !on_care_team(tx.conn, d, &pid)? {
-                            return Err(actor.denied(
-                                ApiError::forbidden(),
-                                "update",
-                                "patient",
-                                Some(&pid),
-                                Some(&pid),
-                            ));
-                        }
-                        true
-                    } else {
-                        false
-                    }
+    if let Some(uid) = &p.user_id {
+        if !accounts::user_exists(tx.conn(), uid.as_str())? {
+            return Err(Error::conflict("user_id does not name an existing user"));
+        }
+        if !accounts::has_role(tx.conn(), uid.as_str(), PATIENT)? {
+            return Err(Error::conflict(
+                "user_id names an account without the patient role",
+            ));
+        }
+    }
+    let user = p.user_id.as_ref().map(|u| u.as_str().to_string());
+    let patient = insert_patient(tx, &p, user.as_deref())?;
+    if let Some(doctor) = scope.own_doctor() {
+        care_team::link(
+            tx.conn(),
+            patient.id.as_str(),
+            doctor.as_str(),
+            REGISTRATION,
+            None,
+        )?;
+    }
+    let pid = patient.id.clone();
+    tx.record(
+        Action::Create,
+        PATIENT_RECORD,
+        Some(pid.as_str()),
+        Some(pid.as_str()),
+    )?;
+    Ok(patient)
+}
+
+/// One patient's demographics, if the caller reaches them.
+pub fn get_patient(conn: &mut DbConn, actor: &Actor, id: &PatientId) -> Result<Audited<Patient>> {
+    let found = if actor
+        .scope()
+        .reaches(conn, id.as_str(), Level::Demographics)?
+    {
+        store::load_patient(conn, id.as_str())?
+    } else {
+        None
+    };
+    match found {
+        Some(p) => Ok(Audited::read(
+            p,
+            PATIENT_RECORD,
+            id.as_str(),
+            Some(id.as_str()),
+        )),
+        None => Err(actor.deny(
+            Error::NotFound,
+            Action::Read,
+            PATIENT_RECORD,
+            Some(id.as_str()),
+            Some(id.as_str()),
+        )),
+    }
+}
+
+/// The patients the caller reaches that match `f`: admins and doctors see every patient's
+/// demographics, a patient themself.
+pub fn list_patients(
+    conn: &mut DbConn,
+    actor: &Actor,
+    f: PatientFilter,
+    page: &Page,
+) -> Result<Audited<ListResponse<Patient>>> {
+    let rows = store::list_patients(conn, actor.scope(), f, page)?;
+    let list = ListResponse::from_rows(rows, page.limit, |p| p.id.to_string());
+    let ids: Vec<String> = list.items.iter().map(|p| p.id.to_string()).collect();
+    // One entry per patient listed, so each patient's access log shows who found them.
+    Ok(Audited::search(
+        list,
+        PATIENT_RECORD,
+        None,
+        ids.iter().map(String::as_str),
+    ))
+}
+
+/// Changes a patient: an admin anything; a doctor on the care team anything; the patient only
+/// contact data. A doctor off the care team, who sees the demographics, gets 403.
+pub fn change_patient(
+    tx: &mut Tx,
+    id: &PatientId,
+    c: PatientChange,
+    if_match: IfMatch,
+) -> Result<Patient> {
+    let mut v = Validator::new();
+    validate_names(&mut v, c.given_name.as_deref(), c.family_name.as_deref());
+    if let Some(d) = c.birth_date {
+        validate_birth_date(&mut v, d);
+    }
+    validate_contact(
+        &mut v,
+        c.phone.as_deref(),
+        c.email.as_deref(),
+        c.address.as_deref(),
+    );
+    v.finish()?;
+    let pid = id.as_str();
+    let scope = tx.scope().clone();
+    let refuse = |tx: &Tx, why: &str| {
+        tx.deny(
+            Error::forbidden(why),
+            Action::Update,
+            PATIENT_RECORD,
+            Some(pid),
+            Some(pid),
+        )
+    };
+    // Held to commit: concurrent changes queue here, and each sees the version the last left.
+    let exists = store::lock_patient(tx.conn(), pid)?;
+    let allowed = exists
+        && if scope.is_admin() {
+            true
+        } else if scope.is_patient(pid) {
+            if c.beyond_contact() {
+                return Err(refuse(tx, "patients change only their contact data"));
+            }
+            true
+        } else if let Some(d) = scope.own_doctor() {
+            if !care_team::on_care_team(tx.conn(), d.as_str(), pid)? {
+                return Err(refuse(
+                    tx,
+                    "only doctors on the patient's care team change them",
+                ));
+            }
+            true
+        } else {
+            false
+        };
+    if !allowed {
+        return Err(tx.deny(
+            Error::NotFound,
+            Action::Update,
+            PATIENT_RECORD,
+            Some(pid),
+            Some(pid),
+        ));
+    }
+    let current = store::load_patient(tx.conn(), pid)?.ok_or(Error::NotFound)?;
+    if_match.check(current.version)?;
+    let trimmed =
+        |new: Option<String>, old: String| new.map(|s| s.trim().to_string()).unwrap_or(old);
+    let next = store::PatientFields {
+        given_name: trimmed(c.given_name, current.given_name),
+        family_name: trimmed(c.family_name, current.family_name),
+        birth_date: c.birth_date.unwrap_or(current.birth_date),
+        sex: c.sex.unwrap_or(current.sex),
+        phone: c.phone.or(current.phone),
+        email: c.email.or(current.email),
+        address: c.address.or(current.address),
+    };
+    if !store::update_patient(tx.conn(), pid, current.version, &next)? {
+        return Err(Error::Stale);
+    }
+    tx.record(Action::Update, PATIENT_RECORD, Some(pid), Some(pid))?;
+    store::load_patient(tx.conn(), pid)?.ok_or(Error::NotFound)
+}
+
+/// Checks a new doctor's fields.
+pub fn validate_doctor(v: &mut Validator, d: &NewDoctor) {
+    validate_names(v, Some(&d.given_name), Some(&d.family_name));
+    v.text("specialty", &d.specialty, 1, 100);
+    v.text("license_number", &d.license_number, 3, 50);
+    v.email("email", &d.email);
+    v.opt_text("phone", d.phone.as_deref(), 40);
+    if let Some(p) = &d.password {
+        crate::auth::passwords::validate_new(v, "password", p);
+        v.check(
+            d.user_id.is_none(),
+            "password",
+            "give either user_id or password, not both",
+        );
+    }
+}
+
+/// Creates a doctor in the caller's transaction: with a new login when `password_hash` is
+/// given, else linked to `d.user_id` when given (that account gains the `doctor` role). A taken
+/// license number is 409. No audit entry: the caller records the act.
+pub fn insert_doctor(tx: &mut Tx, d: &NewDoctor, password_hash: Option<String>) -> Result<Doctor> {
+    let login = match password_hash {
+        Some(password_hash) => Some(
+            accounts::create_user(
+                tx,
+                &accounts::NewUser {
+                    email: d.email.clone(),
+                    password_hash,
+                    display_name: format!("Dr. {} {}", d.given_name.trim(), d.family_name.trim()),
+                    roles: vec![DOCTOR.to_string()],
+                },
+            )?
+            .id
+            .into_string(),
+        ),
+        None => match &d.user_id {
+            Some(uid) => {
+                if !accounts::user_exists(tx.conn(), uid.as_str())? {
+                    return Err(Error::conflict("user_id does not name an existing user"));
                 }
-            };
-            let Some(current) = current.filter(|_| allowed) else {
-                return Err(actor.not_found("update", "patient", &pid, Some(&pid)));
-            };
-            check_version(expected, current.version)?;
-            diesel::update(patients::table.find(&pid))
-                .set((
-                    patients::given_name.eq(body
-                        .given_name
-                        .as_deref()
-                        .map(str::trim)
-                        .unwrap_or(&current.given_name)),
-                    patients::family_name.eq(body
-                        .family_name
-                        .as_deref()
-                        .map(str::trim)
-                        .unwrap_or(&current.family_name)),
-                    patients::birth_date.eq(body.birth_date.unwrap_or(current.birth_date)),
-                    patients::sex.eq(body.sex.as_ref().unwrap_or(&current.sex)),
-                    patients::phone.eq(body.phone.as_ref().or(current.phone.as_ref())),
-                    patients::email.eq(body.email.as_ref().or(current.email.as_ref())),
-                    patients::address.eq(body.address.as_ref().or(current.address.as_ref())),
-                    patients::updated_at.eq(now()),
-                    patients::version.eq(current.version + 1),
-                ))
-                .execute(tx.conn)?;
-            crate::audit::record(
-                tx.conn,
-                &actor.entry("update", "patient", Some(&pid), Some(&pid)),
-            )?;
-            load_patient(tx.conn, &pid)?.ok_or_else(ApiError::not_found)
+                accounts::grant_role(tx.conn(), uid.as_str(), DOCTOR)?;
+                Some(uid.as_str().to_string())
+            }
+            None => None,
+        },
+    };
+    let id = DoctorId::generate();
+    store::insert_doctor(tx.conn(), &id, d, login.as_deref()).map_err(|e| {
+        if DOCTOR_USER.violated_by(&e) {
+            Error::conflict("this user already has a doctor record")
+        } else if LICENSE.violated_by(&e) {
+            Error::conflict("a doctor with this license number exists")
+        } else {
+            Error::from(e)
+        }
+    })?;
+    store::load_doctor(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
+}
+
+/// `POST /doctors` (admin).
+pub fn create_doctor(tx: &mut Tx, d: NewDoctor, password_hash: Option<String>) -> Result<Doctor> {
+    let doctor = insert_doctor(tx, &d, password_hash)?;
+    tx.record(
+        Action::Create,
+        DOCTOR_RECORD,
+        Some(doctor.id.as_str()),
+        None,
+    )?;
+    Ok(doctor)
+}
+
+pub fn get_doctor(conn: &mut DbConn, id: &DoctorId) -> Result<Doctor> {
+    store::load_doctor(conn, id.as_str())?.ok_or(Error::NotFound)
+}
+
+pub fn list_doctors(
+    conn: &mut DbConn,
+    f: DoctorFilter,
+    page: &Page,
+) -> Result<ListResponse<Doctor>> {
+    let rows = store::list_doctors(conn, f, page)?;
+    Ok(ListResponse::from_rows(rows, page.limit, |d| {
+        d.id.to_string()
+    }))
+}
+
+/// Changes a doctor: an admin, or the doctor themself (not the license number).
+pub fn change_doctor(
+    tx: &mut Tx,
+    id: &DoctorId,
+    c: DoctorChange,
+    if_match: IfMatch,
+) -> Result<Doctor> {
+    let did = id.as_str();
+    let scope = tx.scope().clone();
+    let may_admin = tx
+        .actor()
+        .principal()
+        .is_some_and(|p| p.perms.has(crate::kit::Perm::DoctorsWrite));
+    if !scope.is_doctor(did) && !may_admin {
+        return Err(tx.deny(
+            Error::forbidden("doctors change only their own record"),
+            Action::Update,
+            DOCTOR_RECORD,
+            Some(did),
+            None,
+        ));
+    }
+    if c.license_number.is_some() && !may_admin {
+        return Err(tx.deny(
+            Error::forbidden("only an admin changes a license number"),
+            Action::Update,
+            DOCTOR_RECORD,
+            Some(did),
+            None,
+        ));
+    }
+    let mut v = Validator::new();
+    for (field, value, min) in [
+        ("given_name", &c.given_name, 1),
+        ("family_name", &c.family_name, 1),
+        ("specialty", &c.specialty, 1),
+        ("license_number", &c.license_number, 3),
+    ] {
+        if let Some(x) = value {
+            v.text(field, x, min, 100);
+        }
+    }
+    if let Some(e) = &c.email {
+        v.email("email", e);
+    }
+    v.opt_text("phone", c.phone.as_deref(), 40);
+    v.finish()?;
+    if !store::lock_doctor(tx.conn(), did)? {
+        return Err(Error::NotFound);
+    }
+    let current = store::load_doctor(tx.conn(), did)?.ok_or(Error::NotFound)?;
+    if_match.check(current.version)?;
+    let pick = |new: Option<String>, old: String| new.map(|s| s.trim().to_string()).unwrap_or(old);
+    let next = store::DoctorFields {
+        given_name: pick(c.given_name, current.given_name),
+        family_name: pick(c.family_name, current.family_name),
+        specialty: pick(c.specialty, current.specialty),
+        license_number: pick(c.license_number, current.license_number),
+        email: pick(c.email, current.email),
+        phone: c.phone.or(current.phone),
+    };
+    if !store::update_doctor(tx.conn(), did, current.version, &next)
+        .unique(LICENSE, "a doctor with this license number exists")?
+    {
+        return Err(Error::Stale);
+    }
+    tx.record(Action::Update, DOCTOR_RECORD, Some(did), None)?;
+    store::load_doctor(tx.conn(), did)?.ok_or(Error::NotFound)
+}
+
+/// The doctors linked to a patient now, for the patient, admin, and doctors on the team.
+pub fn care_team_of(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &PatientId,
+) -> Result<Audited<Vec<CareTeamMember>>> {
+    let pid = id.as_str();
+    if !store::patient_exists(conn, pid)? || !actor.scope().reaches(conn, pid, Level::Clinical)? {
+        return Err(actor.deny(
+            Error::NotFound,
+            Action::Read,
+            CARE_TEAM,
+            Some(pid),
+            Some(pid),
+        ));
+    }
+    let members = care_team::members(conn, pid)?
+        .into_iter()
+        .map(|m| CareTeamMember {
+            doctor_id: DoctorId::from_db(m.doctor_id),
+            since: Timestamp::from_db(m.since),
+            source: m.source,
+            expires_at: m.expires_at.map(Timestamp::from_db),
         })
-        .await?;
-    Ok(Tagged(patient.version, patient))
+        .collect();
+    Ok(Audited::read(members, CARE_TEAM, pid, Some(pid)))
+}
+
+/// Emergency access: a doctor states a reason and reaches one patient's clinical data for
+/// `seconds`. Flagged in the audit trail (`break_glass`); the patient is notified.
+pub fn break_glass(
+    tx: &mut Tx,
+    id: &PatientId,
+    req: BreakGlassRequest,
+    seconds: i64,
+) -> Result<BreakGlassGrant> {
+    let pid = id.as_str();
+    let Some(doctor_id) = tx.scope().own_doctor().cloned() else {
+        return Err(tx.deny(
+            Error::forbidden("only doctors break the glass"),
+            Action::BreakGlass,
+            PATIENT_RECORD,
+            Some(pid),
+            Some(pid),
+        ));
+    };
+    let mut v = Validator::new();
+    v.text("reason", &req.reason, 10, 1000);
+    v.finish()?;
+    if !store::patient_exists(tx.conn(), pid)? {
+        return Err(Error::NotFound);
+    }
+    let expires_at = Timestamp::now() + chrono::Duration::seconds(seconds);
+    let grant_id = crate::db::new_id();
+    let reason = req.reason.trim().to_string();
+    store::insert_grant(
+        tx.conn(),
+        &grant_id,
+        pid,
+        doctor_id.as_str(),
+        &reason,
+        expires_at,
+    )?;
+    care_team::link(
+        tx.conn(),
+        pid,
+        doctor_id.as_str(),
+        BREAK_GLASS,
+        Some(expires_at.naive()),
+    )?;
+    tx.record(Action::BreakGlass, PATIENT_RECORD, Some(pid), Some(pid))?;
+    notifications::notify_patient(
+        tx,
+        pid,
+        "break_glass",
+        "Emergency access to your record".to_string(),
+        "A doctor used emergency (break-glass) access to your record. The access is logged and \
+         expires automatically."
+            .to_string(),
+        (PATIENT_RECORD, pid),
+    )?;
+    Ok(BreakGlassGrant {
+        id: grant_id,
+        patient_id: id.clone(),
+        doctor_id,
+        reason,
+        expires_at,
+    })
+}
+
+/// Does this patient exist? For flows that answer 409 on a dangling reference.
+pub fn exists(conn: &mut DbConn, id: &str) -> Result<bool> {
+    Ok(store::patient_exists(conn, id)?)
+}
+
+/// Does this doctor exist?
+pub fn doctor_exists(conn: &mut DbConn, id: &str) -> Result<bool> {
+    Ok(store::doctor_exists(conn, id)?)
+}
+
+/// Holds a patient's row for the rest of the transaction (PostgreSQL `FOR UPDATE`), so that
+/// flows about the same patient serialise; whether it exists.
+pub fn lock(conn: &mut DbConn, id: &str) -> Result<bool> {
+    Ok(store::lock_patient(conn, id)?)
+}
+
+/// The same for a doctor.
+pub fn lock_doctor(conn: &mut DbConn, id: &str) -> Result<bool> {
+    Ok(store::lock_doctor(conn, id)?)
+}
+
+/// The user account of a patient, if they have one.
+pub fn account_of_patient(conn: &mut DbConn, id: &str) -> Result<Option<String>> {
+    Ok(store::user_of_patient(conn, id)?)
+}
+
+/// The user account of a doctor, if they have one.
+pub fn account_of_doctor(conn: &mut DbConn, id: &str) -> Result<Option<String>> {
+    Ok(store::user_of_doctor(conn, id)?)
+}
+
+/// The patient record of a user account, if it has one.
+pub fn patient_of_account(conn: &mut DbConn, user_id: &str) -> Result<Option<PatientId>> {
+    Ok(store::patient_of_user(conn, user_id)?.map(PatientId::from_db))
+}
+
+/// One patient's demographics without access checks or audit, for flows that already hold
+/// them (registration answers with the record it created).
+pub fn load(conn: &mut DbConn, id: &str) -> Result<Patient> {
+    store::load_patient(conn, id)?.ok_or(Error::NotFound)
 }

@@ -1,86 +1,34 @@
-//! The audit trail's read side. There is no route that changes or deletes an entry.
+//! Reading the trail: a page of entries, newest first, filtered; by patient or by user through
+//! `audit_index` and the chain's unindexed tail.
 
-use axum::extract::{Path, State};
 use diesel::prelude::*;
-use serde::Deserialize;
-use utoipa::IntoParams;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::app::AppState;
-use crate::audit::{index_bucket, index_key, AuditLog, Lookup, INDEX_BUCKET_BITS};
-use crate::auth::permissions::Perm;
-use crate::auth::Ctx;
-use crate::db::schema::{audit_head, audit_index, audit_logs, patients};
+use super::index::{index_bucket, index_key, Lookup, INDEX_BUCKET_BITS};
+use super::AuditLog;
+use crate::db::schema::{audit_head, audit_index, audit_logs};
 use crate::db::DbConn;
-use crate::http::{parse_time, ApiError, AppQuery, ListResponse, PageParams};
 
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_audit_logs))
-        .routes(routes!(patient_access_log))
-}
-
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditFilter {
+/// What a page of the trail is filtered by.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
     pub user_id: Option<String>,
     pub patient_id: Option<String>,
     pub resource_type: Option<String>,
     pub action: Option<String>,
     pub outcome: Option<String>,
-    /// RFC 3339; entries at or after.
-    pub from: Option<String>,
-    /// RFC 3339; entries before.
-    pub to: Option<String>,
-}
-
-/// Seals what is pending, then pages through the chain newest first.
-async fn query(
-    state: &AppState,
-    f: AuditFilter,
-    page: PageParams,
-) -> Result<ListResponse<AuditLog>, ApiError> {
-    let page = page.page()?;
-    let from = f
-        .from
-        .as_deref()
-        .map(|v| parse_time("from", v))
-        .transpose()?;
-    let to = f.to.as_deref().map(|v| parse_time("to", v)).transpose()?;
-    let after: Option<i64> = match page.after {
-        Some(a) => Some(
-            a.parse()
-                .map_err(|_| ApiError::field("cursor", "is not a cursor this server issued"))?,
-        ),
-        None => None,
-    };
-    // Readers see their own request's entries: seal what is waiting first.
-    state.audit.flush().await.map_err(ApiError::internal)?;
-    let window = Window {
-        after,
-        limit: page.limit,
-        from,
-        to,
-    };
-    let rows = state
-        .db
-        .read(move |conn| Ok(load_page(conn, &f, &window)?))
-        .await?;
-    Ok(ListResponse::from_rows(rows, page.limit, |e| {
-        e.seq.to_string()
-    }))
+    pub request_id: Option<String>,
 }
 
 /// Which part of the filtered trail a page is: entries before `after` (a seq), `from`..`to`.
-struct Window {
-    after: Option<i64>,
-    limit: i64,
-    from: Option<chrono::NaiveDateTime>,
-    to: Option<chrono::NaiveDateTime>,
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub after: Option<i64>,
+    pub limit: i64,
+    pub from: Option<chrono::NaiveDateTime>,
+    pub to: Option<chrono::NaiveDateTime>,
 }
-
 /// One page of the trail, newest first, with one more entry than the page if there is one.
-fn load_page(conn: &mut DbConn, f: &AuditFilter, w: &Window) -> QueryResult<Vec<AuditLog>> {
+pub fn load_page(conn: &mut DbConn, f: &Filter, w: &Window) -> QueryResult<Vec<AuditLog>> {
     let filtered = || {
         let mut q = audit_logs::table
             .select(AuditLog::as_select())
@@ -104,6 +52,9 @@ fn load_page(conn: &mut DbConn, f: &AuditFilter, w: &Window) -> QueryResult<Vec<
         }
         if let Some(v) = &f.outcome {
             q = q.filter(audit_logs::outcome.eq(v.clone()));
+        }
+        if let Some(v) = &f.request_id {
+            q = q.filter(audit_logs::request_id.eq(v.clone()));
         }
         if let Some(v) = w.from {
             q = q.filter(audit_logs::occurred_at.ge(v));
@@ -163,81 +114,11 @@ fn load_page(conn: &mut DbConn, f: &AuditFilter, w: &Window) -> QueryResult<Vec<
     Ok(rows)
 }
 
-/// The audit trail (admin, auditor), newest first.
-#[utoipa::path(get, path = "/audit-logs", tag = "audit", params(AuditFilter, PageParams),
-    responses((status = 200, body = ListResponse<AuditLog>), (status = 403, body = crate::http::Problem)))]
-async fn list_audit_logs(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    AppQuery(f): AppQuery<AuditFilter>,
-    AppQuery(page): AppQuery<PageParams>,
-) -> Result<ListResponse<AuditLog>, ApiError> {
-    ctx.require(Perm::AuditRead, "search", "audit_log")?;
-    ctx.audit
-        .record_async(ctx.entry("search", "audit_log", None, f.patient_id.as_deref()));
-    query(&state, f, page).await
-}
-
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AccessLogFilter {
-    pub from: Option<String>,
-    pub to: Option<String>,
-}
-
-/// Who touched this patient's data: for the patient themself, admin and auditor.
-#[utoipa::path(get, path = "/patients/{id}/access-log", tag = "audit",
-    params(("id" = String, Path), AccessLogFilter, PageParams),
-    responses((status = 200, body = ListResponse<AuditLog>), (status = 403, body = crate::http::Problem),
-        (status = 404, body = crate::http::Problem)))]
-async fn patient_access_log(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    Path(id): Path<String>,
-    AppQuery(f): AppQuery<AccessLogFilter>,
-    AppQuery(page): AppQuery<PageParams>,
-) -> Result<ListResponse<AuditLog>, ApiError> {
-    let own = ctx.principal.patient_id.as_deref() == Some(id.as_str());
-    if !own && !ctx.principal.perms.has(Perm::AuditRead) {
-        // A patient asking about someone else must not learn that they exist.
-        if ctx.principal.patient_id.is_some() {
-            return Err(ctx.not_found("search", "audit_log", &id, Some(&id)));
-        }
-        return Err(ctx.denied(
-            ApiError::forbidden(),
-            "search",
-            "audit_log",
-            None,
-            Some(&id),
-        ));
-    }
-    let pid = id.clone();
-    let exists: i64 = state
-        .db
-        .read(move |conn| Ok(patients::table.find(pid).count().get_result(conn)?))
-        .await?;
-    if exists == 0 {
-        return Err(ApiError::not_found());
-    }
-    ctx.audit
-        .record_async(ctx.entry("search", "audit_log", None, Some(&id)));
-    query(
-        &state,
-        AuditFilter {
-            patient_id: Some(id),
-            from: f.from,
-            to: f.to,
-            ..Default::default()
-        },
-        page,
-    )
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::audit::{index_all_entries, seal, NewEntry};
+    use crate::db::schema::audit_index;
     use diesel::connection::SimpleConnection;
 
     fn read_of(patient: &str) -> NewEntry {
@@ -294,20 +175,20 @@ mod tests {
             seal(conn, b"k", &[read_of(patient)]).unwrap();
         }
 
-        let by_patient = AuditFilter {
+        let by_patient = Filter {
             patient_id: Some("A".into()),
             ..Default::default()
         };
-        let by_user = AuditFilter {
+        let by_user = Filter {
             user_id: Some("user-of-B".into()),
             ..Default::default()
         };
-        let by_both = |user: &str| AuditFilter {
+        let by_both = |user: &str| Filter {
             patient_id: Some("A".into()),
             user_id: Some(user.into()),
             ..Default::default()
         };
-        let page = |filter: &AuditFilter, after, limit| {
+        let page = |filter: &Filter, after, limit| {
             let w = Window {
                 after,
                 limit,

@@ -1,0 +1,589 @@
+//! The request's context and the audited ways a domain touches the database:
+//!
+//! - `Ctx`: the signed-in caller of a request, checked against the route's stated access
+//!   before the handler runs;
+//! - `Actor`: who acts in a write and is named in its audit entries (a caller, or the system);
+//! - `Tx`: a write transaction that carries its actor; `Tx::record` writes the change's audit
+//!   entry into the same transaction, and a write that records none fails (500) instead of
+//!   committing unaudited;
+//! - `Audited<T>`: patient data a read returns together with its audit entries; it leaves the
+//!   server only through `Ctx::reveal`, which records them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams};
+use axum::http::request::Parts;
+use axum::http::{header, Method};
+
+use super::routes::Access;
+use super::{Error, Result};
+use crate::app::AppState;
+use crate::audit::{Action, Audit, NewEntry, Outcome, Resource};
+use crate::auth::permissions::Perm;
+use crate::auth::scope::Scope;
+use crate::auth::{tokens, Principal};
+use crate::db::{Db, DbConn};
+use crate::http::ApiError;
+use crate::realtime::{Event, Hub};
+
+/// Who acts: a signed-in user, a visitor without an account yet (sign-up, sign-in), or the
+/// system itself (the command line, the demo loader, start-up). Named in every audit entry.
+#[derive(Clone)]
+pub struct Actor {
+    principal: Option<Arc<Principal>>,
+    scope: Scope,
+    user_id: Option<String>,
+    role: Option<String>,
+    request_id: String,
+    client_addr: String,
+    audit: Audit,
+}
+
+impl Actor {
+    /// The signed-in caller of a request.
+    pub fn user(
+        principal: Arc<Principal>,
+        request_id: String,
+        client_addr: String,
+        audit: Audit,
+    ) -> Actor {
+        Actor {
+            scope: Scope::of(&principal),
+            user_id: Some(principal.user_id.clone()),
+            role: Some(principal.role.clone()),
+            principal: Some(principal),
+            request_id,
+            client_addr,
+            audit,
+        }
+    }
+
+    /// A request without a signed-in user (sign-up, sign-in): reaches no patient.
+    pub fn visitor(request_id: String, client_addr: String, audit: Audit) -> Actor {
+        Actor {
+            principal: None,
+            scope: Scope::nobody(),
+            user_id: None,
+            role: None,
+            request_id,
+            client_addr,
+            audit,
+        }
+    }
+
+    /// The server itself (command line, start-up, demo loader), recorded with role `system`.
+    pub fn system(audit: Audit) -> Actor {
+        Actor {
+            principal: None,
+            scope: Scope::admin(),
+            user_id: None,
+            role: Some("system".into()),
+            request_id: String::new(),
+            client_addr: String::new(),
+            audit,
+        }
+    }
+
+    /// The same request, now on behalf of a known user (a visitor who just signed up or in).
+    pub fn as_user(mut self, user_id: &str, role: Option<&str>) -> Actor {
+        self.user_id = Some(user_id.to_string());
+        self.role = role.map(str::to_string);
+        self
+    }
+
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_deref()
+    }
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+    pub fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+    pub fn client_addr(&self) -> &str {
+        &self.client_addr
+    }
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// An entry by this actor, outcome `success`.
+    pub fn entry(
+        &self,
+        action: Action,
+        resource: Resource,
+        id: Option<&str>,
+        patient: Option<&str>,
+    ) -> NewEntry {
+        NewEntry::new(action, resource, id, patient)
+            .by(self.user_id.as_deref(), self.role.as_deref())
+            .during(&self.request_id, &self.client_addr)
+    }
+
+    /// Records a refusal (buffered: the refused write's transaction rolls back) and returns
+    /// the error to send.
+    pub fn deny(
+        &self,
+        err: Error,
+        action: Action,
+        resource: Resource,
+        id: Option<&str>,
+        patient: Option<&str>,
+    ) -> Error {
+        self.audit.record_async(
+            self.entry(action, resource, id, patient)
+                .outcome(Outcome::Denied),
+        );
+        err
+    }
+
+    /// Runs `f` in one write transaction as this actor; see `Tx`.
+    pub async fn write<T, F>(&self, db: &Db, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
+    {
+        let actor = self.clone();
+        db.write(move |dbtx| Tx::run(dbtx, &actor, f)).await
+    }
+
+    /// `write` on the caller's thread and connection (the command line, the demo loader).
+    pub fn write_blocking<T, F>(&self, conn: &mut DbConn, hub: &Hub, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Tx) -> Result<T>,
+    {
+        Db::write_blocking(conn, hub, |dbtx| Tx::run(dbtx, self, f))
+    }
+}
+
+/// A write transaction with its actor. Every write records at least one audit entry through
+/// `record`, in the same transaction as the change; a write that records none fails instead of
+/// committing.
+pub struct Tx<'t, 'c> {
+    db: &'t mut crate::db::Tx<'c>,
+    actor: &'t Actor,
+    recorded: bool,
+}
+
+impl<'t, 'c> Tx<'t, 'c> {
+    fn run<T>(
+        db: &'t mut crate::db::Tx<'c>,
+        actor: &'t Actor,
+        f: impl FnOnce(&mut Tx) -> Result<T>,
+    ) -> Result<T> {
+        let mut tx = Tx {
+            db,
+            actor,
+            recorded: false,
+        };
+        let value = f(&mut tx)?;
+        if !tx.recorded {
+            return Err(Error::internal("a write recorded no audit entry"));
+        }
+        Ok(value)
+    }
+
+    pub fn conn(&mut self) -> &mut DbConn {
+        self.db.conn
+    }
+
+    /// Runs `f` in this transaction as another actor, who must record their own entry (the
+    /// demo loader acts as many people in one transaction).
+    pub fn as_actor<T>(
+        &mut self,
+        actor: &Actor,
+        f: impl FnOnce(&mut Tx) -> Result<T>,
+    ) -> Result<T> {
+        let value = Tx::run(self.db, actor, f)?;
+        self.recorded = true;
+        Ok(value)
+    }
+    pub fn actor(&self) -> &Actor {
+        self.actor
+    }
+    pub fn scope(&self) -> &Scope {
+        &self.actor.scope
+    }
+
+    /// The audit entry of this change, written in this transaction.
+    pub fn record(
+        &mut self,
+        action: Action,
+        resource: Resource,
+        id: Option<&str>,
+        patient: Option<&str>,
+    ) -> Result<()> {
+        let entry = self.actor.entry(action, resource, id, patient);
+        crate::audit::record(self.db.conn, &entry)?;
+        self.recorded = true;
+        Ok(())
+    }
+
+    /// The audit entry of this change by another actor than the transaction's: for flows in
+    /// which the actor becomes known inside the transaction (sign-up names the new account;
+    /// sign-in the account it opens).
+    pub fn record_as(
+        &mut self,
+        actor: &Actor,
+        action: Action,
+        resource: Resource,
+        id: Option<&str>,
+        patient: Option<&str>,
+    ) -> Result<()> {
+        let entry = actor.entry(action, resource, id, patient);
+        crate::audit::record(self.db.conn, &entry)?;
+        self.recorded = true;
+        Ok(())
+    }
+
+    /// A refusal (audited outside this transaction, which will roll back).
+    pub fn deny(
+        &self,
+        err: Error,
+        action: Action,
+        resource: Resource,
+        id: Option<&str>,
+        patient: Option<&str>,
+    ) -> Error {
+        self.actor.deny(err, action, resource, id, patient)
+    }
+
+    /// Publishes `event` to live streams once this transaction commits.
+    pub fn publish(&mut self, event: Event) -> Result<()> {
+        Ok(self.db.publish(event)?)
+    }
+}
+
+/// Patient data on its way out, with the audit entries of the read that found it. The only way
+/// to the data is `Ctx::reveal`, which records them.
+#[must_use = "patient data leaves only through Ctx::reveal, which audits the read"]
+pub struct Audited<T> {
+    value: T,
+    entries: Vec<(Action, Resource, Option<String>, Option<String>)>,
+}
+
+impl<T> Audited<T> {
+    /// One object read: one `read` entry.
+    pub fn read(value: T, resource: Resource, id: &str, patient: Option<&str>) -> Audited<T> {
+        Audited {
+            value,
+            entries: vec![(
+                Action::Read,
+                resource,
+                Some(id.to_string()),
+                patient.map(str::to_string),
+            )],
+        }
+    }
+
+    /// A list read: one `search` entry per distinct patient on the page, so every patient's
+    /// access log shows who listed their data; one entry naming the filtered patient (or none)
+    /// when the page is empty.
+    pub fn search<'a>(
+        value: T,
+        resource: Resource,
+        filter_patient: Option<&str>,
+        page_patients: impl IntoIterator<Item = &'a str>,
+    ) -> Audited<T> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut entries = Vec::new();
+        for pid in page_patients {
+            if seen.insert(pid) {
+                entries.push((Action::Search, resource, None, Some(pid.to_string())));
+            }
+        }
+        if entries.is_empty() {
+            entries.push((
+                Action::Search,
+                resource,
+                None,
+                filter_patient.map(str::to_string),
+            ));
+        }
+        Audited { value, entries }
+    }
+
+    /// A look at the data that does not take it out (the benchmark's raw baseline checks a
+    /// page's length).
+    pub fn peek(&self) -> &T {
+        &self.value
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Audited<U> {
+        Audited {
+            value: f(self.value),
+            entries: self.entries,
+        }
+    }
+}
+
+/// The signed-in caller of a request: authenticated from the bearer token (the session cache,
+/// else the database), then held to the route's stated access (`kit::routes`), then admitted
+/// by the audit trail's back-pressure.
+#[derive(Clone)]
+pub struct Ctx {
+    actor: Actor,
+    state: AppState,
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ctx = Ctx::authenticate(parts, state).await?;
+        // Every authenticated request may write read-audit entries: hold it back while the
+        // sealer is behind, so the buffer (and the server's memory) stays bounded.
+        state.audit.admit().await.map_err(|()| {
+            tracing::warn!("audit sealer made no progress for 5 s; refusing a request");
+            ApiError::from(Error::Unavailable(
+                "the audit trail cannot record requests right now; retry shortly".into(),
+            ))
+        })?;
+        ctx.check_route(parts).await?;
+        Ok(ctx)
+    }
+}
+
+/// The caller of a monitoring route (`/metrics`): authenticated and checked like `Ctx`, but
+/// never held back by the audit trail's back-pressure, which such a route reports — a scrape
+/// must answer while requests wait. It writes at most one audit entry (a denial).
+pub struct MonitoringCtx(pub Ctx);
+
+impl FromRequestParts<AppState> for MonitoringCtx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let ctx = Ctx::authenticate(parts, state).await?;
+        ctx.check_route(parts).await?;
+        Ok(MonitoringCtx(ctx))
+    }
+}
+
+/// The request id the edge middleware gave the request.
+pub fn request_id(parts: &Parts) -> String {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+pub fn client_addr(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let v = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// The request of a route without a signed-in caller (`Access::Public`): who it is from, for
+/// the audit entries of sign-up and sign-in.
+pub struct Visitor(pub Actor);
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(Visitor(Actor::visitor(
+            request_id(parts),
+            client_addr(parts),
+            state.audit.clone(),
+        )))
+    }
+}
+
+impl Ctx {
+    async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> {
+        let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
+        let hash = tokens::token_hash(token);
+        let principal = match state.sessions.get(&hash) {
+            Some(p) => p,
+            None => {
+                let h = hash.clone();
+                let p = state
+                    .db
+                    .read(move |conn| crate::auth::lookup_session(conn, &h))
+                    .await?
+                    .ok_or_else(ApiError::unauthorized)?;
+                let p = Arc::new(p);
+                state.sessions.put(p.clone());
+                p
+            }
+        };
+        Ok(Ctx {
+            actor: Actor::user(
+                principal,
+                request_id(parts),
+                client_addr(parts),
+                state.audit.clone(),
+            ),
+            state: state.clone(),
+        })
+    }
+
+    /// The route's stated access (`kit::routes`): 403, audited, when the caller's roles lack
+    /// its permission; 500 when the route states none.
+    async fn check_route(&self, parts: &mut Parts) -> Result<(), ApiError> {
+        let path = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let Some(rule) = self.state.routes.rule(&parts.method, &path) else {
+            return Err(
+                Error::internal(format!("{} {path} states no access rule", parts.method)).into(),
+            );
+        };
+        match rule.access {
+            Access::SignedIn => Ok(()),
+            Access::Perm(p) if self.principal().perms.has(p) => Ok(()),
+            Access::Perm(_) | Access::Public => {
+                // The denial names what was asked for: the first path parameter, and the
+                // patient when the path is one of `/patients/{id}/...`.
+                let params = RawPathParams::from_request_parts(parts, &self.state)
+                    .await
+                    .ok();
+                let first = params
+                    .as_ref()
+                    .and_then(|p| p.iter().next().map(|(_, v)| v.to_string()));
+                let patient = first
+                    .as_deref()
+                    .filter(|_| path.starts_with("/api/v1/patients/{"));
+                Err(self
+                    .deny(
+                        Error::forbidden("your role may not perform this action"),
+                        rule.action
+                            .unwrap_or_else(|| action_of(&parts.method, &path)),
+                        rule.resource,
+                        first.as_deref(),
+                        patient,
+                    )
+                    .into())
+            }
+        }
+    }
+
+    pub fn principal(&self) -> &Principal {
+        self.actor
+            .principal()
+            .expect("a Ctx is always a signed-in user")
+    }
+    pub fn user_id(&self) -> &str {
+        &self.principal().user_id
+    }
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+    pub fn scope(&self) -> &Scope {
+        self.actor.scope()
+    }
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// 403, audited, unless the caller's roles grant `perm`: for a permission a handler needs
+    /// beyond its route's (e.g. changing a field only admins may).
+    pub fn require(
+        &self,
+        perm: Perm,
+        action: Action,
+        resource: Resource,
+        id: Option<&str>,
+        patient: Option<&str>,
+    ) -> Result<()> {
+        if self.principal().perms.has(perm) {
+            Ok(())
+        } else {
+            Err(self.deny(
+                Error::forbidden("your role may not perform this action"),
+                action,
+                resource,
+                id,
+                patient,
+            ))
+        }
+    }
+
+    /// Records a refusal and returns the error to send.
+    pub fn deny(
+        &self,
+        err: Error,
+        action: Action,
+        resource: Resource,
+        id: Option<&str>,
+        patient: Option<&str>,
+    ) -> Error {
+        self.actor.deny(err, action, resource, id, patient)
+    }
+
+    /// 404, audited: an object outside the caller's reach (or absent: the answer is the same).
+    pub fn not_found(
+        &self,
+        action: Action,
+        resource: Resource,
+        id: &str,
+        patient: Option<&str>,
+    ) -> Error {
+        self.deny(Error::NotFound, action, resource, Some(id), patient)
+    }
+
+    /// Runs a read on a pooled connection as this caller (its scope, its audited denials),
+    /// off the async runtime.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn, &Actor) -> Result<T> + Send + 'static,
+    {
+        let actor = self.actor.clone();
+        self.state.db.read(move |conn| f(conn, &actor)).await
+    }
+
+    /// Runs `f` in one write transaction as this caller; see `Tx`.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
+    {
+        self.actor.write(&self.state.db, f).await
+    }
+
+    /// Records the read's audit entries and hands the data over: the one way patient data
+    /// leaves the server.
+    pub async fn reveal<T>(&self, seen: Audited<T>) -> T {
+        for (action, resource, id, patient) in seen.entries {
+            self.actor.audit.record_async(self.actor.entry(
+                action,
+                resource,
+                id.as_deref(),
+                patient.as_deref(),
+            ));
+        }
+        seen.value
+    }
+}
+
+/// What a refused request tried, by its method and path: `search` a collection, `read` an
+/// object, `create`, `update`, `delete`.
+fn action_of(method: &Method, path: &str) -> Action {
+    match *method {
+        Method::GET if path.contains('{') => Action::Read,
+        Method::GET => Action::Search,
+        Method::POST => Action::Create,
+        Method::DELETE => Action::Delete,
+        _ => Action::Update,
+    }
+}

@@ -1,0 +1,478 @@
+//! The route table, walked from the OpenAPI document: every operation states who may call it
+//! (`x-access`, mirrored in its `security`) and the resource its denials are audited as; a
+//! caller without the stated permission gets 403 and an audited denial; and every operation
+//! that is not declared unaudited (`x-not-audited`, reads only) writes an audit entry when it
+//! succeeds. A route added without a statement, or without a request here, fails this test.
+
+use std::collections::{BTreeMap, HashMap};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::clinical::*;
+use crate::common::*;
+
+/// One operation of the document.
+struct Op {
+    method: Method,
+    path: String,
+    access: String,
+    audited: bool,
+    security: Value,
+}
+
+async fn operations(app: &TestApp) -> Vec<Op> {
+    let doc = app
+        .call(Method::GET, "/openapi.json", None, None, &[])
+        .await
+        .expect(200)
+        .body;
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("a path item") {
+            let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                continue;
+            };
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                continue;
+            }
+            let access = op["x-access"].as_str().unwrap_or_default().to_string();
+            assert!(
+                !access.is_empty(),
+                "{method} {path} states no access rule (kit::route)"
+            );
+            assert!(
+                op["x-audit-resource"]
+                    .as_str()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {path} names no audit resource"
+            );
+            let audited = op.get("x-not-audited").is_none();
+            assert!(
+                audited || method == Method::GET,
+                "{method} {path}: only reads may go unaudited"
+            );
+            ops.push(Op {
+                method,
+                path: path.clone(),
+                access,
+                audited,
+                security: op["security"].clone(),
+            });
+        }
+    }
+    assert!(
+        ops.len() > 40,
+        "the document lists the routes: {}",
+        ops.len()
+    );
+    ops
+}
+
+/// The statement and the document's `security` say the same.
+fn security_matches(op: &Op) {
+    let want = match op.access.as_str() {
+        "public" => json!([]),
+        "signed_in" => json!([{"bearer": []}]),
+        perm => json!([{"bearer": [perm]}]),
+    };
+    assert_eq!(op.security, want, "{} {}", op.method, op.path);
+}
+
+/// The objects the requests below act on.
+struct World {
+    doctor: Actor,
+    patient: Actor,
+    appointment: String,
+    record: String,
+    notification: String,
+    role_to_patch: String,
+    role_to_delete: String,
+    spare: Actor,
+    leaving: Actor,
+}
+
+async fn world(app: &TestApp) -> World {
+    let doctor = app.doctor("Walker", "family medicine").await;
+    let patient = app.patient("Walked").await;
+    let appointment = book(
+        app,
+        &doctor.token,
+        patient.pid(),
+        doctor.did(),
+        &slot(2, 60),
+        &slot(2, 90),
+    )
+    .await
+    .expect(201)
+    .id();
+    let record = write_record(app, &doctor.token, patient.pid(), "visit_note")
+        .await
+        .expect(201)
+        .id();
+    let notification = app
+        .post(
+            "/notifications",
+            &app.admin_token,
+            json!({"user_id": patient.user_id, "title": "hello", "body": "walk"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let mut roles = Vec::new();
+    for name in ["walk_patched", "walk_deleted"] {
+        roles.push(
+            app.post(
+                "/roles",
+                &app.admin_token,
+                json!({"name": name, "description": "walk", "permissions": ["consent:write"]}),
+            )
+            .await
+            .expect(201)
+            .id(),
+        );
+    }
+    World {
+        spare: app.patient("Spare").await,
+        leaving: app.patient("Leaving").await,
+        doctor,
+        patient,
+        appointment,
+        record,
+        notification,
+        role_to_delete: roles.pop().unwrap(),
+        role_to_patch: roles.pop().unwrap(),
+    }
+}
+
+/// A request that succeeds: (path, token, body).
+fn request(
+    app: &TestApp,
+    w: &World,
+    method: &Method,
+    template: &str,
+) -> Option<(String, Option<String>, Option<Value>)> {
+    let admin = Some(app.admin_token.clone());
+    let doctor = Some(w.doctor.token.clone());
+    let patient = Some(w.patient.token.clone());
+    let pid = w.patient.pid();
+    let uid = &w.patient.user_id;
+    let telemedicine = "01900000-0000-7000-8000-000000000001";
+    let fresh = unique();
+    let path = |p: &str| p.to_string();
+    Some(match (method.as_str(), template) {
+        ("POST", "/api/v1/auth/register") => (
+            path(template),
+            None,
+            Some(
+                json!({"email": format!("walk-{fresh}@example.test"), "password": PASSWORD,
+                        "given_name": "Walk", "family_name": "Er", "birth_date": "1990-01-01",
+                        "sex": "other"}),
+            ),
+        ),
+        ("POST", "/api/v1/auth/login") => (
+            path(template),
+            None,
+            Some(json!({"email": w.spare.email, "password": PASSWORD})),
+        ),
+        ("POST", "/api/v1/auth/logout") => (path(template), Some(w.leaving.token.clone()), None),
+        ("POST", "/api/v1/auth/password") => (
+            path(template),
+            Some(w.spare.token.clone()),
+            Some(json!({"current_password": PASSWORD, "new_password": PASSWORD})),
+        ),
+        ("POST", "/api/v1/users") => (
+            path(template),
+            admin,
+            Some(
+                json!({"email": format!("walk-user-{fresh}@example.test"), "password": PASSWORD,
+                        "display_name": "Walk", "roles": ["auditor"]}),
+            ),
+        ),
+        ("GET", "/api/v1/users") => (path(template), admin, None),
+        ("GET", "/api/v1/users/{id}") => (format!("/api/v1/users/{uid}"), admin, None),
+        ("PATCH", "/api/v1/users/{id}") => (
+            format!("/api/v1/users/{uid}"),
+            admin,
+            Some(json!({"display_name": "Walked Again"})),
+        ),
+        ("POST", "/api/v1/roles") => (
+            path(template),
+            admin,
+            Some(
+                json!({"name": format!("walk_{fresh}"), "description": "walk", "permissions": []}),
+            ),
+        ),
+        ("PATCH", "/api/v1/roles/{id}") => (
+            format!("/api/v1/roles/{}", w.role_to_patch),
+            admin,
+            Some(json!({"description": "walked"})),
+        ),
+        ("DELETE", "/api/v1/roles/{id}") => {
+            (format!("/api/v1/roles/{}", w.role_to_delete), admin, None)
+        }
+        ("GET", "/api/v1/audit-logs") => (path(template), admin, None),
+        ("GET", "/api/v1/patients/{id}/access-log") => {
+            (format!("/api/v1/patients/{pid}/access-log"), patient, None)
+        }
+        ("POST", "/api/v1/patients") => (
+            path(template),
+            admin,
+            Some(
+                json!({"given_name": "Walk", "family_name": "In", "birth_date": "1980-02-03",
+                        "sex": "female"}),
+            ),
+        ),
+        ("GET", "/api/v1/patients") => (path(template), doctor, None),
+        ("GET", "/api/v1/patients/{id}") => (format!("/api/v1/patients/{pid}"), doctor, None),
+        ("PATCH", "/api/v1/patients/{id}") => (
+            format!("/api/v1/patients/{pid}"),
+            patient,
+            Some(json!({"phone": "+1 555 0100"})),
+        ),
+        ("GET", "/api/v1/patients/{id}/care-team") => {
+            (format!("/api/v1/patients/{pid}/care-team"), patient, None)
+        }
+        ("POST", "/api/v1/patients/{id}/break-glass") => (
+            format!("/api/v1/patients/{pid}/break-glass"),
+            doctor,
+            Some(json!({"reason": "walking every route of the table"})),
+        ),
+        ("POST", "/api/v1/doctors") => (
+            path(template),
+            admin,
+            Some(
+                json!({"given_name": "Walk", "family_name": "Doc", "specialty": "any",
+                        "license_number": format!("WALK-{fresh}"),
+                        "email": format!("walk-doc-{fresh}@example.test")}),
+            ),
+        ),
+        ("PATCH", "/api/v1/doctors/{id}") => (
+            format!("/api/v1/doctors/{}", w.doctor.did()),
+            doctor,
+            Some(json!({"phone": "+1 555 0101"})),
+        ),
+        ("GET", "/api/v1/notifications") => (path(template), patient, None),
+        ("POST", "/api/v1/notifications") => (
+            path(template),
+            admin,
+            Some(json!({"user_id": uid, "title": "walk", "body": "again"})),
+        ),
+        ("POST", "/api/v1/notifications/{id}/read") => (
+            format!("/api/v1/notifications/{}/read", w.notification),
+            patient,
+            None,
+        ),
+        ("POST", "/api/v1/notifications/read-all") => (path(template), patient, None),
+        ("GET", "/api/v1/notifications/stream") => (path(template), patient, None),
+        ("POST", "/api/v1/appointments") => (
+            path(template),
+            doctor,
+            Some(json!({"patient_id": pid, "doctor_id": w.doctor.did(),
+                        "start_time": slot(5, 60), "end_time": slot(5, 90)})),
+        ),
+        ("GET", "/api/v1/appointments") => (path(template), patient, None),
+        ("GET", "/api/v1/appointments/{id}") => (
+            format!("/api/v1/appointments/{}", w.appointment),
+            patient,
+            None,
+        ),
+        ("PATCH", "/api/v1/appointments/{id}") => (
+            format!("/api/v1/appointments/{}", w.appointment),
+            doctor,
+            Some(json!({"reason": "walked"})),
+        ),
+        ("POST", "/api/v1/medical-records") => (
+            path(template),
+            doctor,
+            Some(
+                json!({"patient_id": pid, "record_type": "allergy", "title": "Walk",
+                        "content": "None known."}),
+            ),
+        ),
+        ("GET", "/api/v1/medical-records") => (path(template), patient, None),
+        ("GET", "/api/v1/medical-records/{id}") => (
+            format!("/api/v1/medical-records/{}", w.record),
+            patient,
+            None,
+        ),
+        ("PATCH", "/api/v1/medical-records/{id}") => (
+            format!("/api/v1/medical-records/{}", w.record),
+            doctor,
+            Some(json!({"content": "Amended on the walk."})),
+        ),
+        ("GET", "/api/v1/medical-records/{id}/history") => (
+            format!("/api/v1/medical-records/{}/history", w.record),
+            patient,
+            None,
+        ),
+        ("POST", "/api/v1/consent-forms") => (
+            path(template),
+            admin,
+            Some(json!({"kind": "research", "title": "Walk", "body": "Walk consent"})),
+        ),
+        ("PATCH", "/api/v1/consent-forms/{id}") => (
+            format!("/api/v1/consent-forms/{telemedicine}"),
+            admin,
+            Some(json!({"active": true})),
+        ),
+        ("POST", "/api/v1/consents") => (
+            path(template),
+            patient,
+            Some(json!({"consent_form_id": telemedicine, "action": "given"})),
+        ),
+        ("GET", "/api/v1/consents") => (path(template), patient, None),
+        ("GET", "/api/v1/users/{id}/consent-status") => {
+            (format!("/api/v1/users/{uid}/consent-status"), patient, None)
+        }
+        ("GET", "/api/v1/patients/{id}/consent-check/{kind}") => (
+            format!("/api/v1/patients/{pid}/consent-check/telemedicine"),
+            patient,
+            None,
+        ),
+        _ => return None,
+    })
+}
+
+/// Audit entries written under one request id.
+async fn entries_of(app: &TestApp, request_id: &str) -> Vec<Value> {
+    app.get(
+        &format!("/audit-logs?request_id={request_id}"),
+        &app.admin_token,
+    )
+    .await
+    .expect(200)
+    .items()
+}
+
+/// Sends one request with a chosen request id; a stream is dropped once its headers arrive.
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    request_id: &str,
+) -> u16 {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .header("x-request-id", request_id);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.expect("request sent").status().as_u16()
+}
+
+/// Every audited operation, called the way it succeeds, writes at least one entry under its
+/// request id; every operation states its access, as its `security` shows.
+async fn every_route_writes_its_audit_entry(app: &TestApp) {
+    let ops = operations(app).await;
+    let w = world(app).await;
+    let mut missing = Vec::new();
+    let mut unaudited = Vec::new();
+    for (n, op) in ops.iter().enumerate() {
+        security_matches(op);
+        if !op.audited {
+            continue;
+        }
+        let Some((path, token, body)) = request(app, &w, &op.method, &op.path) else {
+            missing.push(format!("{} {}", op.method, op.path));
+            continue;
+        };
+        let rid = format!("walk-{}-{n}", unique());
+        let status = send(app, op.method.clone(), &path, token.as_deref(), body, &rid).await;
+        assert!(status < 300, "{} {path}: {status}", op.method);
+        if entries_of(app, &rid).await.is_empty() {
+            unaudited.push(format!("{} {}", op.method, op.path));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no request in the walk for: {missing:#?}"
+    );
+    assert!(unaudited.is_empty(), "wrote no audit entry: {unaudited:#?}");
+}
+
+/// A caller whose roles hold every permission but the one a route states gets 403, audited as
+/// a denial, before anything else happens; without a token every non-public route is 401.
+async fn every_route_enforces_its_stated_permission(app: &TestApp) {
+    let ops = operations(app).await;
+    let all: Vec<String> = app
+        .get("/permissions", &app.admin_token)
+        .await
+        .expect(200)
+        .items()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut without: HashMap<String, Actor> = HashMap::new();
+    let mut refused = BTreeMap::new();
+    for (n, op) in ops.iter().enumerate() {
+        let path = op
+            .path
+            .split('/')
+            .map(|seg| match seg {
+                "{kind}" => "telemedicine".to_string(),
+                s if s.starts_with('{') => uuid::Uuid::now_v7().to_string(),
+                s => s.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        match op.access.as_str() {
+            "public" => continue,
+            "signed_in" => {
+                let status = send(app, op.method.clone(), &path, None, None, "anon").await;
+                assert_eq!(status, 401, "{} {}", op.method, op.path);
+            }
+            perm => {
+                if !without.contains_key(perm) {
+                    let name = format!("all_but_{}", perm.replace([':', '.'], "_"));
+                    let perms: Vec<&String> = all.iter().filter(|p| *p != perm).collect();
+                    app.post(
+                        "/roles",
+                        &app.admin_token,
+                        json!({"name": name, "description": "all but one", "permissions": perms}),
+                    )
+                    .await
+                    .expect(201);
+                    without.insert(perm.to_string(), app.staff(&name).await);
+                }
+                let caller = &without[perm];
+                let rid = format!("deny-{}-{n}", unique());
+                let status = send(
+                    app,
+                    op.method.clone(),
+                    &path,
+                    Some(&caller.token),
+                    Some(json!({})),
+                    &rid,
+                )
+                .await;
+                assert_eq!(status, 403, "{} {} without {perm}", op.method, op.path);
+                let entries = entries_of(app, &rid).await;
+                assert!(
+                    entries.iter().any(
+                        |e| e["outcome"] == "denied" && e["user_id"] == caller.user_id.as_str()
+                    ),
+                    "{} {}: the refusal was not audited: {entries:?}",
+                    op.method,
+                    op.path
+                );
+                refused.insert(format!("{} {}", op.method, op.path), perm.to_string());
+            }
+        }
+    }
+    assert!(
+        refused.len() > 25,
+        "most routes state a permission: {refused:#?}"
+    );
+}
+
+both_backends!(
+    every_route_writes_its_audit_entry,
+    every_route_enforces_its_stated_permission,
+);
