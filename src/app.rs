@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
 use axum::{middleware, Router};
 use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -24,29 +23,7 @@ use crate::http::middleware::{edge, Metrics};
 use crate::kit::routes::RouteTable;
 use crate::realtime::Hub;
 
-/// What every handler reaches. One `Arc`: axum clones the state for each extractor of each
-/// request, and seven reference counts touched twice each per request showed in profiles.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-pub struct Shared {
-    pub db: Db,
-    pub audit: Audit,
-    pub sessions: Arc<SessionCache>,
-    pub throttle: Arc<LoginThrottle>,
-    pub hub: Arc<Hub>,
-    pub metrics: Arc<Metrics>,
-    pub config: Arc<Config>,
-    /// Every route's stated access, which `kit::Ctx` enforces.
-    pub routes: Arc<RouteTable>,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
+pub use crate::kit::state::{AppState, Shared};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -260,9 +237,4 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-}
-
-/// Not a route: a helper the ops handlers use to answer plain text.
-pub fn text(body: String, content_type: &'static str) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, content_type)], body)
 }

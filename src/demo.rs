@@ -265,8 +265,8 @@ fn principal(
         role: role.to_string(),
         perms,
         is_admin: role == ADMIN,
-        patient_id: patient_id.map(str::to_string),
-        doctor_id: doctor_id.map(str::to_string),
+        patient_id: patient_id.map(|p| PatientId::from_db(p.to_string())),
+        doctor_id: doctor_id.map(|d| DoctorId::from_db(d.to_string())),
         token_hash: String::new(),
         expires_at: now(),
     }

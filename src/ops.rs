@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::{text, AppState};
 use crate::audit::Resource;
 use crate::http::ApiError;
+use crate::kit::AppState;
 use crate::kit::{route_unaudited, Access, Perm};
 
 /// What a denial of `/metrics` is audited as.
@@ -79,10 +79,11 @@ pub async fn metrics(
 ) -> Result<impl IntoResponse, ApiError> {
     Ok((
         StatusCode::OK,
-        text(
-            state.metrics.render() + &state.audit.render_metrics(),
+        [(
+            axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
-        ),
+        )],
+        state.metrics.render() + &state.audit.render_metrics(),
     ))
 }
 

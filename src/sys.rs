@@ -1,10 +1,9 @@
-//! Thread scheduling: where the server asks the kernel to favour its request threads over its
-//! background work. All of it lives here; BENCHMARKS.md (fixes 25, 26) has the measurements
-//! behind each piece and docs/DECISIONS.md says why what is left was kept.
-
-/// How many nice steps the server's background threads (WAL checkpoints, and audit passes
-/// that requests wait for) run below the process: 0 is the same priority, 19 the lowest.
-const BACKGROUND_NICE_STEPS: libc::c_int = 10;
+//! Thread scheduling: the one place the server asks the kernel for anything about its
+//! threads. What is left is what clearly paid in the benchmark (BENCHMARKS.md, "Scheduling,
+//! measured again"): the blocking threads that run database calls and password hashes run in
+//! SCHED_BATCH a few nice steps below the runtime's workers. The audit passes' idle class and
+//! the background threads' nice 10 showed no difference beyond the run-to-run noise and went
+//! (docs/DECISIONS.md).
 
 /// How many nice steps the blocking-pool threads that run database calls and password hashes
 /// run below the runtime's worker threads, which poll every connection (a weight of 335
@@ -20,11 +19,6 @@ pub(crate) const BLOCKING_NICE_STEPS: libc::c_int = 5;
 /// and its blocking threads alike ("tokio-runtime-worker"), so `top -H` and the benchmark's
 /// CPU by thread could not tell them apart.
 pub const DB_THREAD_NAME: &str = "db-blocking";
-
-/// Lowers the calling thread's CPU priority `BACKGROUND_NICE_STEPS` below where it is.
-pub fn lower_thread_priority() {
-    lower_thread_nice(BACKGROUND_NICE_STEPS);
-}
 
 /// `spawn_blocking` for the server's blocking work (database calls, password hashes), on a
 /// thread below the runtime's workers (`BLOCKING_NICE_STEPS`) in SCHED_BATCH
@@ -78,33 +72,6 @@ fn name_thread(name: &str) {
         unsafe {
             libc::prctl(libc::PR_SET_NAME, name.as_ptr());
         }
-    }
-}
-
-/// Moves the calling thread to the idle scheduling class (a weight of 3 against 1,024 for nice
-/// 0, 15 for nice 19): any thread that wakes on its core pre-empts it at once, where at nice
-/// 10 or 19 the kernel still let a sealing pass run on while a request thread waited. Its disk
-/// I/O is kept in the best-effort class (the kernel would otherwise derive the idle I/O class
-/// from the CPU class, and a WAL fsync under SQLite's write lock would wait behind all other
-/// I/O). An unprivileged thread cannot leave the idle class: work that must not wait goes to
-/// another thread (`audit::AuditThread`).
-pub fn idle_thread_priority() {
-    // SAFETY: sched_setscheduler and ioprio_set on the calling thread (0) with valid
-    // arguments; a failure leaves the thread as it is.
-    #[cfg(target_os = "linux")]
-    unsafe {
-        let param = libc::sched_param { sched_priority: 0 };
-        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
-        const IOPRIO_WHO_PROCESS: libc::c_long = 1;
-        const IOPRIO_CLASS_BE: libc::c_long = 2;
-        const IOPRIO_CLASS_SHIFT: libc::c_long = 13;
-        const DEFAULT_LEVEL: libc::c_long = 4;
-        libc::syscall(
-            libc::SYS_ioprio_set,
-            IOPRIO_WHO_PROCESS,
-            0 as libc::c_long,
-            (IOPRIO_CLASS_BE << IOPRIO_CLASS_SHIFT) | DEFAULT_LEVEL,
-        );
     }
 }
 

@@ -141,7 +141,7 @@ pub fn principal(user_id: &str, role: &str, doctor_id: Option<&str>) -> Principa
         perms,
         is_admin: role == ADMIN,
         patient_id: None,
-        doctor_id: doctor_id.map(str::to_string),
+        doctor_id: doctor_id.map(|d| DoctorId::from_db(d.to_string())),
         token_hash: String::new(),
         expires_at: healthapi::db::now(),
     }

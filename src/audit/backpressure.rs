@@ -22,7 +22,6 @@ impl Audit {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + ADMIT_TIMEOUT;
-        let _waiting = Waiting::on(&self.inner.admitting);
         self.inner.admit_waits.fetch_add(1, Ordering::Relaxed);
         loop {
             let taken = self.inner.taken.notified();
@@ -84,23 +83,6 @@ impl Audit {
     }
 }
 
-/// Counts a request waiting in `admit` for as long as it waits (also when it times out or its
-/// connection drops).
-pub(super) struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    pub(super) fn on(count: &'a std::sync::atomic::AtomicUsize) -> Waiting<'a> {
-        count.fetch_add(1, Ordering::Relaxed);
-        Waiting(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
@@ -130,15 +112,10 @@ mod tests {
         });
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!waiting.is_finished(), "admitted while the buffer was full");
-        assert!(
-            audit.is_waited_for(),
-            "the next seal runs on the urgent thread"
-        );
 
         // admit() woke the sealer's Notify; a flush (what the sealer runs) releases the waiter.
         assert_eq!(audit.flush().await.unwrap(), BUFFER_HARD_CAP);
         assert_eq!(waiting.await.unwrap(), Ok(()));
-        assert!(!audit.is_waited_for(), "nobody waits any more");
         let metrics = audit.render_metrics();
         assert!(
             metrics.contains("healthapi_audit_admit_waits_total 1\n"),
@@ -153,17 +130,15 @@ mod tests {
             "{metrics}"
         );
 
-        // A waiter that goes away (its connection dropped) stops counting too.
+        // A waiter that goes away (its connection dropped) leaves nothing behind.
         fill_to_hard_cap(&audit);
         let dropped = tokio::spawn({
             let audit = audit.clone();
             async move { audit.admit().await }
         });
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(audit.is_waited_for());
         dropped.abort();
         let _ = dropped.await;
-        assert!(!audit.is_waited_for(), "an aborted waiter still counted");
         audit.flush().await.unwrap();
 
         let mut conn = audit.inner.pool.get().unwrap();

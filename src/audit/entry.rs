@@ -211,14 +211,29 @@ impl NewEntry {
         resource_id: Option<&str>,
         patient_id: Option<&str>,
     ) -> NewEntry {
+        Self::of(
+            action,
+            resource,
+            resource_id.map(str::to_string),
+            patient_id.map(str::to_string),
+        )
+    }
+
+    /// `new`, taking the ids it keeps.
+    pub fn of(
+        action: Action,
+        resource: Resource,
+        resource_id: Option<String>,
+        patient_id: Option<String>,
+    ) -> NewEntry {
         NewEntry {
             occurred_at: crate::db::now(),
             user_id: None,
             role: None,
             action: action.as_str().to_string(),
             resource_type: resource.as_str().to_string(),
-            resource_id: resource_id.map(str::to_string),
-            patient_id: patient_id.map(str::to_string),
+            resource_id,
+            patient_id,
             outcome: Outcome::Success.as_str().to_string(),
             request_id: None,
             client_addr: None,

@@ -19,11 +19,10 @@ impl Audit {
         let mut total = 0;
         loop {
             let inner = self.inner.clone();
-            let urgent = self.index_lag() >= MAX_INDEX_LAG / 2 || self.inner.is_waited_for();
             let pass = self
                 .inner
                 .index_thread
-                .run(urgent, move || {
+                .run(move || {
                     Ok::<_, anyhow::Error>(index_entries(&mut *inner.pool.get()?, INDEX_BATCH)?)
                 })
                 .await??;

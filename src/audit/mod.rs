@@ -37,7 +37,7 @@ pub use chain::{canonical, chain_hash, keyed_mac, load_key};
 pub use entry::{Action, AuditLog, ChainedRow, NewEntry, Outcome, Resource};
 pub use index::{index_all_entries, index_bucket, index_entries, index_key, IndexPass, Lookup};
 pub use outbox::{pending, record};
-use sealer::AuditThread;
+use sealer::PassThread;
 pub use sealer::{seal, SealResult};
 
 /// Buffered read entries that wake the sealer before its tick.
@@ -49,9 +49,6 @@ const BUFFER_HARD_CAP: usize = SEAL_BATCH as usize;
 /// How long a request waits for the sealer before it is refused with 503.
 const ADMIT_TIMEOUT: Duration = Duration::from_secs(5);
 const SEAL_BATCH: i64 = 5_000;
-/// Entries per transaction of a routine seal (what 10,000 reads/s buffer in a seal interval),
-/// between which it checks whether requests wait for it.
-const ROUTINE_SEAL_SLICE: usize = 1_000;
 /// Rows per INSERT when sealing: 12 columns each, well under both backends' bind limits.
 const SEAL_INSERT_ROWS: usize = 500;
 
@@ -62,12 +59,9 @@ struct Inner {
     /// Serialises this node's sealing; the head row lock serialises nodes.
     seal_lock: tokio::sync::Mutex<()>,
     wake: Notify,
-    thread: AuditThread,
-    /// The trail index's own threads, so that indexing never holds up a seal.
-    index_thread: AuditThread,
-    /// Requests waiting in `admit`: while any do, new passes go to the urgent threads and a
-    /// routine seal stops at its next slice.
-    admitting: std::sync::atomic::AtomicUsize,
+    thread: PassThread,
+    /// The trail index's own thread, so that indexing never holds up a seal.
+    index_thread: PassThread,
     /// Requests that ever waited in `admit`, and those of them refused (`/metrics`).
     admit_waits: AtomicU64,
     admit_refusals: AtomicU64,
@@ -82,13 +76,6 @@ struct Inner {
     /// Signalled whenever the sealer takes the buffer, for requests waiting in `admit`.
     taken: Notify,
     stopped: std::sync::atomic::AtomicBool,
-}
-
-impl Inner {
-    /// Whether requests wait in `admit`, or the server is shutting down (its final flush).
-    fn is_waited_for(&self) -> bool {
-        self.admitting.load(Ordering::Relaxed) > 0 || self.stopped.load(Ordering::Relaxed)
-    }
 }
 
 /// The handle every request uses. Cheap to clone.
@@ -106,9 +93,8 @@ impl Audit {
                 buffer: Mutex::new(Vec::new()),
                 seal_lock: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
-                thread: AuditThread::start("audit-sealer", "audit-seal-now"),
-                index_thread: AuditThread::start("audit-indexer", "audit-index-now"),
-                admitting: std::sync::atomic::AtomicUsize::new(0),
+                thread: PassThread::start("audit-sealer"),
+                index_thread: PassThread::start("audit-indexer"),
                 admit_waits: AtomicU64::new(0),
                 admit_refusals: AtomicU64::new(0),
                 sealed_seq: AtomicI64::new(0),
@@ -142,12 +128,6 @@ impl Audit {
 
     fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::Relaxed)
-    }
-
-    /// Whether requests wait in `admit`, or the server is shutting down (its final flush).
-    #[cfg(test)]
-    fn is_waited_for(&self) -> bool {
-        self.inner.is_waited_for()
     }
 }
 

@@ -1,52 +1,37 @@
 //! Sealing: the passes that take buffered read entries and committed outbox rows, chain them
 //! in time order and store them in `audit_logs`, on threads of their own.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use parking_lot::Mutex;
 
 use super::chain::{chain_hash, keyed_mac};
 use super::entry::{ChainedRow, NewEntry};
-use super::{Audit, BUFFER_HARD_CAP, ROUTINE_SEAL_SLICE, SEAL_BATCH, SEAL_INSERT_ROWS};
+use super::{Audit, SEAL_BATCH, SEAL_INSERT_ROWS};
 use crate::db::schema::{audit_head, audit_logs, audit_outbox};
 use crate::db::{write_transaction, DbConn};
 
 impl Audit {
-    /// Seals everything buffered or in the outbox now. Entries are never dropped: on failure
-    /// the buffered ones go back into the buffer.
-    /// Someone waits for this one (a reader of the trail, shutdown, the CLI): it runs on the
-    /// urgent thread.
+    /// Seals everything buffered or in the outbox now (a reader of the trail, shutdown, the
+    /// CLI). Entries are never dropped: on failure the buffered ones go back into the buffer.
     pub async fn flush(&self) -> anyhow::Result<usize> {
-        self.seal_buffered(true).await
+        self.seal_buffered().await
     }
 
-    /// One pass of the background sealer (`wanted` false), or a flush someone waits for.
-    /// Routine (the idle thread) unless wanted, requests wait, or the buffer reached its cap.
-    async fn seal_buffered(&self, wanted: bool) -> anyhow::Result<usize> {
+    /// One pass of the sealer: everything buffered, and the outbox, `SEAL_BATCH` entries per
+    /// write transaction (a single transaction over a backlog of 100,000s of read entries held
+    /// the database's write lock for seconds while bookings timed out waiting for it).
+    async fn seal_buffered(&self) -> anyhow::Result<usize> {
         let _guard = self.inner.seal_lock.lock().await;
-        let inner = self.inner.clone();
         let mut total = 0;
         loop {
-            // Buffered entries are sealed SEAL_BATCH at a time, one write transaction each: a
-            // single transaction over a backlog of 100,000s of read entries held the database's
-            // write lock for seconds while bookings timed out waiting for it.
-            let pending = std::mem::take(&mut *inner.buffer.lock());
-            inner.taken.notify_waiters();
-            let urgent = wanted || pending.len() >= BUFFER_HARD_CAP || inner.is_waited_for();
-            // A routine pass seals in short transactions and stops between two once requests
-            // wait for it (it runs only when the cores are free): the rest goes back to the
-            // buffer, for an urgent pass.
-            let slice = if urgent {
-                SEAL_BATCH as usize
-            } else {
-                ROUTINE_SEAL_SLICE
-            };
-            let inner2 = inner.clone();
-            let result = inner
+            let pending = std::mem::take(&mut *self.inner.buffer.lock());
+            self.inner.taken.notify_waiters();
+            let inner = self.inner.clone();
+            let result = self
+                .inner
                 .thread
-                .run(urgent, move || {
+                .run(move || {
                     let mut done = 0;
                     let mut total = SealResult {
                         sealed: 0,
@@ -55,10 +40,10 @@ impl Audit {
                         indexed: 0,
                         rebuild: 0,
                     };
-                    let res = match inner2.pool.get() {
+                    let res = match inner.pool.get() {
                         Ok(mut conn) => loop {
-                            let end = (done + slice).min(pending.len());
-                            match seal(&mut conn, &inner2.key, &pending[done..end]) {
+                            let end = (done + SEAL_BATCH as usize).min(pending.len());
+                            match seal(&mut conn, &inner.key, &pending[done..end]) {
                                 Ok(r) => {
                                     total.sealed += r.sealed;
                                     total.more = r.more;
@@ -69,33 +54,21 @@ impl Audit {
                                     if done == pending.len() {
                                         break Ok(());
                                     }
-                                    if !urgent && inner2.is_waited_for() {
-                                        total.more = true;
-                                        break Ok(());
-                                    }
                                 }
                                 Err(e) => break Err(e.to_string()),
                             }
                         },
                         Err(e) => Err(e.to_string()),
                     };
-                    // What was not sealed goes back to the front of the buffer.
-                    let give_back = |mut pending: Vec<NewEntry>| {
-                        let unsealed = pending.split_off(done);
-                        let mut b = inner2.buffer.lock();
-                        let newer = std::mem::take(&mut *b);
-                        *b = unsealed;
-                        b.extend(newer);
-                    };
                     match res {
-                        Ok(()) => {
-                            if done < pending.len() {
-                                give_back(pending);
-                            }
-                            Ok(total)
-                        }
+                        Ok(()) => Ok(total),
                         Err(e) => {
-                            give_back(pending);
+                            // What was not sealed goes back to the front of the buffer.
+                            let unsealed = pending[done..].to_vec();
+                            let mut b = inner.buffer.lock();
+                            let newer = std::mem::take(&mut *b);
+                            *b = unsealed;
+                            b.extend(newer);
                             Err(anyhow::anyhow!("sealing audit entries failed: {e}"))
                         }
                     }
@@ -132,7 +105,7 @@ impl Audit {
         tokio::spawn(async move {
             while !audit.is_stopped() {
                 let _ = tokio::time::timeout(interval, audit.inner.wake.notified()).await;
-                if let Err(e) = audit.seal_buffered(false).await {
+                if let Err(e) = audit.seal_buffered().await {
                     tracing::warn!(error = %e, "audit sealer will retry");
                 }
             }
@@ -140,88 +113,32 @@ impl Audit {
     }
 }
 
-/// The two threads that seal (or index): routine passes run on one in the idle scheduling
-/// class, passes someone waits for on one at nice 10 below the process. Urgent are: a flush
-/// that a caller awaits (`flush`: a reader of the trail, shutdown), a pass sent while requests
-/// wait in `Audit::admit` or when the buffer is at its cap, and an index pass once the index
-/// lags half its bound. Sealing comes in bursts (every 100 ms, a transaction over all the
-/// entries since): on the runtime's blocking pool a burst held one of the 2 cores for tens of
-/// milliseconds while requests queued on the other (p99 of patient reads at 80% load 48 ms
-/// against a p50 of 5 ms). At nice 10 the kernel still let a pass run on while the runtime's
-/// workers waited (gaps of 4-8 ms with no response, 130-160 of 2 ms or more per 12 s at
-/// 19,000 req/s); in the idle class any waking thread pre-empts it (77-94). A routine seal
-/// stops between short transactions once requests wait (`ROUTINE_SEAL_SLICE`) and hands the
-/// rest to the urgent thread; a routine index pass runs to its end (its chunks hold the write
-/// lock for one transaction each). On a machine whose cores are all busy with other work, an
-/// idle-class pass gets ~0.3% of a core (nice 10: ~10%).
-pub(super) struct AuditThread {
-    routine: SealerThread,
-    urgent: SealerThread,
-    /// Held while either thread runs a pass: a pass whose caller went away (a cancelled
-    /// `flush`) still runs, and the next one must not overlap it on the other thread.
-    busy: Arc<Mutex<()>>,
-    #[cfg(test)]
-    urgent_passes: std::sync::atomic::AtomicUsize,
-}
-
-impl AuditThread {
-    pub(super) fn start(routine: &str, urgent: &str) -> AuditThread {
-        AuditThread {
-            routine: SealerThread::start(routine, crate::sys::idle_thread_priority),
-            urgent: SealerThread::start(urgent, crate::sys::lower_thread_priority),
-            busy: Arc::new(Mutex::new(())),
-            #[cfg(test)]
-            urgent_passes: Default::default(),
-        }
-    }
-
-    /// Runs `f` on the urgent thread if `urgent`, else on the routine one, and waits for its
-    /// result without blocking the runtime. The two never run a pass at once (`busy`).
-    pub(super) async fn run<T: Send + 'static>(
-        &self,
-        urgent: bool,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        #[cfg(test)]
-        if urgent {
-            self.urgent_passes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let busy = self.busy.clone();
-        let pass = move || {
-            let _running = busy.lock();
-            f()
-        };
-        if urgent { &self.urgent } else { &self.routine }
-            .run(pass)
-            .await
-    }
-}
-
-/// One thread that runs the jobs it is sent, at the priority `lower` sets.
-struct SealerThread {
+/// A thread of its own that runs the passes it is sent, one at a time: the sealer's and the
+/// indexer's. Sealing comes in bursts (every 100 ms, a transaction over all the entries since);
+/// on a thread of its own a burst never takes one of the blocking threads requests need.
+pub(super) struct PassThread {
     jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
 }
 
-impl SealerThread {
-    fn start(name: &str, lower: fn()) -> SealerThread {
+impl PassThread {
+    pub(super) fn start(name: &str) -> PassThread {
         let (jobs, queue) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                lower();
                 // Ends when the last handle (and so the sender) is dropped.
                 while let Ok(job) = queue.recv() {
-                    // A panicking seal drops its reply: that flush fails, the thread goes on.
+                    // A panicking pass drops its reply: that flush fails, the thread goes on.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }
             })
             .expect("start an audit thread");
-        SealerThread { jobs }
+        PassThread { jobs }
     }
 
-    /// Runs `f` on this thread and waits for its result without blocking the runtime.
-    async fn run<T: Send + 'static>(
+    /// Runs `f` on this thread and waits for its result without blocking the runtime. A pass
+    /// whose caller went away (a cancelled flush) still runs to its end before the next.
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> anyhow::Result<T> {
@@ -230,10 +147,10 @@ impl SealerThread {
             .send(Box::new(move || {
                 let _ = reply.send(f());
             }))
-            .map_err(|_| anyhow::anyhow!("the audit sealer thread has stopped"))?;
+            .map_err(|_| anyhow::anyhow!("the audit thread has stopped"))?;
         result
             .await
-            .map_err(|_| anyhow::anyhow!("the audit seal did not finish (it panicked)"))
+            .map_err(|_| anyhow::anyhow!("the audit pass did not finish (it panicked)"))
     }
 }
 
@@ -354,11 +271,7 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
 
 #[cfg(test)]
 mod tests {
-    use super::super::backpressure::Waiting;
-    use super::super::testing::*;
-    use super::super::verify;
     use super::*;
-    use std::sync::atomic::Ordering;
 
     #[test]
     fn statement_sized_chunks_are_the_maximum_then_powers_of_two() {
@@ -373,66 +286,5 @@ mod tests {
             .collect();
         assert_eq!(joined, items);
         assert_eq!(statement_sized_chunks(&items[..0], 500).count(), 0);
-    }
-
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn routine_passes_run_in_the_idle_class_and_urgent_ones_at_nice_10() {
-        // SAFETY: both calls only read the calling thread's scheduling.
-        let scheduling = || unsafe {
-            (
-                libc::sched_getscheduler(0),
-                libc::getpriority(libc::PRIO_PROCESS, 0),
-            )
-        };
-        let (policy, nice) = scheduling();
-        let threads = AuditThread::start("test-routine", "test-urgent");
-        let (routine, _) = threads.run(false, scheduling).await.unwrap();
-        assert_eq!(routine, libc::SCHED_IDLE);
-        let urgent = threads.run(true, scheduling).await.unwrap();
-        assert_eq!(urgent, (policy, (nice + 10).min(19)));
-    }
-
-    // The held lock is the point: the pass waits for it on the sealer's own thread.
-    #[allow(clippy::await_holding_lock)]
-    #[tokio::test]
-    async fn a_routine_seal_hands_its_rest_to_the_urgent_thread_once_requests_wait() {
-        let dir = tempfile::tempdir().unwrap();
-        let audit = audit_on_fresh_sqlite(&dir);
-        let n = 3 * ROUTINE_SEAL_SLICE;
-        for i in 0..n {
-            audit.record_async(entry(i));
-        }
-        // The pass queues behind this lock as a routine one (nobody waits yet) ...
-        let held = audit.inner.thread.busy.lock();
-        let pass = tokio::spawn({
-            let audit = audit.clone();
-            async move { audit.seal_buffered(false).await }
-        });
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(audit.inner.thread.urgent_passes.load(Ordering::Relaxed), 0);
-        // ... then a request waits: the routine pass stops after its first slice.
-        let waiting = Waiting::on(&audit.inner.admitting);
-        drop(held);
-        assert_eq!(pass.await.unwrap().unwrap(), n);
-        drop(waiting);
-        assert_eq!(
-            audit.inner.thread.urgent_passes.load(Ordering::Relaxed),
-            1,
-            "the rest was not sealed by an urgent pass"
-        );
-        // In order, nothing lost or sealed twice.
-        let mut conn = audit.inner.pool.get().unwrap();
-        match verify::verify(&mut conn, b"test-key", None).unwrap() {
-            verify::Verdict::Intact { count, .. } => assert_eq!(count, n as i64),
-            broken => panic!("chain broken: {broken:?}"),
-        }
-        let resources: Vec<Option<String>> = audit_logs::table
-            .order(audit_logs::seq)
-            .select(audit_logs::resource_id)
-            .load(&mut conn)
-            .unwrap();
-        let want: Vec<Option<String>> = (0..n).map(|i| Some(format!("patient-{i}"))).collect();
-        assert_eq!(resources, want);
     }
 }

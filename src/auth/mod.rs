@@ -18,6 +18,7 @@ use parking_lot::RwLock;
 
 use crate::db::schema::{doctors, patients, roles, sessions, user_roles, users};
 use crate::db::{now, DbConn};
+use crate::kit::{DoctorId, PatientId};
 use permissions::PermSet;
 
 /// The signed-in user as the access checks see them.
@@ -29,8 +30,8 @@ pub struct Principal {
     pub role: String,
     pub perms: PermSet,
     pub is_admin: bool,
-    pub patient_id: Option<String>,
-    pub doctor_id: Option<String>,
+    pub patient_id: Option<PatientId>,
+    pub doctor_id: Option<DoctorId>,
     pub token_hash: String,
     pub expires_at: chrono::NaiveDateTime,
 }
@@ -87,8 +88,8 @@ pub fn load_principal(
         role,
         perms,
         is_admin,
-        patient_id,
-        doctor_id,
+        patient_id: patient_id.map(PatientId::from_db),
+        doctor_id: doctor_id.map(DoctorId::from_db),
         token_hash,
         expires_at,
     })

@@ -13,13 +13,15 @@
 //! A user who is both a patient and a doctor reaches both. Single objects outside reach are 404;
 //! lists filter inside the SQL, never after the fact.
 
-use diesel::dsl::sql;
+use std::sync::Arc;
+
 use diesel::expression::BoxableExpression;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text, Timestamp};
+use diesel::sql_types::{Bool, Text};
 
 use super::care_team::on_care_team;
 use super::Principal;
+use crate::db::schema::care_team;
 use crate::db::{now, DbBackend, DbConn};
 use crate::kit::{DoctorId, PatientId};
 
@@ -35,20 +37,19 @@ pub enum Level {
 /// A boolean SQL condition on the rows of a list's table `QS`.
 pub type Condition<QS> = Box<dyn BoxableExpression<QS, DbBackend, SqlType = Bool>>;
 
-/// The caller's reach, built once per request from the principal.
+/// The caller's reach, built once per request from the principal (a reference to the cached
+/// principal, no copy).
 #[derive(Clone, Debug)]
 pub struct Scope {
     admin: bool,
-    patient: Option<PatientId>,
-    doctor: Option<DoctorId>,
+    principal: Option<Arc<Principal>>,
 }
 
 impl Scope {
-    pub fn of(p: &Principal) -> Scope {
+    pub fn of(p: &Arc<Principal>) -> Scope {
         Scope {
             admin: p.is_admin,
-            patient: p.patient_id.clone().map(PatientId::from_db),
-            doctor: p.doctor_id.clone().map(DoctorId::from_db),
+            principal: Some(Arc::clone(p)),
         }
     }
 
@@ -56,8 +57,7 @@ impl Scope {
     pub fn admin() -> Scope {
         Scope {
             admin: true,
-            patient: None,
-            doctor: None,
+            principal: None,
         }
     }
 
@@ -65,8 +65,7 @@ impl Scope {
     pub fn nobody() -> Scope {
         Scope {
             admin: false,
-            patient: None,
-            doctor: None,
+            principal: None,
         }
     }
 
@@ -75,23 +74,19 @@ impl Scope {
     }
     /// The caller's own Patient record, if they are a patient.
     pub fn own_patient(&self) -> Option<&PatientId> {
-        self.patient.as_ref()
+        self.principal.as_ref()?.patient_id.as_ref()
     }
     /// The caller's own Doctor record, if they are a doctor.
     pub fn own_doctor(&self) -> Option<&DoctorId> {
-        self.doctor.as_ref()
+        self.principal.as_ref()?.doctor_id.as_ref()
     }
     /// Is this patient the caller themself?
     pub fn is_patient(&self, patient_id: &str) -> bool {
-        self.patient
-            .as_ref()
-            .is_some_and(|p| p.as_str() == patient_id)
+        self.own_patient().is_some_and(|p| p.as_str() == patient_id)
     }
     /// Is this doctor the caller themself?
     pub fn is_doctor(&self, doctor_id: &str) -> bool {
-        self.doctor
-            .as_ref()
-            .is_some_and(|d| d.as_str() == doctor_id)
+        self.own_doctor().is_some_and(|d| d.as_str() == doctor_id)
     }
 
     /// May the caller reach this patient at `level`?
@@ -99,7 +94,7 @@ impl Scope {
         if self.admin || self.is_patient(patient_id) {
             return Ok(true);
         }
-        match (&self.doctor, level) {
+        match (self.own_doctor(), level) {
             (Some(_), Level::Demographics) => Ok(true),
             (Some(d), Level::Clinical) => on_care_team(conn, d.as_str(), patient_id),
             (None, _) => Ok(false),
@@ -120,42 +115,50 @@ impl Scope {
 
     /// The list filter on table `QS` whose column `patient` names each row's patient: rows of
     /// the patients in reach at `level`, or matching `own` (the role's own objects, as the
-    /// domain declares them). `None` when every row is in reach (no filter to add).
-    /// `patient` is a column of the list's own table, named without its table: the list is a
-    /// query on that one table.
-    pub fn filter<QS: 'static, C: Column>(
+    /// domain declares them). `None` when every row is in reach (no filter to add). Typed
+    /// Diesel expressions, so the list's statement stays in the connection's cache.
+    pub fn filter<QS, C>(
         &self,
         level: Level,
-        _patient: C,
+        patient: C,
         own: Option<Condition<QS>>,
-    ) -> Option<Condition<QS>> {
-        if self.admin || (level == Level::Demographics && self.doctor.is_some()) {
+    ) -> Option<Condition<QS>>
+    where
+        QS: 'static,
+        C: ExpressionMethods + Expression<SqlType = Text> + Copy + 'static,
+        diesel::dsl::Eq<C, String>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
+        diesel::dsl::EqAny<C, CareTeamPatients>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
+        diesel::dsl::IsNull<C>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
+    {
+        if self.admin || (level == Level::Demographics && self.own_doctor().is_some()) {
             return None;
         }
-        let column = C::NAME;
         let mut parts: Vec<Condition<QS>> = Vec::new();
-        if let Some(p) = &self.patient {
-            parts.push(Box::new(
-                sql::<Bool>(&format!("{column} = ")).bind::<Text, _>(p.as_str().to_string()),
-            ));
+        if let Some(p) = self.own_patient() {
+            parts.push(Box::new(patient.eq(p.as_str().to_string())));
         }
-        if let (Some(d), Level::Clinical) = (&self.doctor, level) {
+        if let (Some(d), Level::Clinical) = (self.own_doctor(), level) {
             parts.push(Box::new(
-                sql::<Bool>(&format!(
-                    "{column} IN (SELECT care_team.patient_id FROM care_team \
-                     WHERE care_team.doctor_id = "
-                ))
-                .bind::<Text, _>(d.as_str().to_string())
-                .sql(" AND (care_team.expires_at IS NULL OR care_team.expires_at > ")
-                .bind::<Timestamp, _>(now())
-                .sql("))"),
+                patient.eq_any(care_team_patients(d.as_str().to_string(), now())),
             ));
         }
         parts.extend(own);
         let mut parts = parts.into_iter();
-        let Some(first) = parts.next() else {
-            return Some(Box::new(sql::<Bool>("1 = 0")));
-        };
+        // Nothing in reach: a condition no row meets (the patient column is never NULL).
+        let first = parts.next().unwrap_or_else(|| Box::new(patient.is_null()));
         Some(parts.fold(first, |acc, next| Box::new(acc.or(next))))
     }
+}
+
+/// The patients on a doctor's care team at `at` (break-glass links expire), as a subquery.
+#[diesel::dsl::auto_type(type_name = "CareTeamPatients")]
+pub fn care_team_patients(doctor_id: String, at: chrono::NaiveDateTime) -> _ {
+    care_team::table
+        .filter(care_team::doctor_id.eq(doctor_id))
+        .filter(
+            care_team::expires_at
+                .is_null()
+                .or(care_team::expires_at.gt(at)),
+        )
+        .select(care_team::patient_id)
 }

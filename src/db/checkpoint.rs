@@ -35,7 +35,6 @@ impl Checkpointer {
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                crate::sys::lower_thread_priority();
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
                     let result = match pool.get() {
                         Ok(mut conn) => conn

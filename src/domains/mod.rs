@@ -11,7 +11,7 @@ pub mod records;
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::app::AppState;
+use crate::kit::AppState;
 
 /// Every domain's routes, mounted under `/api/v1`.
 pub fn router() -> OpenApiRouter<AppState> {

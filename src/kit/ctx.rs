@@ -18,13 +18,13 @@ use axum::http::{header, Method};
 
 use super::routes::Access;
 use super::{Error, Result};
-use crate::app::AppState;
 use crate::audit::{Action, Audit, NewEntry, Outcome, Resource};
 use crate::auth::permissions::Perm;
 use crate::auth::scope::Scope;
 use crate::auth::{tokens, Principal};
 use crate::db::{Db, DbConn};
 use crate::http::ApiError;
+use crate::kit::state::AppState;
 use crate::realtime::{Event, Hub};
 
 /// Who acts: a signed-in user, a visitor without an account yet (sign-up, sign-in), or the
@@ -33,8 +33,8 @@ use crate::realtime::{Event, Hub};
 pub struct Actor {
     principal: Option<Arc<Principal>>,
     scope: Scope,
-    user_id: Option<String>,
-    role: Option<String>,
+    /// Who the entries name when it is not the principal: (user id, role).
+    named: Option<(Option<String>, Option<String>)>,
     request_id: String,
     client_addr: String,
     audit: Audit,
@@ -50,8 +50,7 @@ impl Actor {
     ) -> Actor {
         Actor {
             scope: Scope::of(&principal),
-            user_id: Some(principal.user_id.clone()),
-            role: Some(principal.role.clone()),
+            named: None,
             principal: Some(principal),
             request_id,
             client_addr,
@@ -64,8 +63,7 @@ impl Actor {
         Actor {
             principal: None,
             scope: Scope::nobody(),
-            user_id: None,
-            role: None,
+            named: Some((None, None)),
             request_id,
             client_addr,
             audit,
@@ -77,8 +75,7 @@ impl Actor {
         Actor {
             principal: None,
             scope: Scope::admin(),
-            user_id: None,
-            role: Some("system".into()),
+            named: Some((None, Some("system".into()))),
             request_id: String::new(),
             client_addr: String::new(),
             audit,
@@ -87,8 +84,7 @@ impl Actor {
 
     /// The same request, now on behalf of a known user (a visitor who just signed up or in).
     pub fn as_user(mut self, user_id: &str, role: Option<&str>) -> Actor {
-        self.user_id = Some(user_id.to_string());
-        self.role = role.map(str::to_string);
+        self.named = Some((Some(user_id.to_string()), role.map(str::to_string)));
         self
     }
 
@@ -99,7 +95,19 @@ impl Actor {
         &self.scope
     }
     pub fn user_id(&self) -> Option<&str> {
-        self.user_id.as_deref()
+        match (&self.named, &self.principal) {
+            (Some((user, _)), _) => user.as_deref(),
+            (None, Some(p)) => Some(&p.user_id),
+            (None, None) => None,
+        }
+    }
+    /// The role entries name: the principal's (`admin` if held), or what the actor was named.
+    pub fn role(&self) -> Option<&str> {
+        match (&self.named, &self.principal) {
+            (Some((_, role)), _) => role.as_deref(),
+            (None, Some(p)) => Some(&p.role),
+            (None, None) => None,
+        }
     }
     pub fn request_id(&self) -> &str {
         &self.request_id
@@ -120,7 +128,7 @@ impl Actor {
         patient: Option<&str>,
     ) -> NewEntry {
         NewEntry::new(action, resource, id, patient)
-            .by(self.user_id.as_deref(), self.role.as_deref())
+            .by(self.user_id(), self.role())
             .during(&self.request_id, &self.client_addr)
     }
 
@@ -147,8 +155,15 @@ impl Actor {
         T: Send + 'static,
         F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
     {
-        let actor = self.clone();
-        db.write(move |dbtx| Tx::run(dbtx, &actor, f)).await
+        Arc::new(self.clone()).write_shared(db, f).await
+    }
+
+    async fn write_shared<T, F>(self: Arc<Self>, db: &Db, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
+    {
+        db.write(move |dbtx| Tx::run(dbtx, &self, f)).await
     }
 
     /// `write` on the caller's thread and connection (the command line, the demo loader).
@@ -326,7 +341,8 @@ impl<T> Audited<T> {
 /// by the audit trail's back-pressure.
 #[derive(Clone)]
 pub struct Ctx {
-    actor: Actor,
+    /// Shared with the closures that run the request's database work (one reference count).
+    actor: Arc<Actor>,
     state: AppState,
 }
 
@@ -425,12 +441,12 @@ impl Ctx {
             }
         };
         Ok(Ctx {
-            actor: Actor::user(
+            actor: Arc::new(Actor::user(
                 principal,
                 request_id(parts),
                 client_addr(parts),
                 state.audit.clone(),
-            ),
+            )),
             state: state.clone(),
         })
     }
@@ -441,17 +457,21 @@ impl Ctx {
         let path = parts
             .extensions
             .get::<MatchedPath>()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default();
-        let Some(rule) = self.state.routes.rule(&parts.method, &path) else {
-            return Err(
-                Error::internal(format!("{} {path} states no access rule", parts.method)).into(),
-            );
+            .map(MatchedPath::as_str);
+        let rule = path.and_then(|path| self.state.routes.rule(&parts.method, path));
+        let Some(rule) = rule else {
+            return Err(Error::internal(format!(
+                "{} {} states no access rule",
+                parts.method,
+                path.unwrap_or("(unmatched)")
+            ))
+            .into());
         };
         match rule.access {
             Access::SignedIn => Ok(()),
             Access::Perm(p) if self.principal().perms.has(p) => Ok(()),
             Access::Perm(_) | Access::Public => {
+                let path = path.unwrap_or_default().to_string();
                 // The denial names what was asked for: the first path parameter, and the
                 // patient when the path is one of `/patients/{id}/...`.
                 let params = RawPathParams::from_request_parts(parts, &self.state)
@@ -548,7 +568,7 @@ impl Ctx {
         T: Send + 'static,
         F: FnOnce(&mut DbConn, &Actor) -> Result<T> + Send + 'static,
     {
-        let actor = self.actor.clone();
+        let actor = Arc::clone(&self.actor);
         self.state.db.read(move |conn| f(conn, &actor)).await
     }
 
@@ -558,19 +578,19 @@ impl Ctx {
         T: Send + 'static,
         F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
     {
-        self.actor.write(&self.state.db, f).await
+        Arc::clone(&self.actor)
+            .write_shared(&self.state.db, f)
+            .await
     }
 
     /// Records the read's audit entries and hands the data over: the one way patient data
     /// leaves the server.
     pub async fn reveal<T>(&self, seen: Audited<T>) -> T {
         for (action, resource, id, patient) in seen.entries {
-            self.actor.audit.record_async(self.actor.entry(
-                action,
-                resource,
-                id.as_deref(),
-                patient.as_deref(),
-            ));
+            let entry = NewEntry::of(action, resource, id, patient)
+                .by(self.actor.user_id(), self.actor.role())
+                .during(&self.actor.request_id, &self.actor.client_addr);
+            self.actor.audit.record_async(entry);
         }
         seen.value
     }

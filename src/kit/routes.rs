@@ -19,7 +19,6 @@ use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::OpenApi;
 use utoipa_axum::router::UtoipaMethodRouter;
 
-use crate::app::AppState;
 use crate::audit::{Action, Resource};
 use crate::auth::permissions::Perm;
 
@@ -65,11 +64,11 @@ impl Access {
 
 /// States who may call the route(s) of `r` (what `routes!` gives) and which resource a denial
 /// is audited as. The one statement of a route's permission.
-pub fn route(
+pub fn route<S>(
     access: Access,
     resource: Resource,
-    (schemas, mut paths, router): UtoipaMethodRouter<AppState>,
-) -> UtoipaMethodRouter<AppState> {
+    (schemas, mut paths, router): UtoipaMethodRouter<S>,
+) -> UtoipaMethodRouter<S> {
     for item in paths.paths.values_mut() {
         for (_, op) in operations_mut(item) {
             op.security = Some(match access {
@@ -87,12 +86,12 @@ pub fn route(
 
 /// `route` for an act whose refusal is audited as `action`, not as what its method suggests
 /// (a `POST` that breaks the glass is `break_glass`, not `create`).
-pub fn route_as(
+pub fn route_as<S>(
     access: Access,
     resource: Resource,
     action: Action,
-    r: UtoipaMethodRouter<AppState>,
-) -> UtoipaMethodRouter<AppState> {
+    r: UtoipaMethodRouter<S>,
+) -> UtoipaMethodRouter<S> {
     let (schemas, mut paths, router) = route(access, resource, r);
     for item in paths.paths.values_mut() {
         for (_, op) in operations_mut(item) {
@@ -107,12 +106,12 @@ pub fn route_as(
 /// `route` for a read that reveals no one's data (a catalogue, a directory, one's own unread
 /// count) and so writes no audit entry; `why` says so in the OpenAPI document. Only reads may
 /// be stated so: a route of another method panics when the router is built.
-pub fn route_unaudited(
+pub fn route_unaudited<S>(
     access: Access,
     resource: Resource,
     why: &'static str,
-    r: UtoipaMethodRouter<AppState>,
-) -> UtoipaMethodRouter<AppState> {
+    r: UtoipaMethodRouter<S>,
+) -> UtoipaMethodRouter<S> {
     let (schemas, mut paths, router) = route(access, resource, r);
     for (path, item) in paths.paths.iter_mut() {
         for (method, op) in operations_mut(item) {

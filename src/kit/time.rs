@@ -105,7 +105,8 @@ impl std::fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // chrono's own form (`AutoSi` fractions, `Z`), as before this type existed.
+        self.utc().serialize(s)
     }
 }
 
@@ -169,13 +170,14 @@ impl Date {
 
 impl std::fmt::Display for Date {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0.format("%Y-%m-%d"))
+        // `YYYY-MM-DD` for every year in range.
+        self.0.fmt(f)
     }
 }
 
 impl Serialize for Date {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        self.0.serialize(s)
     }
 }
 

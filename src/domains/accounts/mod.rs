@@ -163,6 +163,25 @@ pub struct AccessLogFilter {
 
 // ---------------------------------------------------------------- accounts for other domains
 
+/// Fills in each account's patient and doctor record (the patients domain's to say).
+fn with_links(conn: &mut DbConn, mut users: Vec<User>) -> Result<Vec<User>> {
+    let ids: Vec<&str> = users.iter().map(|u| u.id.as_str()).collect();
+    let (mut patients, mut doctors) = patients::records_of_accounts(conn, &ids)?;
+    for u in &mut users {
+        u.patient_id = patients.remove(u.id.as_str());
+        u.doctor_id = doctors.remove(u.id.as_str());
+    }
+    Ok(users)
+}
+
+/// One account with its roles and its patient and doctor records.
+fn load_user(conn: &mut DbConn, id: &str) -> Result<Option<User>> {
+    match store::load_user(conn, id)? {
+        Some(u) => Ok(with_links(conn, vec![u])?.pop()),
+        None => Ok(None),
+    }
+}
+
 /// Creates an account in the caller's transaction. The email is unique case-insensitively
 /// (409, from the constraint). No audit entry: the caller records the act it is part of.
 pub fn create_user(tx: &mut Tx, new: &NewUser) -> Result<User> {
@@ -171,7 +190,7 @@ pub fn create_user(tx: &mut Tx, new: &NewUser) -> Result<User> {
     store::insert_user(tx.conn(), &id, new)
         .unique(EMAIL, "an account with this email already exists")?;
     store::set_roles(tx.conn(), id.as_str(), &role_ids)?;
-    store::load_user(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
+    load_user(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
 }
 
 /// Gives an account a built-in or custom role (kept if it has it already).
@@ -243,6 +262,7 @@ pub fn list_users(
     page: &Page,
 ) -> Result<Audited<ListResponse<User>>> {
     let users = store::list_users(conn, f, page)?;
+    let users = with_links(conn, users)?;
     let list = ListResponse::from_rows(users, page.limit, |u| u.id.to_string());
     Ok(Audited::search(list, USER, None, std::iter::empty()))
 }
@@ -256,7 +276,7 @@ pub fn get_user(conn: &mut DbConn, actor: &Actor, id: &UserId) -> Result<Audited
     if !own && !may {
         return Err(actor.deny(Error::NotFound, Action::Read, USER, Some(id.as_str()), None));
     }
-    let user = store::load_user(conn, id.as_str())?.ok_or(Error::NotFound)?;
+    let user = load_user(conn, id.as_str())?.ok_or(Error::NotFound)?;
     Ok(Audited::read(user, USER, id.as_str(), None))
 }
 
@@ -324,7 +344,7 @@ pub fn change_user(
     if !store::lock_user(tx.conn(), uid)? {
         return Err(Error::NotFound);
     }
-    let current = store::load_user(tx.conn(), uid)?.ok_or(Error::NotFound)?;
+    let current = load_user(tx.conn(), uid)?.ok_or(Error::NotFound)?;
     if_match.check(current.version)?;
     if let Some(names) = &c.roles {
         check_grantable(tx.conn(), &principal, names)
@@ -347,7 +367,7 @@ pub fn change_user(
     }
     tx.record(Action::Update, USER, Some(uid), None)?;
     Ok(AccountChanged {
-        user: store::load_user(tx.conn(), uid)?.ok_or(Error::NotFound)?,
+        user: load_user(tx.conn(), uid)?.ok_or(Error::NotFound)?,
         sessions_stale: c.is_active == Some(false) || c.roles.is_some(),
     })
 }
@@ -517,7 +537,7 @@ pub fn register(
         },
     )?;
     let patient = patients::insert_patient(tx, &patient, Some(user.id.as_str()))?;
-    let user = store::load_user(tx.conn(), user.id.as_str())?.ok_or(Error::NotFound)?;
+    let user = load_user(tx.conn(), user.id.as_str())?.ok_or(Error::NotFound)?;
     let by = tx.actor().clone().as_user(user.id.as_str(), Some(PATIENT));
     for (resource, id) in [
         (USER, user.id.as_str()),
@@ -551,7 +571,7 @@ pub fn open_session(
     ttl_seconds: i64,
 ) -> Result<User> {
     store::insert_session(tx.conn(), token_hash, user_id, ttl_seconds)?;
-    let user = store::load_user(tx.conn(), user_id)?.ok_or(Error::NotFound)?;
+    let user = load_user(tx.conn(), user_id)?.ok_or(Error::NotFound)?;
     let by = tx
         .actor()
         .clone()
@@ -578,7 +598,7 @@ pub fn logout(tx: &mut Tx, token_hash: &str) -> Result<()> {
 }
 
 pub fn me(conn: &mut DbConn, user_id: &str) -> Result<User> {
-    store::load_user(conn, user_id)?.ok_or(Error::NotFound)
+    load_user(conn, user_id)?.ok_or(Error::NotFound)
 }
 
 /// The stored password hash of an account.

@@ -10,13 +10,13 @@ use super::{
     AccessLogFilter, AuditFilter, CreateUser, NewRole, Register, Registered, Role, RoleChange,
     User, UserChange, UserFilter, AUDIT_LOG, ROLE, SESSION, USER,
 };
-use crate::app::AppState;
 use crate::audit::{Action, AuditLog, Outcome};
 use crate::auth::permissions::CATALOGUE;
 use crate::auth::{passwords, tokens};
 use crate::http::{
     ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem, Tagged,
 };
+use crate::kit::AppState;
 use crate::kit::{
     route, route_unaudited, Access, Audited, Ctx, Error, IfMatch, PatientId, Perm, UserId,
     Validator, Visitor,

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use super::{NewUser, Role, User, UserFilter};
 use crate::auth::permissions::PermSet;
-use crate::db::schema::{doctors, patients, roles, sessions, user_roles, users};
+use crate::db::schema::{roles, sessions, user_roles, users};
 use crate::db::sql::{contains_pattern, lower};
 use crate::db::{new_id, now, DbConn};
 use crate::http::Page;
@@ -24,7 +24,8 @@ struct UserRow {
     version: i32,
 }
 
-/// Turns rows into Users with their roles and patient/doctor links, in three queries per page.
+/// Turns rows into Users with their roles, in one query per page (their patient and doctor
+/// records are the patients domain's to fill in).
 fn hydrate(conn: &mut DbConn, rows: Vec<UserRow>) -> QueryResult<Vec<User>> {
     let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
     let mut role_map: HashMap<String, Vec<String>> = HashMap::new();
@@ -37,24 +38,12 @@ fn hydrate(conn: &mut DbConn, rows: Vec<UserRow>) -> QueryResult<Vec<User>> {
     {
         role_map.entry(uid).or_default().push(name);
     }
-    let patient_map: HashMap<String, String> = patients::table
-        .filter(patients::user_id.eq_any(&ids))
-        .select((patients::user_id.assume_not_null(), patients::id))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
-    let doctor_map: HashMap<String, String> = doctors::table
-        .filter(doctors::user_id.eq_any(&ids))
-        .select((doctors::user_id.assume_not_null(), doctors::id))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect();
     Ok(rows
         .into_iter()
         .map(|r| User {
             roles: role_map.remove(&r.id).unwrap_or_default(),
-            patient_id: patient_map.get(&r.id).cloned(),
-            doctor_id: doctor_map.get(&r.id).cloned(),
+            patient_id: None,
+            doctor_id: None,
             id: UserId::from_db(r.id),
             email: r.email,
             display_name: r.display_name,

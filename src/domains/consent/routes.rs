@@ -9,10 +9,10 @@ use super::{
     ConsentEvent, ConsentFilter, ConsentForm, ConsentKind, ConsentStatus, FormChange, FormFilter,
     NewConsent, NewForm, CHECK, CONSENT, FORM, STATUS,
 };
-use crate::app::AppState;
 use crate::http::{
     ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem, Tagged,
 };
+use crate::kit::AppState;
 use crate::kit::{
     route, route_unaudited, Access, Ctx, Error, IfMatch, PatientId, Perm, UserId, WireEnum,
 };

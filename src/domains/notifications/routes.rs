@@ -14,9 +14,9 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{store, Notification, NotificationFilter, SystemMessage, NOTIFICATION, TOPIC};
-use crate::app::AppState;
 use crate::db::Db;
 use crate::http::{ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem};
+use crate::kit::AppState;
 use crate::kit::{route, route_unaudited, Access, Audited, Ctx, Perm, Result};
 use crate::realtime::Event;
 

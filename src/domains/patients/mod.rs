@@ -5,6 +5,8 @@
 mod routes;
 mod store;
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -709,6 +711,17 @@ pub fn account_of_patient(conn: &mut DbConn, id: &str) -> Result<Option<String>>
 /// The user account of a doctor, if they have one.
 pub fn account_of_doctor(conn: &mut DbConn, id: &str) -> Result<Option<String>> {
     Ok(store::user_of_doctor(conn, id)?)
+}
+
+/// The patient and doctor records of these accounts, by account id.
+pub fn records_of_accounts(
+    conn: &mut DbConn,
+    user_ids: &[&str],
+) -> Result<(HashMap<String, String>, HashMap<String, String>)> {
+    Ok((
+        store::patients_of_users(conn, user_ids)?,
+        store::doctors_of_users(conn, user_ids)?,
+    ))
 }
 
 /// The patient record of a user account, if it has one.

@@ -8,10 +8,10 @@ use super::{
     NewDoctor, NewPatient, Patient, PatientChange, PatientFilter, CARE_TEAM, DOCTOR_RECORD,
     PATIENT_RECORD,
 };
-use crate::app::AppState;
 use crate::http::{
     ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem, Tagged,
 };
+use crate::kit::AppState;
 use crate::kit::{
     route, route_as, route_unaudited, Access, Action, Ctx, DoctorId, IfMatch, PatientId, Perm,
     Validator,

@@ -192,6 +192,30 @@ pub(super) fn user_of_patient(conn: &mut DbConn, id: &str) -> QueryResult<Option
         .flatten())
 }
 
+pub(super) fn patients_of_users(
+    conn: &mut DbConn,
+    user_ids: &[&str],
+) -> QueryResult<std::collections::HashMap<String, String>> {
+    Ok(patients::table
+        .filter(patients::user_id.eq_any(user_ids))
+        .select((patients::user_id.assume_not_null(), patients::id))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
+pub(super) fn doctors_of_users(
+    conn: &mut DbConn,
+    user_ids: &[&str],
+) -> QueryResult<std::collections::HashMap<String, String>> {
+    Ok(doctors::table
+        .filter(doctors::user_id.eq_any(user_ids))
+        .select((doctors::user_id.assume_not_null(), doctors::id))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 pub(super) fn patient_of_user(conn: &mut DbConn, user_id: &str) -> QueryResult<Option<String>> {
     patients::table
         .filter(patients::user_id.eq(user_id))

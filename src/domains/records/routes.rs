@@ -6,10 +6,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     MedicalRecord, NewRecord, RecordChange, RecordFilter, RecordId, RecordVersion, HISTORY, RECORD,
 };
-use crate::app::AppState;
 use crate::http::{
     ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem, Tagged,
 };
+use crate::kit::AppState;
 use crate::kit::{route, Access, Ctx, IfMatch, Perm};
 
 pub fn router() -> OpenApiRouter<AppState> {
