@@ -13,7 +13,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::audit::Audit;
-use crate::auth::permissions::{built_in_roles, PermSet, ADMIN, DOCTOR, PATIENT};
+use crate::auth::permissions::{DOCTOR, PATIENT};
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::db::schema::{consent_forms, users};
@@ -254,22 +254,12 @@ fn principal(
     patient_id: Option<&str>,
     doctor_id: Option<&str>,
 ) -> Principal {
-    let perms = built_in_roles()
-        .into_iter()
-        .find(|(n, _, _)| *n == role)
-        .map(|(_, _, p)| p)
-        .unwrap_or_else(PermSet::default);
-    Principal {
-        user_id: user_id.to_string(),
-        roles: vec![role.to_string()],
-        role: role.to_string(),
-        perms,
-        is_admin: role == ADMIN,
-        patient_id: patient_id.map(|p| PatientId::from_db(p.to_string())),
-        doctor_id: doctor_id.map(|d| DoctorId::from_db(d.to_string())),
-        token_hash: String::new(),
-        expires_at: now(),
-    }
+    Principal::acting(
+        user_id,
+        role,
+        patient_id.map(|p| PatientId::from_db(p.to_string())),
+        doctor_id.map(|d| DoctorId::from_db(d.to_string())),
+    )
 }
 
 /// A demo person acting in the loader's transactions, as the API would see them.
@@ -632,7 +622,7 @@ fn demo_record(
     records::NewRecord {
         patient_id: patient_id.clone(),
         doctor_id: None,
-        appointment_id: appointment.map(|a| a.to_string()),
+        appointment_id: appointment.cloned(),
         record_type: <records::RecordType as crate::kit::WireEnum>::parse(record_type)
             .expect("the demo's record types exist"),
         title: title.to_string(),

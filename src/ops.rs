@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::audit::Resource;
 use crate::http::ApiError;
 use crate::kit::AppState;
-use crate::kit::{route_unaudited, Access, Perm};
+use crate::kit::{route_as, route_unaudited, Access, Action, Perm};
 
 /// What a denial of `/metrics` is audited as.
 const METRICS: Resource = Resource::named("metrics");
@@ -31,11 +31,16 @@ pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
             "database readiness",
             routes!(readyz),
         ))
-        .routes(route_unaudited(
+        .routes(route_as(
             Access::Perm(Perm::MetricsRead),
             METRICS,
-            "counters, no one's data; scraped every few seconds",
-            routes!(metrics),
+            Action::Read,
+            route_unaudited(
+                Access::Perm(Perm::MetricsRead),
+                METRICS,
+                "counters, no one's data; scraped every few seconds",
+                routes!(metrics),
+            ),
         ))
 }
 
@@ -68,7 +73,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>,
 
 /// Prometheus text: request counts and latency histograms by route and status, and the audit
 /// trail's back-pressure (`Audit::render_metrics`). Needs a token with `metrics:read` (admin,
-/// auditor): API.md exempts only health, readiness and the docs. Not held back while the
+/// auditor): the contract exempts only health, readiness and the docs. Not held back while the
 /// trail is behind (`MonitoringCtx`): that is when it matters.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),

@@ -80,7 +80,7 @@ pub fn run(
                         RawWork::Patient => {
                             let id =
                                 &fixture.patient_ids[rng.gen_range(0..fixture.patient_ids.len())];
-                            patients::load(&mut conn, id).is_ok()
+                            patients::load(&mut conn, &PatientId::from_db(id.clone())).is_ok()
                         }
                         RawWork::Appointments => {
                             let d = rng.gen_range(0..fixture.doctors.len());

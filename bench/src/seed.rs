@@ -11,7 +11,7 @@ use std::time::Instant;
 use diesel::prelude::*;
 
 use healthapi::audit::Audit;
-use healthapi::auth::permissions::{built_in_roles, PermSet, ADMIN, DOCTOR};
+use healthapi::auth::permissions::DOCTOR;
 use healthapi::auth::Principal;
 use healthapi::config::Config;
 use healthapi::db::{Backend, Db, DbConn};
@@ -129,22 +129,12 @@ pub fn fresh(
 }
 
 pub fn principal(user_id: &str, role: &str, doctor_id: Option<&str>) -> Principal {
-    let perms = built_in_roles()
-        .into_iter()
-        .find(|(n, _, _)| *n == role)
-        .map(|(_, _, p)| p)
-        .unwrap_or_else(PermSet::default);
-    Principal {
-        user_id: user_id.to_string(),
-        roles: vec![role.to_string()],
-        role: role.to_string(),
-        perms,
-        is_admin: role == ADMIN,
-        patient_id: None,
-        doctor_id: doctor_id.map(|d| DoctorId::from_db(d.to_string())),
-        token_hash: String::new(),
-        expires_at: healthapi::db::now(),
-    }
+    Principal::acting(
+        user_id,
+        role,
+        None,
+        doctor_id.map(|d| DoctorId::from_db(d.to_string())),
+    )
 }
 
 pub fn actor(audit: &Audit, p: Principal) -> Actor {

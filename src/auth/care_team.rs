@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::care_team;
 use crate::db::{new_id, now, DbConn};
+use crate::kit::{DoctorId, PatientId};
 
 /// What linked a doctor to a patient.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,11 +30,15 @@ pub const REGISTRATION: Source = Source::named("registration");
 pub const BREAK_GLASS: Source = Source::named("break_glass");
 
 /// Is the doctor on the patient's care team right now (break-glass grants expire)?
-pub fn on_care_team(conn: &mut DbConn, doctor_id: &str, patient_id: &str) -> QueryResult<bool> {
+pub fn on_care_team(
+    conn: &mut DbConn,
+    doctor_id: &DoctorId,
+    patient_id: &PatientId,
+) -> QueryResult<bool> {
     select(exists(
         care_team::table
-            .filter(care_team::doctor_id.eq(doctor_id))
-            .filter(care_team::patient_id.eq(patient_id))
+            .filter(care_team::doctor_id.eq(doctor_id.as_str()))
+            .filter(care_team::patient_id.eq(patient_id.as_str()))
             .filter(
                 care_team::expires_at
                     .is_null()
@@ -50,8 +55,8 @@ pub fn on_care_team(conn: &mut DbConn, doctor_id: &str, patient_id: &str) -> Que
 /// never fail on each other (a select-then-insert would: the second insert hits the key).
 pub fn link(
     conn: &mut DbConn,
-    patient_id: &str,
-    doctor_id: &str,
+    patient_id: &PatientId,
+    doctor_id: &DoctorId,
     source: Source,
     expires_at: Option<chrono::NaiveDateTime>,
 ) -> QueryResult<()> {
@@ -67,8 +72,8 @@ pub fn link(
          ON CONFLICT (patient_id, doctor_id, source) {on_conflict}"
     ))
     .bind::<Text, _>(new_id())
-    .bind::<Text, _>(patient_id)
-    .bind::<Text, _>(doctor_id)
+    .bind::<Text, _>(patient_id.as_str())
+    .bind::<Text, _>(doctor_id.as_str())
     .bind::<Text, _>(source.as_str())
     .bind::<Timestamp, _>(now())
     .bind::<Nullable<Timestamp>, _>(expires_at)
@@ -86,9 +91,9 @@ pub struct Member {
 }
 
 /// The patient's current links, oldest first (expired break-glass links left out).
-pub fn members(conn: &mut DbConn, patient_id: &str) -> QueryResult<Vec<Member>> {
+pub fn members(conn: &mut DbConn, patient_id: &PatientId) -> QueryResult<Vec<Member>> {
     care_team::table
-        .filter(care_team::patient_id.eq(patient_id))
+        .filter(care_team::patient_id.eq(patient_id.as_str()))
         .filter(
             care_team::expires_at
                 .is_null()

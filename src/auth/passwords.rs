@@ -1,5 +1,5 @@
 //! Argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1). Callers run these in
-//! `db::spawn_lowered`: a hash takes tens of milliseconds on purpose.
+//! `sys::spawn_lowered` (`hash_off_runtime`): a hash takes tens of milliseconds on purpose.
 //!
 //! The black-box suite creates hundreds of accounts; at these parameters hashing was about 70%
 //! of its time. `HashCost::Minimal` exists for it alone: it is a field of `Config` that no flag
@@ -33,6 +33,13 @@ impl HashCost {
 
 fn hasher(cost: HashCost) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, cost.params())
+}
+
+/// `hash` on a blocking thread (`sys::spawn_lowered`), for request handlers.
+pub async fn hash_off_runtime(password: String, cost: HashCost) -> crate::kit::Result<String> {
+    crate::sys::spawn_lowered(move || hash(&password, cost))
+        .await
+        .map_err(crate::kit::Error::internal)
 }
 
 pub fn hash(password: &str, cost: HashCost) -> String {

@@ -81,22 +81,27 @@ impl Scope {
         self.principal.as_ref()?.doctor_id.as_ref()
     }
     /// Is this patient the caller themself?
-    pub fn is_patient(&self, patient_id: &str) -> bool {
-        self.own_patient().is_some_and(|p| p.as_str() == patient_id)
+    pub fn is_patient(&self, patient_id: &PatientId) -> bool {
+        self.own_patient() == Some(patient_id)
     }
     /// Is this doctor the caller themself?
-    pub fn is_doctor(&self, doctor_id: &str) -> bool {
-        self.own_doctor().is_some_and(|d| d.as_str() == doctor_id)
+    pub fn is_doctor(&self, doctor_id: &DoctorId) -> bool {
+        self.own_doctor() == Some(doctor_id)
     }
 
     /// May the caller reach this patient at `level`?
-    pub fn reaches(&self, conn: &mut DbConn, patient_id: &str, level: Level) -> QueryResult<bool> {
+    pub fn reaches(
+        &self,
+        conn: &mut DbConn,
+        patient_id: &PatientId,
+        level: Level,
+    ) -> QueryResult<bool> {
         if self.admin || self.is_patient(patient_id) {
             return Ok(true);
         }
         match (self.own_doctor(), level) {
             (Some(_), Level::Demographics) => Ok(true),
-            (Some(d), Level::Clinical) => on_care_team(conn, d.as_str(), patient_id),
+            (Some(d), Level::Clinical) => on_care_team(conn, d, patient_id),
             (None, _) => Ok(false),
         }
     }
@@ -106,7 +111,7 @@ impl Scope {
     pub fn reaches_object(
         &self,
         conn: &mut DbConn,
-        patient_id: &str,
+        patient_id: &PatientId,
         level: Level,
         own: bool,
     ) -> QueryResult<bool> {

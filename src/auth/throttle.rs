@@ -1,6 +1,6 @@
 //! Login throttling per account and per client address: after too many failures inside the
 //! window, further attempts get 429 until the window passes. Counters live in this node's
-//! memory (a cache in the sense of DESIGN.md): several nodes each enforce their own limit.
+//! memory (a cache: nothing else is kept in one node alone): several nodes each enforce their own limit.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -4,8 +4,8 @@
 //! pages: in this server that is the audit sealer or the group writer, while they hold the one
 //! write lock, so every booking queued behind a checkpoint; and the sealer spent about a
 //! quarter of its time in them (copying the same index pages back after every few seals, with
-//! an fsync of the database file each time). The server's checkpointer thread (lower CPU
-//! priority) instead checkpoints every `INTERVAL`, beside the writers (PASSIVE: it never waits
+//! an fsync of the database file each time). The server's checkpointer thread instead
+//! checkpoints every `INTERVAL`, beside the writers (PASSIVE: it never waits
 //! for them or blocks them). Every connection keeps SQLite's auto-checkpoint at
 //! `AUTOCHECKPOINT_PAGES`, far above what an interval writes: it bounds the WAL if the
 //! checkpointer falls behind, and it checkpoints where no server runs (the CLI, the

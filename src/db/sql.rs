@@ -10,9 +10,12 @@ diesel::define_sql_function! {
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// Locks one row for the rest of the transaction (PostgreSQL `FOR UPDATE`); on SQLite the
-/// transaction's `BEGIN IMMEDIATE` already excludes other writers. Returns whether it exists.
-/// `table` is one of this crate's own table names, never user input.
+/// Locks one row for the rest of the transaction (PostgreSQL `FOR NO KEY UPDATE`: changes of
+/// the row queue behind it, while inserts that merely reference it — a record naming the
+/// patient — do not, so two flows locking in different orders cannot deadlock on a foreign
+/// key's share lock); on SQLite the transaction's `BEGIN IMMEDIATE` already excludes other
+/// writers. Returns whether it exists. `table` is one of this crate's own table names, never
+/// user input.
 pub fn lock_row(conn: &mut DbConn, table: &'static str, id: &str) -> QueryResult<bool> {
     #[derive(diesel::QueryableByName)]
     struct Found {
@@ -21,7 +24,7 @@ pub fn lock_row(conn: &mut DbConn, table: &'static str, id: &str) -> QueryResult
         id: String,
     }
     let for_update = match conn {
-        DbConn::Postgres(_) => " FOR UPDATE",
+        DbConn::Postgres(_) => " FOR NO KEY UPDATE",
         DbConn::Sqlite(_) => "",
     };
     let rows: Vec<Found> =
@@ -68,8 +71,9 @@ pub struct UniqueKey {
 
 impl UniqueKey {
     /// Did this write fail on this key? PostgreSQL reports the constraint's name, which for a
-    /// `UNIQUE` column or table constraint is `<table>_<columns>_key` unless the migration
-    /// named it; SQLite reports `UNIQUE constraint failed: <table>.<column>, ...`.
+    /// `UNIQUE` column or table constraint is its default, `<table>_<columns>_key` (declare keys
+    /// so, unnamed, in the migrations); SQLite reports `UNIQUE constraint failed: <table>.<column>,
+    /// ...`.
     pub fn violated_by(&self, e: &diesel::result::Error) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
         let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) = e else {

@@ -91,6 +91,14 @@ impl Actor {
     pub fn principal(&self) -> Option<&Principal> {
         self.principal.as_deref()
     }
+    /// Do the actor's roles grant `perm`? (What a rule asks beyond its route's permission:
+    /// changing a field only admins may.) The system holds every permission.
+    pub fn holds(&self, perm: Perm) -> bool {
+        match &self.principal {
+            Some(p) => p.perms.has(perm),
+            None => self.scope.is_admin(),
+        }
+    }
     pub fn scope(&self) -> &Scope {
         &self.scope
     }
@@ -127,7 +135,23 @@ impl Actor {
         id: Option<&str>,
         patient: Option<&str>,
     ) -> NewEntry {
-        NewEntry::new(action, resource, id, patient)
+        self.entry_of(
+            action,
+            resource,
+            id.map(str::to_string),
+            patient.map(str::to_string),
+        )
+    }
+
+    /// `entry`, taking the ids it keeps.
+    fn entry_of(
+        &self,
+        action: Action,
+        resource: Resource,
+        id: Option<String>,
+        patient: Option<String>,
+    ) -> NewEntry {
+        NewEntry::of(action, resource, id, patient)
             .by(self.user_id(), self.role())
             .during(&self.request_id, &self.client_addr)
     }
@@ -322,8 +346,9 @@ impl<T> Audited<T> {
         Audited { value, entries }
     }
 
-    /// A look at the data that does not take it out (the benchmark's raw baseline checks a
-    /// page's length).
+    /// A look at the data without recording its entries: only for the benchmark's raw baseline
+    /// (the `bench` feature), which checks a page's length.
+    #[cfg(feature = "bench")]
     pub fn peek(&self) -> &T {
         &self.value
     }
@@ -355,9 +380,11 @@ impl FromRequestParts<AppState> for Ctx {
         // sealer is behind, so the buffer (and the server's memory) stays bounded.
         state.audit.admit().await.map_err(|()| {
             tracing::warn!("audit sealer made no progress for 5 s; refusing a request");
-            ApiError::from(Error::Unavailable(
-                "the audit trail cannot record requests right now; retry shortly".into(),
-            ))
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the audit trail cannot record requests right now; retry shortly",
+            )
         })?;
         ctx.check_route(parts).await?;
         Ok(ctx)
@@ -414,6 +441,14 @@ impl FromRequestParts<AppState> for Visitor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Only a route stated public may serve callers without a token.
+        let rule = parts
+            .extensions
+            .get::<MatchedPath>()
+            .and_then(|path| state.routes.rule(&parts.method, path.as_str()));
+        if rule.map(|r| r.access) != Some(Access::Public) {
+            return Err(Error::internal("a route that is not public takes no visitors").into());
+        }
         Ok(Visitor(Actor::visitor(
             request_id(parts),
             client_addr(parts),
@@ -515,29 +550,6 @@ impl Ctx {
         &self.state
     }
 
-    /// 403, audited, unless the caller's roles grant `perm`: for a permission a handler needs
-    /// beyond its route's (e.g. changing a field only admins may).
-    pub fn require(
-        &self,
-        perm: Perm,
-        action: Action,
-        resource: Resource,
-        id: Option<&str>,
-        patient: Option<&str>,
-    ) -> Result<()> {
-        if self.principal().perms.has(perm) {
-            Ok(())
-        } else {
-            Err(self.deny(
-                Error::forbidden("your role may not perform this action"),
-                action,
-                resource,
-                id,
-                patient,
-            ))
-        }
-    }
-
     /// Records a refusal and returns the error to send.
     pub fn deny(
         &self,
@@ -548,17 +560,6 @@ impl Ctx {
         patient: Option<&str>,
     ) -> Error {
         self.actor.deny(err, action, resource, id, patient)
-    }
-
-    /// 404, audited: an object outside the caller's reach (or absent: the answer is the same).
-    pub fn not_found(
-        &self,
-        action: Action,
-        resource: Resource,
-        id: &str,
-        patient: Option<&str>,
-    ) -> Error {
-        self.deny(Error::NotFound, action, resource, Some(id), patient)
     }
 
     /// Runs a read on a pooled connection as this caller (its scope, its audited denials),
@@ -587,9 +588,7 @@ impl Ctx {
     /// leaves the server.
     pub async fn reveal<T>(&self, seen: Audited<T>) -> T {
         for (action, resource, id, patient) in seen.entries {
-            let entry = NewEntry::of(action, resource, id, patient)
-                .by(self.actor.user_id(), self.actor.role())
-                .during(&self.actor.request_id, &self.actor.client_addr);
+            let entry = self.actor.entry_of(action, resource, id, patient);
             self.actor.audit.record_async(entry);
         }
         seen.value

@@ -23,6 +23,8 @@ pub enum Error {
     Conflict { kind: &'static str, detail: String },
     /// 412: `If-Match` names another version, or another change moved it first.
     Stale,
+    /// 429: too many attempts; retry after this many seconds.
+    Throttled(u64),
     /// 503: the database (or the audit trail) cannot take this now.
     Unavailable(String),
     /// 500: a bug. The detail is logged, never sent.
@@ -67,6 +69,7 @@ impl std::fmt::Display for Error {
             Error::NotFound => write!(f, "not found"),
             Error::Conflict { kind, detail } => write!(f, "{kind}: {detail}"),
             Error::Stale => write!(f, "stale version"),
+            Error::Throttled(secs) => write!(f, "throttled for {secs} s"),
             Error::Unavailable(d) => write!(f, "unavailable: {d}"),
             Error::Internal(d) => write!(f, "internal: {d}"),
         }
@@ -107,6 +110,7 @@ impl From<Error> for ApiError {
             Error::NotFound => ApiError::not_found(),
             Error::Conflict { kind, detail } => ApiError::new(StatusCode::CONFLICT, kind, detail),
             Error::Stale => ApiError::precondition_failed(),
+            Error::Throttled(secs) => ApiError::too_many(secs),
             Error::Unavailable(why) => ApiError::unavailable(why),
             Error::Internal(why) => ApiError::internal(why),
         }

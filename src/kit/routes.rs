@@ -189,8 +189,14 @@ impl RouteTable {
         RouteTable { routes }
     }
 
-    /// The rule of the route `path` (a template, `/api/v1/patients/{id}`) for `method`.
+    /// The rule of the route `path` (a template, `/api/v1/patients/{id}`) for `method`. A
+    /// `HEAD` is the `GET` it stands for (axum answers it with the GET handler).
     pub fn rule(&self, method: &Method, path: &str) -> Option<Rule> {
+        let method = if method == Method::HEAD {
+            &Method::GET
+        } else {
+            method
+        };
         self.routes
             .get(path)?
             .iter()

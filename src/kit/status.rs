@@ -3,7 +3,7 @@
 //! One function applies them for every domain (`Machine::check`): an arrow that does not
 //! exist is a 409 naming the current status; one the caller may not take is a 403.
 
-use super::{Error, Result};
+use super::{Action, Error, Resource, Result, Tx};
 
 /// An enum with snake_case names on the wire (declared with `wire_enum!`).
 pub trait WireEnum: Copy + Eq + std::fmt::Debug + 'static {
@@ -80,6 +80,27 @@ impl<S: WireEnum, P: Copy + Eq + 'static> Machine<S, P> {
             Ok(())
         } else {
             Err(forbidden())
+        }
+    }
+
+    /// `check` inside a write: a refusal (403) is audited as a denied `state_change` of the
+    /// object, like every other refusal. What domains call.
+    #[allow(clippy::too_many_arguments)]
+    pub fn take(
+        &self,
+        tx: &Tx,
+        from: S,
+        to: S,
+        parties: &[P],
+        resource: Resource,
+        id: &str,
+        patient: Option<&str>,
+    ) -> Result<()> {
+        match self.check(from, to, parties) {
+            Err(e @ Error::Forbidden(_)) => {
+                Err(tx.deny(e, Action::StateChange, resource, Some(id), patient))
+            }
+            other => other,
         }
     }
 

@@ -111,6 +111,70 @@ async fn a_doctor_who_is_a_patient_reaches_both_compartments(app: &TestApp) {
     app.get(&format!("/patients/{stranger}/care-team"), &dual.token)
         .await
         .problem(404);
+    // Reaching their own records as a patient does not make them their own doctor: they read
+    // them and change none, and they do not book themselves as their own patient.
+    app.patch(
+        &format!("/medical-records/{own_record}"),
+        &dual.token,
+        json!({"status": "entered_in_error"}),
+    )
+    .await
+    .problem(403);
+    app.patch(
+        &format!("/medical-records/{patients_record}"),
+        &dual.token,
+        json!({"content": "Amended by their doctor."}),
+    )
+    .await
+    .expect(200);
+    book(
+        app,
+        &dual.token,
+        dual.pid(),
+        dual.did(),
+        &slot(5, 60),
+        &slot(5, 90),
+    )
+    .await
+    .problem(409);
+}
+
+/// A status the caller's party never sets is 403 — and, like every refusal, audited.
+async fn refused_transitions_are_audited(app: &TestApp) {
+    let patient = app.patient("Moved").await;
+    let dr = app.doctor("Mover", "family medicine").await;
+    let id = book(
+        app,
+        &patient.token,
+        patient.pid(),
+        dr.did(),
+        &slot(3, 60),
+        &slot(3, 90),
+    )
+    .await
+    .expect(201)
+    .id();
+    let rid = format!("refused-{}", unique());
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/appointments/{id}"),
+            Some(&patient.token),
+            Some(json!({"status": "checked_in"})),
+            &[("x-request-id", rid.as_str())],
+        )
+        .await
+        .problem(403);
+    assert!(r.body["detail"].as_str().is_some());
+    let entries = app
+        .get(&format!("/audit-logs?request_id={rid}"), &app.admin_token)
+        .await
+        .expect(200)
+        .items();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["outcome"], "denied");
+    assert_eq!(entries[0]["resource_id"], id.as_str());
+    assert_eq!(entries[0]["patient_id"], patient.pid());
 }
 
 /// Eight PATCHes with the same `If-Match`: exactly one wins, the others get 412, and the
@@ -309,6 +373,7 @@ async fn timestamps_and_dates_are_parsed_strictly(app: &TestApp) {
 
 both_backends!(
     a_doctor_who_is_a_patient_reaches_both_compartments,
+    refused_transitions_are_audited,
     concurrent_patches_of_patients_and_doctors,
     consent_and_care_team_reads_state_their_permission,
     only_admin_links_a_patient_record_to_an_account,

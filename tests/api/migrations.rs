@@ -395,3 +395,83 @@ struct Marks {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     rebuild_seq: i64,
 }
+
+/// Reading consents takes `consent:read` since it was checked at all: the migration gives it to
+/// the custom roles that give consent, and to no other role.
+fn custom_roles_gain_consent_read(url: &str, first_five: impl FnOnce(&str)) {
+    first_five(url);
+    // The server's start runs the rest.
+    let pool = healthapi::db::connect(url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    #[derive(QueryableByName)]
+    struct Perms {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Text)]
+        permissions: String,
+    }
+    let roles: Vec<Perms> = diesel::sql_query(
+        "SELECT name, permissions FROM roles WHERE name LIKE 'legacy_%' ORDER BY name",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let perms = |name: &str| -> Vec<String> {
+        let r = roles.iter().find(|r| r.name == name).expect(name);
+        let mut p: Vec<String> = serde_json::from_str(&r.permissions).unwrap();
+        p.sort();
+        p
+    };
+    assert_eq!(perms("legacy_giver"), ["consent:read", "consent:write"]);
+    assert_eq!(perms("legacy_reader"), ["consent:read", "consent:write"]);
+    assert_eq!(perms("legacy_other"), ["audit:read"]);
+}
+
+/// The first five migrations, then three custom roles as an older server kept them.
+fn legacy_roles(conn: &mut healthapi::db::DbConn) {
+    use diesel_migrations::MigrationHarness;
+    for _ in 0..5 {
+        let result = match conn {
+            healthapi::db::DbConn::Sqlite(c) => c
+                .run_next_migration(healthapi::db::SQLITE_MIGRATIONS)
+                .map(|_| ()),
+            healthapi::db::DbConn::Postgres(c) => c
+                .run_next_migration(healthapi::db::POSTGRES_MIGRATIONS)
+                .map(|_| ()),
+        };
+        result.unwrap();
+    }
+    conn.batch_execute(
+        "INSERT INTO roles (id, name, description, permissions, built_in, created_at, updated_at, version) VALUES
+         ('r1', 'legacy_giver', '', '[\"consent:write\"]', FALSE, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1),
+         ('r2', 'legacy_reader', '', '[\"consent:read\",\"consent:write\"]', FALSE, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1),
+         ('r3', 'legacy_other', '', '[\"audit:read\"]', FALSE, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1);",
+    )
+    .unwrap();
+}
+
+#[test]
+fn custom_roles_that_give_consent_gain_consent_read_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("roles.db").display());
+    custom_roles_gain_consent_read(&url, |url| {
+        let path = healthapi::db::sqlite_path(url);
+        let mut conn =
+            healthapi::db::DbConn::Sqlite(diesel::SqliteConnection::establish(path).unwrap());
+        legacy_roles(&mut conn);
+    });
+}
+
+#[test]
+fn custom_roles_that_give_consent_gain_consent_read_postgres() {
+    let Some(admin) = crate::common::postgres_admin_url() else {
+        eprintln!("skipped: HEALTHAPI_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let (url, name) = crate::common::empty_postgres_database(&admin);
+    custom_roles_gain_consent_read(&url, |url| {
+        let mut conn =
+            healthapi::db::DbConn::Postgres(diesel::PgConnection::establish(url).unwrap());
+        legacy_roles(&mut conn);
+    });
+    crate::common::drop_postgres_database(&admin, &name);
+}

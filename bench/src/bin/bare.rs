@@ -35,7 +35,7 @@ struct Args {
 
 async fn patient(
     State(pool): State<DbPool>,
-    Path(id): Path<String>,
+    Path(id): Path<healthapi::kit::PatientId>,
 ) -> Result<Json<Patient>, StatusCode> {
     let found = healthapi::sys::spawn_lowered(move || {
         let mut conn = pool.get().map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;

@@ -467,7 +467,7 @@ struct Row {
 /// The server's CPU by thread kind per request (µs) and its context switches per request, for
 /// each workload row: where a request's cost goes, and how it moves between closed loop and a
 /// fixed rate (wake-ups show as switches). Threads are grouped by name: "db-blocking" are the
-/// blocking threads that ran database work or password hashes (`db::spawn_lowered`),
+/// blocking threads that ran database work or password hashes (`sys::spawn_lowered`),
 /// "tokio-rt-worker" the runtime's workers and any blocking thread that has not yet. The
 /// window is the CPU column's (measured window and drain) plus the moment between the two in
 /// which the load process exits, so the sum can be slightly above that column. Per-thread

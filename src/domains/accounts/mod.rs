@@ -194,20 +194,20 @@ pub fn create_user(tx: &mut Tx, new: &NewUser) -> Result<User> {
 }
 
 /// Gives an account a built-in or custom role (kept if it has it already).
-pub fn grant_role(conn: &mut DbConn, user_id: &str, role: &str) -> Result<()> {
+pub fn grant_role(conn: &mut DbConn, user_id: &UserId, role: &str) -> Result<()> {
     let ids = store::role_ids(conn, &[role.to_string()])?;
     for id in ids {
-        store::add_role(conn, user_id, &id)?;
+        store::add_role(conn, user_id.as_str(), &id)?;
     }
     Ok(())
 }
 
-pub fn has_role(conn: &mut DbConn, user_id: &str, role: &str) -> Result<bool> {
-    Ok(store::has_role(conn, user_id, role)?)
+pub fn has_role(conn: &mut DbConn, user_id: &UserId, role: &str) -> Result<bool> {
+    Ok(store::has_role(conn, user_id.as_str(), role)?)
 }
 
-pub fn user_exists(conn: &mut DbConn, id: &str) -> Result<bool> {
-    Ok(store::user_exists(conn, id)?)
+pub fn user_exists(conn: &mut DbConn, id: &UserId) -> Result<bool> {
+    Ok(store::user_exists(conn, id.as_str())?)
 }
 
 // ---------------------------------------------------------------------------- users
@@ -270,9 +270,7 @@ pub fn list_users(
 /// An account: any for those who may read accounts, else only one's own.
 pub fn get_user(conn: &mut DbConn, actor: &Actor, id: &UserId) -> Result<Audited<User>> {
     let own = actor.user_id() == Some(id.as_str());
-    let may = actor
-        .principal()
-        .is_some_and(|p| p.perms.has(Perm::UsersRead));
+    let may = actor.holds(Perm::UsersRead);
     if !own && !may {
         return Err(actor.deny(Error::NotFound, Action::Read, USER, Some(id.as_str()), None));
     }
@@ -554,15 +552,6 @@ pub fn register(
     Ok(Registered { user, patient })
 }
 
-/// The role an account is recorded with: `admin` if it holds it, else its first.
-fn recorded_role(roles: &[String]) -> Option<&str> {
-    if roles.iter().any(|r| r == ADMIN) {
-        Some(ADMIN)
-    } else {
-        roles.first().map(String::as_str)
-    }
-}
-
 /// Opens a session for a user whose password was verified: the token's hash is stored.
 pub fn open_session(
     tx: &mut Tx,
@@ -575,7 +564,7 @@ pub fn open_session(
     let by = tx
         .actor()
         .clone()
-        .as_user(user_id, recorded_role(&user.roles));
+        .as_user(user_id, crate::auth::recorded_role(&user.roles));
     tx.record_as(
         &by,
         Action::Login,
@@ -615,12 +604,14 @@ pub fn set_password(tx: &mut Tx, user_id: &str, new_hash: String, keep_token: &s
 
 // ---------------------------------------------------------------------------- audit trail
 
-/// One page of the trail (already sealed by the caller), newest first.
+/// One page of the trail (sealed by the caller first), newest first. Reading the trail is
+/// itself audited: one `search` entry, naming the patient the page is filtered by.
 pub fn audit_page(
     conn: &mut DbConn,
     f: AuditFilter,
     page: &Page,
-) -> Result<ListResponse<AuditLog>> {
+) -> Result<Audited<ListResponse<AuditLog>>> {
+    let patient = f.patient_id.clone();
     let after: Option<i64> = match &page.after {
         Some(a) => Some(
             a.parse()
@@ -643,19 +634,21 @@ pub fn audit_page(
         to: f.to.map(Timestamp::naive),
     };
     let rows = crate::audit::query::load_page(conn, &filter, &window)?;
-    Ok(ListResponse::from_rows(rows, page.limit, |e| {
-        e.seq.to_string()
-    }))
+    let list = ListResponse::from_rows(rows, page.limit, |e| e.seq.to_string());
+    Ok(Audited::search(
+        list,
+        AUDIT_LOG,
+        patient.as_deref(),
+        std::iter::empty(),
+    ))
 }
 
 /// May the caller read this patient's access log? The patient themself, or who reads the
 /// trail. A patient asking about someone else must not learn that they exist (404).
 pub fn check_access_log(conn: &mut DbConn, actor: &Actor, id: &PatientId) -> Result<()> {
     let pid = id.as_str();
-    let own = actor.scope().is_patient(pid);
-    let auditor = actor
-        .principal()
-        .is_some_and(|p| p.perms.has(Perm::AuditRead));
+    let own = actor.scope().is_patient(id);
+    let auditor = actor.holds(Perm::AuditRead);
     if !own && !auditor {
         let err = if actor.scope().own_patient().is_some() {
             Error::NotFound
@@ -664,7 +657,7 @@ pub fn check_access_log(conn: &mut DbConn, actor: &Actor, id: &PatientId) -> Res
         };
         return Err(actor.deny(err, Action::Search, AUDIT_LOG, Some(pid), Some(pid)));
     }
-    if !patients::exists(conn, pid)? {
+    if !patients::exists(conn, id)? {
         return Err(Error::NotFound);
     }
     Ok(())

@@ -10,7 +10,7 @@ use super::{
     AccessLogFilter, AuditFilter, CreateUser, NewRole, Register, Registered, Role, RoleChange,
     User, UserChange, UserFilter, AUDIT_LOG, ROLE, SESSION, USER,
 };
-use crate::audit::{Action, AuditLog, Outcome};
+use crate::audit::{Action, AuditLog};
 use crate::auth::permissions::CATALOGUE;
 use crate::auth::{passwords, tokens};
 use crate::http::{
@@ -18,8 +18,8 @@ use crate::http::{
 };
 use crate::kit::AppState;
 use crate::kit::{
-    route, route_unaudited, Access, Audited, Ctx, Error, IfMatch, PatientId, Perm, UserId,
-    Validator, Visitor,
+    route, route_unaudited, Access, Ctx, Error, IfMatch, PatientId, Perm, UserId, Validator,
+    Visitor,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -82,10 +82,8 @@ async fn register(
     let mut v = Validator::new();
     let patient = super::validate_registration(&mut v, &body);
     v.finish()?;
-    let (password, cost) = (body.password.clone(), state.config.password_hash_cost);
-    let hash = crate::sys::spawn_lowered(move || passwords::hash(&password, cost))
-        .await
-        .map_err(ApiError::internal)?;
+    let hash =
+        passwords::hash_off_runtime(body.password.clone(), state.config.password_hash_cost).await?;
     let out = visitor
         .write(&state.db, move |tx| {
             super::register(tx, body, patient, hash)
@@ -127,12 +125,9 @@ async fn login(
     let email_lower = body.email.trim().to_lowercase();
     let ip = visitor.client_addr().to_string();
     if let Some(wait) = state.throttle.blocked(&email_lower, &ip) {
-        state.audit.record_async(
-            visitor
-                .entry(Action::Login, SESSION, None, None)
-                .outcome(Outcome::Denied),
-        );
-        return Err(ApiError::too_many(wait));
+        return Err(visitor
+            .deny(Error::Throttled(wait), Action::Login, SESSION, None, None)
+            .into());
     }
     let email = body.email.clone();
     let found = state
@@ -160,10 +155,7 @@ async fn login(
                 Some(id) => visitor.clone().as_user(id, None),
                 None => visitor.clone(),
             };
-            state.audit.record_async(
-                who.entry(Action::LoginFailed, SESSION, None, None)
-                    .outcome(Outcome::Denied),
-            );
+            let _ = who.deny(Error::NotFound, Action::LoginFailed, SESSION, None, None);
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid-credentials",
@@ -239,15 +231,15 @@ async fn change_password(
     // keyed by the account.
     let throttle_key = format!("user:{user_id}");
     if let Some(wait) = state.throttle.blocked(&throttle_key, &addr) {
-        // Audited as a refusal; answered with the wait.
-        let _ = ctx.deny(
-            Error::forbidden("throttled"),
-            Action::PasswordChange,
-            USER,
-            Some(&user_id),
-            None,
-        );
-        return Err(ApiError::too_many(wait));
+        return Err(ctx
+            .deny(
+                Error::Throttled(wait),
+                Action::PasswordChange,
+                USER,
+                Some(&user_id),
+                None,
+            )
+            .into());
     }
     let uid = user_id.clone();
     let stored = ctx
@@ -295,10 +287,8 @@ async fn create_user(
     let mut v = Validator::new();
     super::validate_new_user(&mut v, &body);
     v.finish()?;
-    let (password, cost) = (body.password.clone(), ctx.state().config.password_hash_cost);
-    let hash = crate::sys::spawn_lowered(move || passwords::hash(&password, cost))
-        .await
-        .map_err(ApiError::internal)?;
+    let cost = ctx.state().config.password_hash_cost;
+    let hash = passwords::hash_off_runtime(body.password.clone(), cost).await?;
     let user = ctx
         .write(move |tx| super::create_account(tx, body, hash))
         .await?;
@@ -457,9 +447,10 @@ async fn trail_page(
         .flush()
         .await
         .map_err(ApiError::internal)?;
-    Ok(ctx
+    let found = ctx
         .read(move |conn, _| super::audit_page(conn, f, &page))
-        .await?)
+        .await?;
+    Ok(ctx.reveal(found).await)
 }
 
 /// The audit trail (admin, auditor), newest first.
@@ -470,13 +461,6 @@ async fn list_audit_logs(
     AppQuery(f): AppQuery<AuditFilter>,
     AppQuery(page): AppQuery<PageParams>,
 ) -> Result<ListResponse<AuditLog>, ApiError> {
-    ctx.reveal(Audited::search(
-        (),
-        AUDIT_LOG,
-        f.patient_id.as_deref(),
-        std::iter::empty(),
-    ))
-    .await;
     trail_page(&ctx, f, page).await
 }
 
@@ -494,13 +478,6 @@ async fn patient_access_log(
     let pid = id.clone();
     ctx.read(move |conn, actor| super::check_access_log(conn, actor, &pid))
         .await?;
-    ctx.reveal(Audited::search(
-        (),
-        AUDIT_LOG,
-        Some(id.as_str()),
-        std::iter::empty(),
-    ))
-    .await;
     let filter = AuditFilter {
         patient_id: Some(id.into_string()),
         from: f.from,

@@ -163,7 +163,7 @@ pub fn validate_times(v: &mut Validator, start: Timestamp, end: Timestamp, now: 
 /// Locks the doctor and the patient (PostgreSQL) so that two concurrent bookings for the same
 /// people serialise and the second sees the first. Doctor first, then patient: one order, no
 /// deadlock. On SQLite `BEGIN IMMEDIATE` already serialises writers.
-fn lock_parties(conn: &mut DbConn, patient_id: &str, doctor_id: &str) -> Result<()> {
+fn lock_parties(conn: &mut DbConn, patient_id: &PatientId, doctor_id: &DoctorId) -> Result<()> {
     if !patients::lock_doctor(conn, doctor_id)? {
         return Err(Error::conflict(
             "doctor_id does not name an existing doctor",
@@ -181,15 +181,22 @@ fn lock_parties(conn: &mut DbConn, patient_id: &str, doctor_id: &str) -> Result<
 /// appointment overlapping [start, end). The caller holds the parties' locks.
 fn check_clash(
     conn: &mut DbConn,
-    patient_id: &str,
-    doctor_id: &str,
+    patient_id: &PatientId,
+    doctor_id: &DoctorId,
     start: Timestamp,
     end: Timestamp,
     except: Option<&str>,
 ) -> Result<()> {
-    match store::clash(conn, patient_id, doctor_id, start, end, except)? {
+    match store::clash(
+        conn,
+        patient_id.as_str(),
+        doctor_id.as_str(),
+        start,
+        end,
+        except,
+    )? {
         None => Ok(()),
-        Some(d) if d == doctor_id => Err(Error::conflict_of(
+        Some(d) if d == doctor_id.as_str() => Err(Error::conflict_of(
             "booking-clash",
             "the doctor already has an appointment in this time",
         )),
@@ -206,14 +213,20 @@ fn check_clash(
 /// party, audit entry — in the caller's transaction.
 pub fn book(tx: &mut Tx, new: NewAppointment, check_times: bool) -> Result<Appointment> {
     let scope = tx.scope().clone();
-    let (patient, doctor) = (new.patient_id.as_str(), new.doctor_id.as_str());
+    let (patient, doctor) = (new.patient_id.clone(), new.doctor_id.clone());
+    let (patient, doctor) = (&patient, &doctor);
     if !(scope.is_admin() || scope.is_patient(patient) || scope.is_doctor(doctor)) {
         return Err(tx.deny(
             Error::forbidden("patients book for themselves, doctors as the appointment's doctor"),
             Action::Create,
             APPOINTMENT,
             None,
-            Some(patient),
+            Some(patient.as_str()),
+        ));
+    }
+    if scope.is_patient(patient) && scope.is_doctor(doctor) {
+        return Err(Error::conflict(
+            "a doctor does not book themselves as their own patient",
         ));
     }
     let mut v = Validator::new();
@@ -239,7 +252,7 @@ pub fn book(tx: &mut Tx, new: NewAppointment, check_times: bool) -> Result<Appoi
         Action::Create,
         APPOINTMENT,
         Some(id.as_str()),
-        Some(patient),
+        Some(patient.as_str()),
     )?;
     let when = new.start_time.naive().format("%Y-%m-%d %H:%M UTC");
     if !scope.is_doctor(doctor) {
@@ -269,9 +282,9 @@ pub fn book(tx: &mut Tx, new: NewAppointment, check_times: bool) -> Result<Appoi
 fn reaches(conn: &mut DbConn, scope: &Scope, a: &Appointment) -> Result<bool> {
     Ok(scope.reaches_object(
         conn,
-        a.patient_id.as_str(),
+        &a.patient_id,
         Level::Clinical,
-        scope.is_doctor(a.doctor_id.as_str()),
+        scope.is_doctor(&a.doctor_id),
     )?)
 }
 
@@ -303,7 +316,7 @@ pub fn change(
             ))
         }
     };
-    let (patient, doctor) = (current.patient_id.as_str(), current.doctor_id.as_str());
+    let (patient, doctor) = (&current.patient_id, &current.doctor_id);
     let mut parties = Vec::new();
     if scope.is_admin() {
         parties.push(Party::Admin);
@@ -320,7 +333,7 @@ pub fn change(
             Action::Update,
             APPOINTMENT,
             Some(id.as_str()),
-            Some(patient),
+            Some(patient.as_str()),
         )
     };
     if parties.is_empty() {
@@ -361,10 +374,8 @@ pub fn change(
     let mut status = current.status;
     let mut cancel_reason = current.cancel_reason.clone();
     if let Some(to) = c.status {
-        match STATUS.check(current.status, to, &parties) {
-            Err(Error::Forbidden(why)) => return Err(refuse(tx, &why)),
-            other => other?,
-        }
+        let (aid, pid) = (id.as_str(), Some(patient.as_str()));
+        STATUS.take(tx, current.status, to, &parties, APPOINTMENT, aid, pid)?;
         if to == AppointmentStatus::Cancelled {
             let reason = c
                 .cancel_reason
@@ -392,7 +403,12 @@ pub fn change(
     } else {
         Action::Update
     };
-    tx.record(action, APPOINTMENT, Some(id.as_str()), Some(patient))?;
+    tx.record(
+        action,
+        APPOINTMENT,
+        Some(id.as_str()),
+        Some(patient.as_str()),
+    )?;
     if status == AppointmentStatus::Cancelled || reschedule {
         let when = start.naive().format("%Y-%m-%d %H:%M UTC");
         let (kind, title, body) = if status == AppointmentStatus::Cancelled {
@@ -499,6 +515,6 @@ pub fn list(
 
 /// The patient and the doctor of an appointment, if it exists (for other domains' links:
 /// a record written "with an appointment with the patient").
-pub fn parties(conn: &mut DbConn, id: &str) -> Result<Option<(PatientId, DoctorId)>> {
-    Ok(store::load(conn, id)?.map(|a| (a.patient_id, a.doctor_id)))
+pub fn parties(conn: &mut DbConn, id: &AppointmentId) -> Result<Option<(PatientId, DoctorId)>> {
+    Ok(store::load(conn, id.as_str())?.map(|a| (a.patient_id, a.doctor_id)))
 }

@@ -124,11 +124,11 @@ pub fn consent_required(kind: ConsentKind) -> Error {
 /// The enforcement point: `Ok` only if the patient's account has a current `given` consent of
 /// this kind. Read on every call (no cache), so a revocation takes effect on the next request.
 /// A patient without an account cannot have consented.
-pub fn require_consent(conn: &mut DbConn, patient_id: &str, kind: ConsentKind) -> Result<()> {
+pub fn require_consent(conn: &mut DbConn, patient_id: &PatientId, kind: ConsentKind) -> Result<()> {
     let Some(user_id) = patients::account_of_patient(conn, patient_id)? else {
         return Err(consent_required(kind));
     };
-    match store::current(conn, &user_id, kind)? {
+    match store::current(conn, user_id.as_str(), kind)? {
         Some((_, ConsentAction::Given, _)) => Ok(()),
         _ => Err(consent_required(kind)),
     }
@@ -212,13 +212,17 @@ pub fn record(tx: &mut Tx, c: NewConsent) -> Result<ConsentEvent> {
 
 /// May the caller see this user's consents? Themself; else whoever reaches the user's patient
 /// record (admin, a doctor on the care team). `Some(the user's patient, if any)` when they may.
-fn may_see(conn: &mut DbConn, actor: &Actor, user_id: &str) -> Result<Option<Option<PatientId>>> {
+fn may_see(
+    conn: &mut DbConn,
+    actor: &Actor,
+    user_id: &UserId,
+) -> Result<Option<Option<PatientId>>> {
     let patient = patients::patient_of_account(conn, user_id)?;
-    if actor.user_id() == Some(user_id) || actor.scope().is_admin() {
+    if actor.user_id() == Some(user_id.as_str()) || actor.scope().is_admin() {
         return Ok(Some(patient));
     }
     match patient {
-        Some(p) if actor.scope().reaches(conn, p.as_str(), Level::Clinical)? => Ok(Some(Some(p))),
+        Some(p) if actor.scope().reaches(conn, &p, Level::Clinical)? => Ok(Some(Some(p))),
         _ => Ok(None),
     }
 }
@@ -232,13 +236,13 @@ pub fn list_consents(
 ) -> Result<Audited<ListResponse<ConsentEvent>>> {
     let user = f
         .user_id
-        .map(UserId::into_string)
-        .or_else(|| actor.user_id().map(str::to_string))
-        .unwrap_or_default();
+        .or_else(|| actor.user_id().map(|u| UserId::from_db(u.to_string())))
+        .ok_or_else(|| Error::internal("consents are read by a signed-in user"))?;
     let Some(patient) = may_see(conn, actor, &user)? else {
-        return Err(actor.deny(Error::NotFound, Action::Search, CONSENT, Some(&user), None));
+        let id = Some(user.as_str());
+        return Err(actor.deny(Error::NotFound, Action::Search, CONSENT, id, None));
     };
-    let rows = store::history(conn, &user, page)?;
+    let rows = store::history(conn, user.as_str(), page)?;
     let list = ListResponse::from_rows(rows, page.limit, |e| e.id.clone());
     Ok(Audited::search(
         list,
@@ -255,7 +259,7 @@ pub fn status(
     user_id: &UserId,
 ) -> Result<Audited<Vec<ConsentStatus>>> {
     let uid = user_id.as_str();
-    let Some(patient) = may_see(conn, actor, uid)? else {
+    let Some(patient) = may_see(conn, actor, user_id)? else {
         return Err(actor.deny(Error::NotFound, Action::Read, CONSENT, Some(uid), None));
     };
     let mut out = Vec::new();
@@ -292,9 +296,11 @@ pub fn check(
     kind: ConsentKind,
 ) -> Result<Audited<Result<()>>> {
     let pid = patient_id.as_str();
-    if !patients::exists(conn, pid)? || !actor.scope().reaches(conn, pid, Level::Clinical)? {
+    if !patients::exists(conn, patient_id)?
+        || !actor.scope().reaches(conn, patient_id, Level::Clinical)?
+    {
         return Err(actor.deny(Error::NotFound, Action::Read, CONSENT, Some(pid), Some(pid)));
     }
-    let outcome = require_consent(conn, pid, kind);
+    let outcome = require_consent(conn, patient_id, kind);
     Ok(Audited::read(outcome, CHECK, pid, Some(pid)))
 }

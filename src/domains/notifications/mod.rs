@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use crate::db::DbConn;
 use crate::domains::{accounts, patients};
 use crate::http::{ListResponse, Page};
-use crate::kit::{Action, Error, Resource, Result, Timestamp, Tx, UserId, Validator};
+use crate::kit::{
+    Action, DoctorId, Error, PatientId, Resource, Result, Timestamp, Tx, UserId, Validator,
+};
 use crate::realtime::Event;
 
 pub use routes::router;
@@ -52,7 +54,7 @@ pub struct SystemMessage {
 /// live streams once the transaction commits. `about` names the object it concerns.
 pub fn notify(
     tx: &mut Tx,
-    user_id: &str,
+    user_id: &UserId,
     kind: &str,
     title: String,
     body: String,
@@ -60,7 +62,7 @@ pub fn notify(
 ) -> Result<Notification> {
     let n = Notification {
         id: crate::db::new_id(),
-        user_id: UserId::from_db(user_id.to_string()),
+        user_id: user_id.clone(),
         kind: kind.to_string(),
         title,
         body,
@@ -82,7 +84,7 @@ pub fn notify(
 /// Notifies the user of a patient record, if the patient has an account.
 pub fn notify_patient(
     tx: &mut Tx,
-    patient_id: &str,
+    patient_id: &PatientId,
     kind: &str,
     title: String,
     body: String,
@@ -97,7 +99,7 @@ pub fn notify_patient(
 /// Notifies the user of a doctor record, if the doctor has an account.
 pub fn notify_doctor(
     tx: &mut Tx,
-    doctor_id: &str,
+    doctor_id: &DoctorId,
     kind: &str,
     title: String,
     body: String,
@@ -118,6 +120,22 @@ pub fn list_own(
 ) -> Result<ListResponse<Notification>> {
     let rows = store::list(conn, user_id, f.unread == Some(true), page)?;
     Ok(ListResponse::from_rows(rows, page.limit, |n| n.id.clone()))
+}
+
+/// How many of the user's notifications are unread.
+pub fn unread_count(conn: &mut DbConn, user_id: &str) -> Result<i64> {
+    Ok(store::unread_count(conn, user_id)?)
+}
+
+/// Up to 1,000 of the user's notifications created after `last` (an id), oldest first: what
+/// a stream missed.
+pub fn missed_since(conn: &mut DbConn, user_id: &str, last: &str) -> Result<Vec<Notification>> {
+    Ok(store::missed_since(conn, user_id, last)?)
+}
+
+/// One of the user's notifications (an event that travelled without its data).
+pub fn load_own(conn: &mut DbConn, id: &str, user_id: &str) -> Result<Option<Notification>> {
+    Ok(store::load_own(conn, id, user_id)?)
 }
 
 /// Marks one of the caller's notifications read; someone else's is 404.
@@ -151,10 +169,10 @@ pub fn send(tx: &mut Tx, m: SystemMessage) -> Result<Notification> {
     v.text("title", &m.title, 1, 200);
     v.text("body", &m.body, 1, 2000);
     v.finish()?;
-    if !accounts::user_exists(tx.conn(), m.user_id.as_str())? {
+    if !accounts::user_exists(tx.conn(), &m.user_id)? {
         return Err(Error::conflict("user_id does not name an existing user"));
     }
-    let n = notify(tx, m.user_id.as_str(), "system", m.title, m.body, None)?;
+    let n = notify(tx, &m.user_id, "system", m.title, m.body, None)?;
     tx.record(Action::Create, NOTIFICATION, Some(&n.id), None)?;
     Ok(n)
 }

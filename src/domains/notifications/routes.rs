@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{store, Notification, NotificationFilter, SystemMessage, NOTIFICATION, TOPIC};
+use super::{Notification, NotificationFilter, SystemMessage, NOTIFICATION, TOPIC};
 use crate::db::Db;
 use crate::http::{ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem};
 use crate::kit::AppState;
@@ -77,7 +77,7 @@ pub struct UnreadCount {
 async fn unread_count(ctx: Ctx) -> Result<axum::Json<UnreadCount>, ApiError> {
     let user = ctx.user_id().to_string();
     let count = ctx
-        .read(move |conn, _| Ok(store::unread_count(conn, &user)?))
+        .read(move |conn, _| super::unread_count(conn, &user))
         .await?;
     Ok(axum::Json(UnreadCount { count }))
 }
@@ -138,7 +138,7 @@ async fn stream(ctx: Ctx, headers: HeaderMap) -> Result<impl IntoResponse, ApiEr
     let replay = match &last_seen {
         Some(last) => {
             let (u, last) = (user.clone(), last.clone());
-            ctx.read(move |conn, _| Ok(store::missed_since(conn, &u, &last)?))
+            ctx.read(move |conn, _| super::missed_since(conn, &u, &last))
                 .await?
         }
         None => Vec::new(),
@@ -208,12 +208,12 @@ impl Sent {
 
 /// The notification an event carries, or, when it travelled without its data (too large for
 /// a NOTIFY payload), the row it names.
-async fn notification_of(db: &Db, e: &Event) -> Option<Notification> {
+async fn notification_of(db: &Db, e: &Event, user_id: &str) -> Option<Notification> {
     if let Some(n) = e.data.as_deref().and_then(|d| serde_json::from_str(d).ok()) {
         return Some(n);
     }
-    let id = e.id.clone();
-    db.read(move |conn| Ok::<_, crate::kit::Error>(store::load(conn, &id)?))
+    let (id, user) = (e.id.clone(), user_id.to_string());
+    db.read(move |conn| super::load_own(conn, &id, &user))
         .await
         .ok()
         .flatten()
@@ -249,7 +249,7 @@ fn event_stream(
                 Ok(e) if e.topic == crate::realtime::RESYNC => true,
                 Ok(e) => {
                     if e.topic == TOPIC && e.key == user_id && !sent.ids.contains(&e.id) {
-                        if let Some(n) = notification_of(&db, &e).await {
+                        if let Some(n) = notification_of(&db, &e, &user_id).await {
                             if sent.insert(&n.id) {
                                 yield Ok(to_sse(&n));
                             }
@@ -264,7 +264,7 @@ fn event_stream(
             if catch_up {
                 let (uid, last) = (user_id.clone(), sent.newest.clone().unwrap_or_default());
                 let missed = db
-                    .read(move |conn| Ok::<_, crate::kit::Error>(store::missed_since(conn, &uid, &last)?))
+                    .read(move |conn| super::missed_since(conn, &uid, &last))
                     .await;
                 if let Ok(missed) = missed {
                     for n in missed {

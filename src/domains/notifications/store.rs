@@ -141,13 +141,3 @@ pub(super) fn missed_since(
         .map(Notification::from)
         .collect())
 }
-
-/// One notification of a user by id (an event that travelled without its data).
-pub(super) fn load(conn: &mut DbConn, id: &str) -> QueryResult<Option<Notification>> {
-    Ok(notifications::table
-        .find(id)
-        .select(NotificationRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(Notification::from))
-}

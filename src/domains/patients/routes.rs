@@ -173,11 +173,7 @@ async fn create_doctor(
     v.finish()?;
     let cost = ctx.state().config.password_hash_cost;
     let hash = match body.password.clone() {
-        Some(p) => Some(
-            crate::sys::spawn_lowered(move || crate::auth::passwords::hash(&p, cost))
-                .await
-                .map_err(ApiError::internal)?,
-        ),
+        Some(p) => Some(crate::auth::passwords::hash_off_runtime(p, cost).await?),
         None => None,
     };
     let doctor = ctx

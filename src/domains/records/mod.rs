@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::care_team::{self, Source};
-use crate::domains::{appointments, patients};
+use crate::domains::appointments::{self, AppointmentId};
+use crate::domains::patients;
 use crate::http::{ListResponse, Page};
 use crate::kit::{
     Action, Actor, Arrow, Audited, DoctorId, Error, IfMatch, Level, Machine, PatientId, Resource,
@@ -93,7 +94,7 @@ pub struct MedicalRecord {
     pub id: RecordId,
     pub patient_id: PatientId,
     pub doctor_id: DoctorId,
-    pub appointment_id: Option<String>,
+    pub appointment_id: Option<AppointmentId>,
     pub record_type: RecordType,
     pub title: String,
     pub content: String,
@@ -124,7 +125,7 @@ pub struct NewRecord {
     pub patient_id: PatientId,
     /// Admins must name the doctor; a doctor writes as themself.
     pub doctor_id: Option<DoctorId>,
-    pub appointment_id: Option<String>,
+    pub appointment_id: Option<AppointmentId>,
     pub record_type: RecordType,
     pub title: String,
     pub content: String,
@@ -198,12 +199,12 @@ pub fn create(tx: &mut Tx, new: NewRecord) -> Result<MedicalRecord> {
     validate_codes(&mut v, &new.diagnosis_codes);
     v.finish()?;
     let patient = new.patient_id.as_str();
-    if !patients::exists(tx.conn(), patient)? {
+    if !patients::exists(tx.conn(), &new.patient_id)? {
         return Err(Error::conflict(
             "patient_id does not name an existing patient",
         ));
     }
-    if !patients::doctor_exists(tx.conn(), doctor_id.as_str())? {
+    if !patients::doctor_exists(tx.conn(), &doctor_id)? {
         return Err(Error::conflict(
             "doctor_id does not name an existing doctor",
         ));
@@ -212,7 +213,7 @@ pub fn create(tx: &mut Tx, new: NewRecord) -> Result<MedicalRecord> {
         // Another patient's appointment answers exactly like a missing one, so the response
         // never reveals that it exists.
         Some(aid) => match appointments::parties(tx.conn(), aid)? {
-            Some((p, d)) if p.as_str() == patient => d == doctor_id,
+            Some((p, d)) if p == new.patient_id => d == doctor_id,
             _ => {
                 return Err(Error::conflict(
                     "appointment_id does not name an appointment of this patient",
@@ -223,7 +224,7 @@ pub fn create(tx: &mut Tx, new: NewRecord) -> Result<MedicalRecord> {
     };
     let reach = scope.is_admin()
         || via_appointment
-        || care_team::on_care_team(tx.conn(), doctor_id.as_str(), patient)?;
+        || care_team::on_care_team(tx.conn(), &doctor_id, &new.patient_id)?;
     if !reach {
         return Err(tx.deny(
             Error::NotFound,
@@ -237,7 +238,7 @@ pub fn create(tx: &mut Tx, new: NewRecord) -> Result<MedicalRecord> {
     let author = tx.actor().user_id().unwrap_or_default().to_string();
     store::insert(tx.conn(), &id, &new, &doctor_id)?;
     store::snapshot(tx.conn(), &id, &author)?;
-    care_team::link(tx.conn(), patient, doctor_id.as_str(), CARE_TEAM, None)?;
+    care_team::link(tx.conn(), &new.patient_id, &doctor_id, CARE_TEAM, None)?;
     tx.record(Action::Create, RECORD, Some(id.as_str()), Some(patient))?;
     store::load(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
 }
@@ -278,9 +279,19 @@ pub fn amend(
             ))
         }
     };
+    // Reaching the record is not enough: a patient (even one who is also a doctor) reads their
+    // records and changes none. A doctor changes a record they wrote or one of a patient whose
+    // care team they are on.
+    let doctor_of_patient = match scope.own_doctor() {
+        Some(me) => {
+            scope.is_doctor(&current.doctor_id)
+                || care_team::on_care_team(tx.conn(), me, &current.patient_id)?
+        }
+        None => false,
+    };
     let party = if scope.is_admin() {
         Party::Admin
-    } else if scope.own_doctor().is_some() {
+    } else if doctor_of_patient {
         Party::CareTeamDoctor
     } else {
         return Err(tx.deny(
@@ -296,7 +307,8 @@ pub fn amend(
         Some(RecordStatus::EnteredInError) => RecordStatus::EnteredInError,
         _ => RecordStatus::Amended,
     };
-    STATUS.check(current.status, to, &[party])?;
+    let (rid, pid) = (id.as_str(), Some(current.patient_id.as_str()));
+    STATUS.take(tx, current.status, to, &[party], RECORD, rid, pid)?;
     let updated = store::Amended {
         record_type: change.record_type.unwrap_or(current.record_type),
         title: change
@@ -331,9 +343,9 @@ fn reaches(
 ) -> Result<bool> {
     Ok(scope.reaches_object(
         conn,
-        r.patient_id.as_str(),
+        &r.patient_id,
         Level::Clinical,
-        scope.is_doctor(r.doctor_id.as_str()),
+        scope.is_doctor(&r.doctor_id),
     )?)
 }
 

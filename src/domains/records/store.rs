@@ -7,6 +7,7 @@ use super::{
 };
 use crate::db::schema::{medical_record_versions, medical_records};
 use crate::db::{new_id, now, DbConn};
+use crate::domains::appointments::AppointmentId;
 use crate::http::Page;
 use crate::kit::{DoctorId, Level, PatientId, Result, Scope, Timestamp, WireEnum};
 
@@ -33,7 +34,7 @@ impl From<RecordRow> for MedicalRecord {
             id: RecordId::from_db(r.id),
             patient_id: PatientId::from_db(r.patient_id),
             doctor_id: DoctorId::from_db(r.doctor_id),
-            appointment_id: r.appointment_id,
+            appointment_id: r.appointment_id.map(AppointmentId::from_db),
             record_type: RecordType::parse(&r.record_type).unwrap_or(RecordType::Other),
             title: r.title,
             content: r.content,
@@ -76,7 +77,7 @@ pub(super) fn insert(
             medical_records::id.eq(id.as_str()),
             medical_records::patient_id.eq(new.patient_id.as_str()),
             medical_records::doctor_id.eq(doctor_id.as_str()),
-            medical_records::appointment_id.eq(&new.appointment_id),
+            medical_records::appointment_id.eq(new.appointment_id.as_ref().map(|a| a.as_str())),
             medical_records::record_type.eq(new.record_type.as_str()),
             medical_records::title.eq(new.title.trim()),
             medical_records::content.eq(&new.content),
