@@ -155,6 +155,19 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// The role's own objects as a doctor, for `filter`'s `own`: the rows whose `doctor` column
+    /// names the caller's doctor record (`None` for a caller who is no doctor).
+    pub fn doctor_rows<QS, C>(&self, doctor: C) -> Option<Condition<QS>>
+    where
+        C: ExpressionMethods + Expression<SqlType = Text> + Copy + 'static,
+        diesel::dsl::Eq<C, String>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
+    {
+        let me = self.own_doctor()?;
+        Some(Box::new(doctor.eq(me.as_str().to_string())))
+    }
+}
+
 /// The patients on a doctor's care team at `at` (break-glass links expire), as a subquery.
 #[diesel::dsl::auto_type(type_name = "CareTeamPatients")]
 pub fn care_team_patients(doctor_id: String, at: chrono::NaiveDateTime) -> _ {

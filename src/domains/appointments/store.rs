@@ -161,9 +161,7 @@ pub(super) fn list(
         .order((appointments::start_time, appointments::id))
         .limit(limit)
         .into_boxed();
-    let own = scope.own_doctor().map(|d| {
-        Box::new(appointments::doctor_id.eq(d.as_str().to_string())) as crate::kit::Condition<_>
-    });
+    let own = scope.doctor_rows(appointments::doctor_id);
     if let Some(reach) = scope.filter(Level::Clinical, appointments::patient_id, own) {
         q = q.filter(reach);
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::care_team::{self, Source};
+use crate::db::DbConn;
 use crate::domains::appointments::{self, AppointmentId};
 use crate::domains::patients;
 use crate::http::{ListResponse, Page};
@@ -336,11 +337,7 @@ pub fn amend(
 }
 
 /// Does the caller reach this record? Its patient's compartment, or the record's own author.
-fn reaches(
-    conn: &mut crate::db::DbConn,
-    scope: &crate::kit::Scope,
-    r: &MedicalRecord,
-) -> Result<bool> {
+fn reaches(conn: &mut DbConn, scope: &crate::kit::Scope, r: &MedicalRecord) -> Result<bool> {
     Ok(scope.reaches_object(
         conn,
         &r.patient_id,
@@ -349,17 +346,10 @@ fn reaches(
     )?)
 }
 
-/// One record, if the caller reaches it.
-pub fn get(
-    conn: &mut crate::db::DbConn,
-    actor: &Actor,
-    id: &RecordId,
-) -> Result<Audited<MedicalRecord>> {
+/// The record, if the caller reaches it; else 404, audited as a refused read.
+fn reachable(conn: &mut DbConn, actor: &Actor, id: &RecordId) -> Result<MedicalRecord> {
     match store::load(conn, id.as_str())? {
-        Some(r) if reaches(conn, actor.scope(), &r)? => {
-            let (rid, pid) = (r.id.clone(), r.patient_id.clone());
-            Ok(Audited::read(r, RECORD, rid.as_str(), Some(pid.as_str())))
-        }
+        Some(r) if reaches(conn, actor.scope(), &r)? => Ok(r),
         _ => Err(actor.deny(
             Error::NotFound,
             Action::Read,
@@ -368,37 +358,34 @@ pub fn get(
             None,
         )),
     }
+}
+
+/// One record, if the caller reaches it.
+pub fn get(conn: &mut DbConn, actor: &Actor, id: &RecordId) -> Result<Audited<MedicalRecord>> {
+    let r = reachable(conn, actor, id)?;
+    let pid = r.patient_id.clone();
+    Ok(Audited::read(r, RECORD, id.as_str(), Some(pid.as_str())))
 }
 
 /// Every version of a record, oldest first, if the caller reaches it.
 pub fn history(
-    conn: &mut crate::db::DbConn,
+    conn: &mut DbConn,
     actor: &Actor,
     id: &RecordId,
 ) -> Result<Audited<Vec<RecordVersion>>> {
-    match store::load(conn, id.as_str())? {
-        Some(r) if reaches(conn, actor.scope(), &r)? => {
-            let versions = store::versions(conn, id.as_str())?;
-            Ok(Audited::read(
-                versions,
-                HISTORY,
-                id.as_str(),
-                Some(r.patient_id.as_str()),
-            ))
-        }
-        _ => Err(actor.deny(
-            Error::NotFound,
-            Action::Read,
-            RECORD,
-            Some(id.as_str()),
-            None,
-        )),
-    }
+    let r = reachable(conn, actor, id)?;
+    let versions = store::versions(conn, id.as_str())?;
+    Ok(Audited::read(
+        versions,
+        HISTORY,
+        id.as_str(),
+        Some(r.patient_id.as_str()),
+    ))
 }
 
 /// The records the caller reaches that match `f`, a page of them.
 pub fn list(
-    conn: &mut crate::db::DbConn,
+    conn: &mut DbConn,
     actor: &Actor,
     f: RecordFilter,
     page: &Page,

@@ -195,9 +195,7 @@ pub(super) fn list(
         .limit(page.limit + 1)
         .into_boxed();
     // The patient compartment, or the records the caller wrote.
-    let own = scope.own_doctor().map(|d| {
-        Box::new(medical_records::doctor_id.eq(d.as_str().to_string())) as crate::kit::Condition<_>
-    });
+    let own = scope.doctor_rows(medical_records::doctor_id);
     if let Some(reach) = scope.filter(Level::Clinical, medical_records::patient_id, own) {
         q = q.filter(reach);
     }
