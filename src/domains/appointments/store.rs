@@ -53,7 +53,7 @@ pub(super) fn load(conn: &mut DbConn, id: &str) -> QueryResult<Option<Appointmen
         .map(Appointment::from))
 }
 
-/// Holds the appointment's row for the rest of the transaction (PostgreSQL `FOR UPDATE`).
+/// Holds the appointment's row for the rest of the transaction (PostgreSQL `FOR NO KEY UPDATE`).
 pub(super) fn lock(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
     crate::db::sql::lock_row(conn, "appointments", id)
 }

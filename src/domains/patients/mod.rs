@@ -687,7 +687,7 @@ pub fn doctor_exists(conn: &mut DbConn, id: &DoctorId) -> Result<bool> {
     Ok(store::doctor_exists(conn, id.as_str())?)
 }
 
-/// Holds a patient's row for the rest of the transaction (PostgreSQL `FOR UPDATE`), so that
+/// Holds a patient's row for the rest of the transaction (PostgreSQL `FOR NO KEY UPDATE`), so that
 /// flows about the same patient serialise; whether it exists.
 pub fn lock(conn: &mut DbConn, id: &PatientId) -> Result<bool> {
     Ok(store::lock_patient(conn, id.as_str())?)

@@ -56,7 +56,7 @@ pub(super) fn load(conn: &mut DbConn, id: &str) -> QueryResult<Option<MedicalRec
         .map(MedicalRecord::from))
 }
 
-/// Holds the record's row for the rest of the transaction (PostgreSQL `FOR UPDATE`).
+/// Holds the record's row for the rest of the transaction (PostgreSQL `FOR NO KEY UPDATE`).
 pub(super) fn lock(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
     crate::db::sql::lock_row(conn, "medical_records", id)
 }
