@@ -66,6 +66,11 @@ pub struct Config {
     /// Seconds before a request is abandoned with 408.
     #[arg(long, env = "HEALTHAPI_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
     pub request_timeout_seconds: u64,
+    /// The join address of a video session's room at the operator's video service, with
+    /// `{room}` where the room's name goes (e.g. `https://meet.jit.si/{room}`). Unset: video
+    /// sessions have no `join_url`.
+    #[arg(long, env = "HEALTHAPI_VIDEO_URL_TEMPLATE")]
+    pub video_url_template: Option<String>,
     /// How new password hashes are made. No flag or variable sets it: a server started from
     /// the command line hashes at OWASP's parameters; only the test suite picks `Minimal`.
     #[arg(skip)]

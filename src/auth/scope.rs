@@ -89,6 +89,13 @@ impl Scope {
         self.own_doctor() == Some(doctor_id)
     }
 
+    /// Is the caller an admin, or one of an object's own parties (its patient, its doctor)?
+    /// The reach of objects that only their parties see, whatever the care team: a virtual
+    /// visit, its video sessions and chat.
+    pub fn is_party(&self, patient_id: &PatientId, doctor_id: &DoctorId) -> bool {
+        self.admin || self.is_patient(patient_id) || self.is_doctor(doctor_id)
+    }
+
     /// May the caller reach this patient at `level`?
     pub fn reaches(
         &self,
@@ -170,6 +177,34 @@ impl Scope {
     {
         let me = self.own_doctor()?;
         Some(Box::new(doctor.eq(me.as_str().to_string())))
+    }
+}
+
+impl Scope {
+    /// The list filter of objects only their parties reach (`is_party`): rows whose `patient`
+    /// column is the caller's own patient record or whose `doctor` column is the caller's
+    /// doctor record. `None` for an admin (every row).
+    pub fn party_rows<QS, P, D>(&self, patient: P, doctor: D) -> Option<Condition<QS>>
+    where
+        QS: 'static,
+        P: ExpressionMethods + Expression<SqlType = Text> + Copy + 'static,
+        D: ExpressionMethods + Expression<SqlType = Text> + Copy + 'static,
+        diesel::dsl::Eq<P, String>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
+        diesel::dsl::Eq<D, String>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
+        diesel::dsl::IsNull<P>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
+    {
+        if self.admin {
+            return None;
+        }
+        let mut parts: Vec<Condition<QS>> = Vec::new();
+        if let Some(p) = self.own_patient() {
+            parts.push(Box::new(patient.eq(p.as_str().to_string())));
+        }
+        parts.extend(self.doctor_rows(doctor));
+        let mut parts = parts.into_iter();
+        // Nobody's party: a condition no row meets (the patient column is never NULL).
+        let first = parts.next().unwrap_or_else(|| Box::new(patient.is_null()));
+        Some(parts.fold(first, |acc, next| Box::new(acc.or(next))))
     }
 }
 

@@ -203,6 +203,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     medical_record_versions,
     consent_forms,
     consent_history,
+    virtual_visits,
+    video_sessions,
+    chat_logs,
+    chat_tickets,
 );
 
 diesel::table! {
@@ -278,3 +282,61 @@ diesel::table! {
 }
 
 diesel::joinable!(consent_history -> consent_forms (consent_form_id));
+
+diesel::table! {
+    virtual_visits (id) {
+        id -> Text,
+        patient_id -> Text,
+        doctor_id -> Text,
+        appointment_id -> Nullable<Text>,
+        scheduled_start -> Timestamp,
+        scheduled_end -> Timestamp,
+        reason -> Nullable<Text>,
+        status -> Text,
+        cancel_reason -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        ended_at -> Nullable<Timestamp>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    video_sessions (id) {
+        id -> Text,
+        virtual_visit_id -> Text,
+        room -> Text,
+        join_url -> Nullable<Text>,
+        started_by -> Text,
+        started_at -> Timestamp,
+        ended_by -> Nullable<Text>,
+        ended_at -> Nullable<Timestamp>,
+        duration_seconds -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    chat_logs (id) {
+        id -> Text,
+        virtual_visit_id -> Text,
+        patient_id -> Text,
+        doctor_id -> Text,
+        sender_user_id -> Text,
+        body -> Text,
+        sent_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chat_tickets (ticket_hash) {
+        ticket_hash -> Text,
+        virtual_visit_id -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+    }
+}

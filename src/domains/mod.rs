@@ -8,6 +8,7 @@ pub mod consent;
 pub mod notifications;
 pub mod patients;
 pub mod records;
+pub mod telemedicine;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -22,4 +23,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(appointments::router())
         .merge(records::router())
         .merge(consent::router())
+        .merge(telemedicine::router())
 }

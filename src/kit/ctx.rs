@@ -376,19 +376,23 @@ impl FromRequestParts<AppState> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let ctx = Ctx::authenticate(parts, state).await?;
-        // Every authenticated request may write read-audit entries: hold it back while the
-        // sealer is behind, so the buffer (and the server's memory) stays bounded.
-        state.audit.admit().await.map_err(|()| {
-            tracing::warn!("audit sealer made no progress for 5 s; refusing a request");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the audit trail cannot record requests right now; retry shortly",
-            )
-        })?;
+        admit(state).await?;
         ctx.check_route(parts).await?;
         Ok(ctx)
     }
+}
+
+/// Every authenticated request may write read-audit entries: hold it back while the sealer is
+/// behind, so the buffer (and the server's memory) stays bounded.
+async fn admit(state: &AppState) -> Result<(), ApiError> {
+    state.audit.admit().await.map_err(|()| {
+        tracing::warn!("audit sealer made no progress for 5 s; refusing a request");
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the audit trail cannot record requests right now; retry shortly",
+        )
+    })
 }
 
 /// The caller of a monitoring route (`/metrics`): authenticated and checked like `Ctx`, but
@@ -458,6 +462,28 @@ impl FromRequestParts<AppState> for Visitor {
 }
 
 impl Ctx {
+    /// The caller of a session found another way than the bearer header (a chat socket's
+    /// single-use ticket names the session it was issued under), then held to the route's
+    /// stated access and admitted like every request.
+    pub async fn with_principal(
+        parts: &mut Parts,
+        state: &AppState,
+        principal: Arc<crate::auth::Principal>,
+    ) -> Result<Ctx, ApiError> {
+        let ctx = Ctx {
+            actor: Arc::new(Actor::user(
+                principal,
+                request_id(parts),
+                client_addr(parts),
+                state.audit.clone(),
+            )),
+            state: state.clone(),
+        };
+        admit(state).await?;
+        ctx.check_route(parts).await?;
+        Ok(ctx)
+    }
+
     async fn authenticate(parts: &Parts, state: &AppState) -> Result<Ctx, ApiError> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
         let hash = tokens::token_hash(token);

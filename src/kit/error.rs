@@ -13,6 +13,8 @@ pub use crate::http::FieldError;
 pub enum Error {
     /// 422: the input is well-formed but wrong; every field that is.
     Invalid(Vec<FieldError>),
+    /// 401: the credentials (a token, a chat ticket) are missing, expired, used or revoked.
+    Unauthorized,
     /// 403: the caller's role may not do this, or the object is visible to them but this
     /// change is not theirs.
     Forbidden(String),
@@ -65,6 +67,7 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Invalid(errors) => write!(f, "invalid: {} field(s)", errors.len()),
+            Error::Unauthorized => write!(f, "unauthorized"),
             Error::Forbidden(d) => write!(f, "forbidden: {d}"),
             Error::NotFound => write!(f, "not found"),
             Error::Conflict { kind, detail } => write!(f, "{kind}: {detail}"),
@@ -106,6 +109,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         match e {
             Error::Invalid(errors) => ApiError::validation(errors),
+            Error::Unauthorized => ApiError::unauthorized(),
             Error::Forbidden(detail) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
             Error::NotFound => ApiError::not_found(),
             Error::Conflict { kind, detail } => ApiError::new(StatusCode::CONFLICT, kind, detail),

@@ -70,6 +70,45 @@ impl Timestamp {
     pub fn parse_field(field: &str, s: &str) -> Result<Timestamp, super::Error> {
         Timestamp::parse(s).map_err(|why| super::Error::field(field, why))
     }
+
+    /// The page cursor of a list ordered by `(time, id)`: `<time>|<id>` of the page's last item.
+    pub fn cursor(t: Timestamp, id: &str) -> String {
+        format!("{}|{id}", t.0.format(CURSOR_FORMAT))
+    }
+
+    /// Reads back a `cursor`: 422 when it is not one.
+    pub fn parse_cursor(c: &str) -> Result<(Timestamp, String), super::Error> {
+        let bad = || super::Error::field("cursor", "is not a cursor this server issued");
+        let (t, id) = c.split_once('|').ok_or_else(bad)?;
+        let t = NaiveDateTime::parse_from_str(t, CURSOR_FORMAT).map_err(|_| bad())?;
+        Ok((Timestamp(t), id.to_string()))
+    }
+}
+
+const CURSOR_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.f";
+
+/// The rules of a booked time window (an appointment, a virtual visit): `end` after `start`,
+/// at most `max_hours` long, and, when `now` is given, `start` not in the past (one minute of
+/// grace for clock skew). Field names come with their values; `what` names the thing booked.
+pub fn check_window(
+    v: &mut super::Validator,
+    what: &str,
+    (start_field, start): (&str, Timestamp),
+    (end_field, end): (&str, Timestamp),
+    max_hours: i64,
+    now: Option<Timestamp>,
+) {
+    if end <= start {
+        v.error(end_field, format!("must be after {start_field}"));
+    } else if end - start > chrono::Duration::hours(max_hours) {
+        v.error(
+            end_field,
+            format!("{what} is at most {max_hours} hours long"),
+        );
+    }
+    if now.is_some_and(|now| start < now - chrono::Duration::minutes(1)) {
+        v.error(start_field, "must not be in the past");
+    }
 }
 
 impl std::ops::Add<chrono::Duration> for Timestamp {

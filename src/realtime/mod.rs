@@ -102,6 +102,54 @@ impl Hub {
     }
 }
 
+/// The ids a live stream has sent lately, to drop the same row arriving twice (in a replay and
+/// live, or twice from the hub). Bounded: the oldest are forgotten first.
+pub struct Seen {
+    order: std::collections::VecDeque<String>,
+    ids: std::collections::HashSet<String>,
+    /// The greatest id sent: where a catch-up from the database starts.
+    newest: Option<String>,
+}
+
+impl Seen {
+    const CAP: usize = 4096;
+
+    /// A stream that has seen everything up to `newest` (an id), if anything.
+    pub fn new(newest: Option<String>) -> Seen {
+        Seen {
+            order: Default::default(),
+            ids: Default::default(),
+            newest,
+        }
+    }
+
+    /// Records an id; false if it was sent already.
+    pub fn insert(&mut self, id: &str) -> bool {
+        if !self.ids.insert(id.to_string()) {
+            return false;
+        }
+        self.order.push_back(id.to_string());
+        if self.order.len() > Self::CAP {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+        if self.newest.as_deref().is_none_or(|n| id > n) {
+            self.newest = Some(id.to_string());
+        }
+        true
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// The greatest id seen.
+    pub fn newest(&self) -> Option<&str> {
+        self.newest.as_deref()
+    }
+}
+
 /// Listens on PostgreSQL for events committed by any node and publishes them here. Runs on
 /// its own thread with its own connection; reconnects after errors. Returns once the first
 /// `LISTEN` is in place (or after a few seconds), so a node does not accept streams that would

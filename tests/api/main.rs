@@ -20,3 +20,4 @@ mod patients;
 mod route_table;
 mod shutdown;
 mod smoke;
+mod telemedicine;

@@ -85,6 +85,10 @@ struct World {
     patient: Actor,
     appointment: String,
     record: String,
+    visit: crate::telemedicine::Visit,
+    /// A live video session of `visit`.
+    session: String,
+    fresh_visit: crate::telemedicine::Visit,
     notification: String,
     role_to_patch: String,
     role_to_delete: String,
@@ -132,7 +136,20 @@ async fn world(app: &TestApp) -> World {
             .id(),
         );
     }
+    let visit = crate::telemedicine::visit(app, "Walkvisit").await;
+    let session = app
+        .post(
+            &format!("/virtual-visits/{}/video-sessions", visit.id),
+            &visit.doctor.token,
+            json!({}),
+        )
+        .await
+        .expect(201)
+        .id();
     World {
+        visit,
+        session,
+        fresh_visit: crate::telemedicine::visit(app, "Walkfresh").await,
         spare: app.patient("Spare").await,
         leaving: app.patient("Leaving").await,
         doctor,
@@ -330,6 +347,66 @@ fn request(
             patient,
             None,
         ),
+        ("POST", "/api/v1/virtual-visits") => {
+            let v = &w.visit;
+            (
+                path(template),
+                Some(v.patient.token.clone()),
+                Some(
+                    json!({"patient_id": v.patient.pid(), "doctor_id": v.doctor.did(),
+                            "scheduled_start": slot(8, 60), "scheduled_end": slot(8, 90)}),
+                ),
+            )
+        }
+        ("GET", "/api/v1/virtual-visits") => {
+            (path(template), Some(w.visit.patient.token.clone()), None)
+        }
+        ("GET", "/api/v1/virtual-visits/{id}") => (
+            format!("/api/v1/virtual-visits/{}", w.visit.id),
+            Some(w.visit.doctor.token.clone()),
+            None,
+        ),
+        ("PATCH", "/api/v1/virtual-visits/{id}") => (
+            format!("/api/v1/virtual-visits/{}", w.visit.id),
+            Some(w.visit.doctor.token.clone()),
+            Some(json!({"reason": "walked"})),
+        ),
+        // A visit of its own: the walk's visit has a live session already.
+        ("POST", "/api/v1/virtual-visits/{id}/video-sessions") => (
+            format!("/api/v1/virtual-visits/{}/video-sessions", w.fresh_visit.id),
+            Some(w.fresh_visit.doctor.token.clone()),
+            None,
+        ),
+        ("GET", "/api/v1/virtual-visits/{id}/video-sessions") => (
+            format!("/api/v1/virtual-visits/{}/video-sessions", w.visit.id),
+            Some(w.visit.patient.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/video-sessions/{id}/end") => (
+            format!("/api/v1/video-sessions/{}/end", w.session),
+            Some(w.visit.patient.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/virtual-visits/{id}/chat") => (
+            format!("/api/v1/virtual-visits/{}/chat", w.visit.id),
+            Some(w.visit.patient.token.clone()),
+            Some(json!({"body": "walking"})),
+        ),
+        ("GET", "/api/v1/virtual-visits/{id}/chat") => (
+            format!("/api/v1/virtual-visits/{}/chat", w.visit.id),
+            Some(w.visit.doctor.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/virtual-visits/{id}/chat/ticket") => (
+            format!("/api/v1/virtual-visits/{}/chat/ticket", w.visit.id),
+            Some(w.visit.patient.token.clone()),
+            None,
+        ),
+        ("GET", "/api/v1/virtual-visits/{id}/chat/ws") => (
+            format!("/api/v1/virtual-visits/{}/chat/ws", w.visit.id),
+            Some(w.visit.patient.token.clone()),
+            None,
+        ),
         _ => return None,
     })
 }
@@ -364,6 +441,14 @@ async fn send(
     if let Some(b) = body {
         req = req.json(&b);
     }
+    if path.ends_with("/ws") {
+        // The chat socket answers a WebSocket handshake (101), nothing else.
+        req = req
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    }
     req.send().await.expect("request sent").status().as_u16()
 }
 
@@ -384,7 +469,7 @@ async fn every_route_writes_its_audit_entry(app: &TestApp) {
             continue;
         };
         let rid = format!("walk-{}-{n}", unique());
-        if op.method == Method::GET && !op.path.ends_with("/stream") {
+        if op.method == Method::GET && !op.path.ends_with("/stream") && !op.path.ends_with("/ws") {
             // A HEAD is the GET it stands for, under the same rule.
             let head = send(app, Method::HEAD, &path, token.as_deref(), None, "head").await;
             assert!(head < 300, "HEAD {path}: {head}");

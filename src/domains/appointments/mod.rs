@@ -5,7 +5,6 @@
 mod routes;
 mod store;
 
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -13,6 +12,7 @@ use crate::auth::care_team::{self, Source};
 use crate::db::DbConn;
 use crate::domains::{notifications, patients};
 use crate::http::{ListResponse, Page};
+use crate::kit::time::check_window;
 use crate::kit::{
     Action, Actor, Arrow, Audited, DoctorId, Error, IfMatch, Level, Machine, PatientId, Resource,
     Result, Scope, Timestamp, Tx, Validator,
@@ -147,34 +147,10 @@ pub struct AppointmentFilter {
     pub to: Option<Timestamp>,
 }
 
-/// Times: end after start, at most 12 h, not in the past (as of `now`; one minute of grace
-/// for clock skew).
-pub fn validate_times(v: &mut Validator, start: Timestamp, end: Timestamp, now: Timestamp) {
-    if end <= start {
-        v.error("end_time", "must be after start_time");
-    } else if end - start > Duration::hours(MAX_LENGTH_HOURS) {
-        v.error("end_time", "an appointment is at most 12 hours long");
-    }
-    if start < now - Duration::minutes(1) {
-        v.error("start_time", "must not be in the past");
-    }
-}
-
-/// Locks the doctor and the patient (PostgreSQL) so that two concurrent bookings for the same
-/// people serialise and the second sees the first. Doctor first, then patient: one order, no
-/// deadlock. On SQLite `BEGIN IMMEDIATE` already serialises writers.
-fn lock_parties(conn: &mut DbConn, patient_id: &PatientId, doctor_id: &DoctorId) -> Result<()> {
-    if !patients::lock_doctor(conn, doctor_id)? {
-        return Err(Error::conflict(
-            "doctor_id does not name an existing doctor",
-        ));
-    }
-    if !patients::lock(conn, patient_id)? {
-        return Err(Error::conflict(
-            "patient_id does not name an existing patient",
-        ));
-    }
-    Ok(())
+/// Times: end after start, at most 12 h, not in the past (as of `now`, when given).
+fn validate_times(v: &mut Validator, start: Timestamp, end: Timestamp, now: Option<Timestamp>) {
+    let (start, end) = (("start_time", start), ("end_time", end));
+    check_window(v, "an appointment", start, end, MAX_LENGTH_HOURS, now);
 }
 
 /// 409 `booking-clash` if the doctor or the patient already has a booked or checked-in
@@ -231,11 +207,11 @@ pub fn book(tx: &mut Tx, new: NewAppointment, check_times: bool) -> Result<Appoi
     }
     let mut v = Validator::new();
     if check_times {
-        validate_times(&mut v, new.start_time, new.end_time, Timestamp::now());
+        validate_times(&mut v, new.start_time, new.end_time, Some(Timestamp::now()));
     }
     v.opt_text("reason", new.reason.as_deref(), 1000);
     v.finish()?;
-    lock_parties(tx.conn(), patient, doctor)?;
+    patients::lock_parties(tx.conn(), patient, doctor)?;
     check_clash(
         tx.conn(),
         patient,
@@ -255,26 +231,15 @@ pub fn book(tx: &mut Tx, new: NewAppointment, check_times: bool) -> Result<Appoi
         Some(patient.as_str()),
     )?;
     let when = new.start_time.naive().format("%Y-%m-%d %H:%M UTC");
-    if !scope.is_doctor(doctor) {
-        notifications::notify_doctor(
-            tx,
-            doctor,
-            "appointment_booked",
-            "New appointment".into(),
-            format!("An appointment was booked with you for {when}."),
-            (APPOINTMENT, id.as_str()),
-        )?;
-    }
-    if !scope.is_patient(patient) {
-        notifications::notify_patient(
-            tx,
-            patient,
-            "appointment_booked",
-            "Appointment booked".into(),
-            format!("An appointment was booked for you on {when}."),
-            (APPOINTMENT, id.as_str()),
-        )?;
-    }
+    notifications::notify_other_parties(
+        tx,
+        patient,
+        doctor,
+        "appointment_booked",
+        "Appointment booked",
+        format!("An appointment was booked for {when}."),
+        (APPOINTMENT, id.as_str()),
+    )?;
     store::load(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
 }
 
@@ -366,9 +331,9 @@ pub fn change(
         start = c.start_time.unwrap_or(start);
         end = c.end_time.unwrap_or(end);
         let mut v = Validator::new();
-        validate_times(&mut v, start, end, Timestamp::now());
+        validate_times(&mut v, start, end, Some(Timestamp::now()));
         v.finish()?;
-        lock_parties(tx.conn(), patient, doctor)?;
+        patients::lock_parties(tx.conn(), patient, doctor)?;
         check_clash(tx.conn(), patient, doctor, start, end, Some(id.as_str()))?;
     }
     let mut status = current.status;
@@ -427,26 +392,8 @@ pub fn change(
                 format!("The appointment now starts {when}."),
             )
         };
-        if !scope.is_doctor(doctor) {
-            notifications::notify_doctor(
-                tx,
-                doctor,
-                kind,
-                title.into(),
-                body.clone(),
-                (APPOINTMENT, id.as_str()),
-            )?;
-        }
-        if !scope.is_patient(patient) {
-            notifications::notify_patient(
-                tx,
-                patient,
-                kind,
-                title.into(),
-                body,
-                (APPOINTMENT, id.as_str()),
-            )?;
-        }
+        let about = (APPOINTMENT, id.as_str());
+        notifications::notify_other_parties(tx, patient, doctor, kind, title, body, about)?;
     }
     store::load(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
 }
@@ -481,24 +428,15 @@ pub fn list(
     f: AppointmentFilter,
     page: &Page,
 ) -> Result<Audited<ListResponse<Appointment>>> {
-    let after = match &page.after {
-        Some(c) => {
-            let bad = || Error::field("cursor", "is not a cursor this server issued");
-            let (t, id) = c.split_once('|').ok_or_else(bad)?;
-            let t = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
-                .map_err(|_| bad())?;
-            Some((Timestamp::from_db(t), id.to_string()))
-        }
-        None => None,
-    };
+    let after = page
+        .after
+        .as_deref()
+        .map(Timestamp::parse_cursor)
+        .transpose()?;
     let filter_patient = f.patient_id.clone();
     let rows = store::list(conn, actor.scope(), f, after, page.limit + 1)?;
     let list = ListResponse::from_rows(rows, page.limit, |a| {
-        format!(
-            "{}|{}",
-            a.start_time.naive().format("%Y-%m-%dT%H:%M:%S%.f"),
-            a.id
-        )
+        Timestamp::cursor(a.start_time, a.id.as_str())
     });
     let patients: Vec<String> = list
         .items

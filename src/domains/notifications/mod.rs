@@ -111,6 +111,45 @@ pub fn notify_doctor(
     Ok(())
 }
 
+/// Notifies an object's patient and doctor except the caller (who knows already): what a
+/// booking, a cancellation or a video session starting tells "the other party". An admin
+/// acting for both notifies both.
+pub fn notify_other_parties(
+    tx: &mut Tx,
+    patient_id: &PatientId,
+    doctor_id: &DoctorId,
+    kind: &str,
+    title: &str,
+    body: String,
+    about: (Resource, &str),
+) -> Result<()> {
+    let scope = tx.scope().clone();
+    if !scope.is_doctor(doctor_id) {
+        notify_doctor(tx, doctor_id, kind, title.into(), body.clone(), about)?;
+    }
+    if !scope.is_patient(patient_id) {
+        notify_patient(tx, patient_id, kind, title.into(), body, about)?;
+    }
+    Ok(())
+}
+
+/// `notify`, unless the user still has an unread notification of this kind about this object:
+/// at most one unread per object (a busy chat does not flood the inbox).
+pub fn notify_unless_unread(
+    tx: &mut Tx,
+    user_id: &UserId,
+    kind: &str,
+    title: String,
+    body: String,
+    about: (Resource, &str),
+) -> Result<()> {
+    if store::has_unread(tx.conn(), user_id.as_str(), kind, about.1)? {
+        return Ok(());
+    }
+    notify(tx, user_id, kind, title, body, Some(about))?;
+    Ok(())
+}
+
 /// The caller's own notifications, newest first.
 pub fn list_own(
     conn: &mut DbConn,

@@ -18,7 +18,7 @@ use crate::db::Db;
 use crate::http::{ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem};
 use crate::kit::AppState;
 use crate::kit::{route, route_unaudited, Access, Audited, Ctx, Perm, Result};
-use crate::realtime::Event;
+use crate::realtime::{Event, Seen};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -168,44 +168,6 @@ fn to_sse(n: &Notification) -> SseEvent {
         .unwrap_or_else(|_| SseEvent::default().comment("unserialisable"))
 }
 
-/// The ids a stream has sent lately, to drop the same notification arriving twice (in the
-/// replay and live, or twice from the hub). Bounded: the oldest are forgotten first.
-struct Sent {
-    order: std::collections::VecDeque<String>,
-    ids: std::collections::HashSet<String>,
-    /// The greatest id sent: where a catch-up from the database starts.
-    newest: Option<String>,
-}
-
-impl Sent {
-    const CAP: usize = 4096;
-
-    fn new(last_seen: Option<String>) -> Sent {
-        Sent {
-            order: Default::default(),
-            ids: Default::default(),
-            newest: last_seen,
-        }
-    }
-
-    /// Records an id; false if it was sent already.
-    fn insert(&mut self, id: &str) -> bool {
-        if !self.ids.insert(id.to_string()) {
-            return false;
-        }
-        self.order.push_back(id.to_string());
-        if self.order.len() > Self::CAP {
-            if let Some(old) = self.order.pop_front() {
-                self.ids.remove(&old);
-            }
-        }
-        if self.newest.as_deref().is_none_or(|n| id > n) {
-            self.newest = Some(id.to_string());
-        }
-        true
-    }
-}
-
 /// The notification an event carries, or, when it travelled without its data (too large for
 /// a NOTIFY payload), the row it names.
 async fn notification_of(db: &Db, e: &Event, user_id: &str) -> Option<Notification> {
@@ -231,7 +193,7 @@ fn event_stream(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     async_stream::stream! {
-        let mut sent = Sent::new(last_seen);
+        let mut sent = Seen::new(last_seen);
         for n in replay {
             if sent.insert(&n.id) {
                 yield Ok(to_sse(&n));
@@ -248,7 +210,7 @@ fn event_stream(
                 // The hub's resync signal: the listener reconnected and may have missed some.
                 Ok(e) if e.topic == crate::realtime::RESYNC => true,
                 Ok(e) => {
-                    if e.topic == TOPIC && e.key == user_id && !sent.ids.contains(&e.id) {
+                    if e.topic == TOPIC && e.key == user_id && !sent.contains(&e.id) {
                         if let Some(n) = notification_of(&db, &e, &user_id).await {
                             if sent.insert(&n.id) {
                                 yield Ok(to_sse(&n));
@@ -262,7 +224,7 @@ fn event_stream(
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             };
             if catch_up {
-                let (uid, last) = (user_id.clone(), sent.newest.clone().unwrap_or_default());
+                let (uid, last) = (user_id.clone(), sent.newest().unwrap_or_default().to_string());
                 let missed = db
                     .read(move |conn| super::missed_since(conn, &uid, &last))
                     .await;

@@ -80,6 +80,24 @@ pub(super) fn list(
         .collect())
 }
 
+/// Does the user have an unread notification of `kind` about the object `resource_id`?
+pub(super) fn has_unread(
+    conn: &mut DbConn,
+    user_id: &str,
+    kind: &str,
+    resource_id: &str,
+) -> QueryResult<bool> {
+    let found: Option<String> = notifications::table
+        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::read_at.is_null())
+        .filter(notifications::kind.eq(kind))
+        .filter(notifications::resource_id.eq(resource_id))
+        .select(notifications::id)
+        .first(conn)
+        .optional()?;
+    Ok(found.is_some())
+}
+
 pub(super) fn unread_count(conn: &mut DbConn, user_id: &str) -> QueryResult<i64> {
     notifications::table
         .filter(notifications::user_id.eq(user_id))

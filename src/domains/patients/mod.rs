@@ -694,6 +694,24 @@ pub fn lock(conn: &mut DbConn, id: &PatientId) -> Result<bool> {
 }
 
 /// The same for a doctor.
+/// Locks the doctor and the patient an object names (PostgreSQL), so that two concurrent
+/// writes for the same people (bookings that may clash) serialise and the second sees the
+/// first; 409 when either does not exist. Doctor first, then patient: one order, no deadlock.
+/// On SQLite `BEGIN IMMEDIATE` already serialises writers.
+pub fn lock_parties(conn: &mut DbConn, patient_id: &PatientId, doctor_id: &DoctorId) -> Result<()> {
+    if !lock_doctor(conn, doctor_id)? {
+        return Err(Error::conflict(
+            "doctor_id does not name an existing doctor",
+        ));
+    }
+    if !lock(conn, patient_id)? {
+        return Err(Error::conflict(
+            "patient_id does not name an existing patient",
+        ));
+    }
+    Ok(())
+}
+
 pub fn lock_doctor(conn: &mut DbConn, id: &DoctorId) -> Result<bool> {
     Ok(store::lock_doctor(conn, id.as_str())?)
 }
