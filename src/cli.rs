@@ -252,17 +252,20 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
         patients,
         appointments: patients * 5,
         records: patients * 3,
+        visits: patients,
         ..Default::default()
     };
     let started = std::time::Instant::now();
     let r = crate::demo::load(config, size, seed)?;
     println!(
-        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} consent events",
+        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} virtual visits with {} chat messages, {} consent events",
         started.elapsed().as_secs_f64(),
         r.doctors,
         r.patients,
         r.appointments,
         r.records,
+        r.visits,
+        r.chat_messages,
         r.consent_events
     );
     println!(

@@ -21,7 +21,7 @@ use crate::db::{now, Backend, Db, DbConn};
 use crate::domains::appointments::{self, AppointmentChange, AppointmentStatus, NewAppointment};
 use crate::domains::consent::{self, ConsentAction, NewConsent};
 use crate::domains::patients::{self, NewDoctor, NewPatient, Sex};
-use crate::domains::{accounts, records};
+use crate::domains::{accounts, records, telemedicine};
 use crate::kit::{Actor, Date, DoctorId, Error, IfMatch, PatientId, Timestamp, Tx};
 
 pub const DEMO_PASSWORD: &str = "demo-password-2026";
@@ -34,6 +34,8 @@ pub struct DemoSize {
     pub patients: usize,
     pub appointments: usize,
     pub records: usize,
+    /// Virtual visits, among the patients who consented to telemedicine.
+    pub visits: usize,
 }
 
 impl Default for DemoSize {
@@ -43,6 +45,7 @@ impl Default for DemoSize {
             patients: 1000,
             appointments: 5000,
             records: 3000,
+            visits: 1000,
         }
     }
 }
@@ -286,6 +289,8 @@ pub struct DemoReport {
     pub patients: usize,
     pub appointments: usize,
     pub records: usize,
+    pub visits: usize,
+    pub chat_messages: usize,
     pub consent_events: usize,
     pub doctor_login: String,
     pub patient_login: String,
@@ -437,11 +442,19 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
     };
     let (tele, remote) = (form_of("telemedicine"), form_of("remote_monitoring"));
     let mut events = 0;
-    for chunk in patient_people.chunks(250) {
+    // The patients whose telemedicine consent stands: the ones virtual visits are for.
+    let mut tele_patients = Vec::new();
+    for (n, chunk) in patient_people.chunks(250).enumerate() {
         let plan: Vec<(bool, bool, bool)> = chunk
             .iter()
             .map(|_| (rng.gen_bool(0.75), rng.gen_bool(0.4), rng.gen_bool(0.08)))
             .collect();
+        tele_patients.extend(
+            plan.iter()
+                .enumerate()
+                .filter(|(_, (tele, _, revokes))| *tele && !*revokes)
+                .map(|(i, _)| n * 250 + i),
+        );
         run(conn, &db, &system, |tx| {
             for (p, (gives_tele, gives_remote, revokes)) in chunk.iter().zip(&plan) {
                 let me = actor(
@@ -570,6 +583,90 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
     }
     report.appointments = done;
 
+    // Virtual visits of consenting patients over the past three months and the next month:
+    // past ones had a video session and a chat, and were completed by their doctor.
+    let mut visits_done = 0;
+    let mut attempts = 0;
+    while !tele_patients.is_empty() && visits_done < size.visits && attempts < size.visits * 3 {
+        let batch = (size.visits - visits_done).min(250);
+        let mut plan = Vec::new();
+        for _ in 0..batch {
+            let d = rng.gen_range(0..doctor_people.len());
+            let p = *tele_patients.choose(&mut rng).expect("non-empty");
+            let day = rng.gen_range(-90..30);
+            let slot = rng.gen_range(0..20); // 08:00..18:00 in 30-minute slots
+            let start = today + Duration::days(day) + Duration::minutes(8 * 60 + 30 * slot);
+            let minutes = *[15, 20, 30].choose(&mut rng).expect("non-empty");
+            let chat = CHATS.choose(&mut rng).expect("non-empty");
+            plan.push((d, p, start, minutes, chat));
+        }
+        attempts += batch;
+        let (mut visits_here, mut chat_here) = (0, 0);
+        run(conn, &db, &system, |tx| {
+            for (di, pi, start, minutes, chat) in &plan {
+                let (d, p) = (&doctor_people[*di], &patient_people[*pi]);
+                let new = telemedicine::NewVisit {
+                    patient_id: PatientId::from_db(p.patient_id.clone().expect("patient")),
+                    doctor_id: DoctorId::from_db(d.doctor_id.clone().expect("doctor")),
+                    appointment_id: None,
+                    scheduled_start: Timestamp::from_db(*start),
+                    scheduled_end: Timestamp::from_db(*start + Duration::minutes(*minutes)),
+                    reason: Some(chat[0].to_string()),
+                };
+                let patient = actor(
+                    &audit,
+                    principal(&p.user_id, PATIENT, p.patient_id.as_deref(), None),
+                );
+                let visit = match tx.as_actor(&patient, |tx| telemedicine::schedule(tx, new, false))
+                {
+                    Ok(v) => v,
+                    Err(Error::Conflict {
+                        kind: "booking-clash",
+                        ..
+                    }) => continue,
+                    Err(e) => return Err(e),
+                };
+                visits_here += 1;
+                if *start >= now() {
+                    continue;
+                }
+                let doctor = actor(
+                    &audit,
+                    principal(&d.user_id, DOCTOR, None, d.doctor_id.as_deref()),
+                );
+                let at = |m: i64| Timestamp::from_db(*start + Duration::minutes(m));
+                let session = tx.as_actor(&doctor, |tx| {
+                    telemedicine::start_session(tx, &visit.id, None, at(1))
+                })?;
+                // The patient opens, the doctor answers, and so on.
+                for (i, line) in chat.iter().enumerate() {
+                    let by = if i % 2 == 0 { &patient } else { &doctor };
+                    let body = telemedicine::NewChatMessage {
+                        body: line.to_string(),
+                    };
+                    tx.as_actor(by, |tx| {
+                        telemedicine::post_message(tx, &visit.id, body, at(2 + i as i64))
+                    })?;
+                    chat_here += 1;
+                }
+                tx.as_actor(&doctor, |tx| {
+                    telemedicine::end_session(tx, &session.id, at(*minutes - 1))
+                })?;
+                let complete = telemedicine::VisitChange {
+                    status: Some(telemedicine::VisitStatus::Completed),
+                    ..Default::default()
+                };
+                tx.as_actor(&doctor, |tx| {
+                    telemedicine::change(tx, &visit.id, complete, IfMatch::default(), at(*minutes))
+                })?;
+            }
+            Ok(())
+        })?;
+        visits_done += visits_here;
+        report.chat_messages += chat_here;
+    }
+    report.visits = visits_done;
+
     // Records beyond those from completed visits: written by doctors the patient has seen.
     while records_left > 0 && !seen.is_empty() {
         let n = records_left.min(250);
@@ -612,6 +709,35 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
         .unwrap_or_default();
     Ok(report)
 }
+
+/// Chats of past virtual visits: the patient's lines and the doctor's, in turn (the first is
+/// also the visit's reason).
+const CHATS: &[&[&str]] = &[
+    &[
+        "Follow-up on my blood pressure readings",
+        "Thanks for sending them. The morning values look better than last month.",
+        "I have been taking the tablet every morning as you said.",
+        "Good. Keep the same dose; we will check again in four weeks.",
+    ],
+    &[
+        "Rash on my forearm for three days",
+        "Can you hold it up to the camera? Does it itch or burn?",
+        "It itches, mostly at night.",
+        "It looks like contact dermatitis. I will send a cream to your pharmacy.",
+    ],
+    &[
+        "Question about my lab results",
+        "Your cholesterol is slightly high; the rest is normal.",
+        "Should I change anything?",
+        "More fibre and a walk every day; we will repeat the test in three months.",
+    ],
+    &[
+        "Cough that will not go away",
+        "Any fever or shortness of breath?",
+        "No fever, just tired.",
+        "Likely post-viral. If it lasts two more weeks, come in for an X-ray.",
+    ],
+];
 
 /// A record of the demo's list, by the acting doctor.
 fn demo_record(

@@ -1,6 +1,7 @@
 //! `healthapi demo` fills a fresh database with data the API serves, and keeps the audit chain
 //! intact.
 
+use crate::clinical::ts;
 use crate::common::*;
 use serde_json::Value;
 
@@ -68,6 +69,48 @@ async fn demo_loads(app: &TestApp) {
         .unwrap()
         .iter()
         .any(|m| m["doctor_id"] == r["doctor_id"]));
+
+    // Virtual visits: past ones completed, with a session and a chat; future ones scheduled;
+    // every one of them for a patient whose telemedicine consent stands.
+    let visits = app.all_pages("/virtual-visits", admin, 500).await;
+    let done: Vec<&serde_json::Value> = visits
+        .iter()
+        .filter(|v| v["status"] == "completed")
+        .collect();
+    assert!(!done.is_empty(), "completed virtual visits");
+    assert!(
+        visits.iter().any(|v| v["status"] == "scheduled"),
+        "scheduled visits"
+    );
+    let v = done[0];
+    let vid = v["id"].as_str().unwrap();
+    let sessions = app
+        .get(&format!("/virtual-visits/{vid}/video-sessions"), admin)
+        .await
+        .expect(200)
+        .items();
+    assert_eq!(sessions.len(), 1);
+    assert!(sessions[0]["duration_seconds"].as_i64().unwrap() > 0);
+    assert!(ts(&sessions[0]["started_at"]) >= ts(&v["scheduled_start"]));
+    let chat = app
+        .get(&format!("/virtual-visits/{vid}/chat"), admin)
+        .await
+        .expect(200)
+        .items();
+    assert!(chat.len() >= 2, "{chat:?}");
+    assert!(ts(&chat[0]["sent_at"]) < ts(&v["scheduled_end"]));
+    for v in visits.iter().take(5) {
+        let check = app
+            .get(
+                &format!(
+                    "/patients/{}/consent-check/telemedicine",
+                    v["patient_id"].as_str().unwrap()
+                ),
+                admin,
+            )
+            .await;
+        assert_eq!(check.status, 204, "{check:?}");
+    }
 
     // Seeded consent shows up.
     let consents = app

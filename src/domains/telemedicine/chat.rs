@@ -69,8 +69,14 @@ pub struct ChatTicket {
 }
 
 /// Posts a message to the visit's chat (its patient or doctor, while the visit is open), and
-/// notifies the other party unless they have an unread chat notification of this visit.
-pub fn post(tx: &mut Tx, visit_id: &VisitId, m: NewChatMessage) -> Result<ChatMessage> {
+/// notifies the other party unless they have an unread chat notification of this visit. `at`
+/// is now (the demo loader writes the past).
+pub fn post(
+    tx: &mut Tx,
+    visit_id: &VisitId,
+    m: NewChatMessage,
+    at: Timestamp,
+) -> Result<ChatMessage> {
     let mut v = Validator::new();
     if m.body.trim().is_empty() {
         v.error("body", "must not be blank");
@@ -95,7 +101,7 @@ pub fn post(tx: &mut Tx, visit_id: &VisitId, m: NewChatMessage) -> Result<ChatMe
         doctor_id: visit.doctor_id.clone(),
         sender_user_id: sender,
         body: m.body,
-        sent_at: Timestamp::now(),
+        sent_at: at,
     };
     store::insert_message(tx.conn(), &message)?;
     let pid = Some(visit.patient_id.as_str());

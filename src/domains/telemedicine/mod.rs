@@ -31,6 +31,8 @@ use crate::wire_enum;
 pub use chat::{ChatMessage, ChatTicket, NewChatMessage, CHAT_TOPIC};
 pub use routes::router;
 pub use video::VideoSession;
+/// The rules of video sessions and chat, for the demo loader.
+pub use {chat::post as post_message, video::end as end_session, video::start as start_session};
 
 /// What the audit trail calls a virtual visit.
 pub const VISIT: Resource = Resource::named("virtual_visit");
@@ -340,12 +342,14 @@ fn require_open(v: &VirtualVisit, what: &str) -> Result<()> {
 }
 
 /// Reschedules (only while scheduled) and/or moves the status: cancel (either party, with a
-/// reason) or complete (the doctor). Completing or cancelling ends a live video session.
+/// reason) or complete (the doctor). Completing or cancelling ends a live video session. `at`
+/// is now (the demo loader writes the past).
 pub fn change(
     tx: &mut Tx,
     id: &VisitId,
     c: VisitChange,
     if_match: IfMatch,
+    at: Timestamp,
 ) -> Result<VirtualVisit> {
     let mut v = Validator::new();
     v.opt_text("reason", c.reason.as_deref(), 1000);
@@ -421,8 +425,8 @@ pub fn change(
             changed.cancel_reason = Some(reason.to_string());
         }
         changed.status = to;
-        changed.ended_at = Some(Timestamp::now());
-        video::end_live(tx, &current)?;
+        changed.ended_at = Some(at);
+        video::end_live(tx, &current, at)?;
     }
     if !store::update(tx.conn(), id, current.version, &changed)? {
         return Err(Error::Stale);

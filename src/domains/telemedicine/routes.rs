@@ -14,7 +14,7 @@ use crate::http::{
     ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem, Tagged,
 };
 use crate::kit::ctx::{client_addr, request_id};
-use crate::kit::{route, Access, Actor, AppState, Ctx, IfMatch, Perm};
+use crate::kit::{route, Access, Actor, AppState, Ctx, IfMatch, Perm, Timestamp};
 
 pub fn router() -> OpenApiRouter<AppState> {
     let read = Access::Perm(Perm::TelemedicineRead);
@@ -90,7 +90,7 @@ async fn patch_visit(
     AppJson(body): AppJson<VisitChange>,
 ) -> Result<Tagged<VirtualVisit>, ApiError> {
     let v = ctx
-        .write(move |tx| super::change(tx, &id, body, if_match))
+        .write(move |tx| super::change(tx, &id, body, if_match, Timestamp::now()))
         .await?;
     Ok(Tagged(v.version, v))
 }
@@ -107,7 +107,7 @@ async fn start_session(
 ) -> Result<Created<VideoSession>, ApiError> {
     let template = ctx.state().config.video_url_template.clone();
     let s = ctx
-        .write(move |tx| video::start(tx, &id, template.as_deref()))
+        .write(move |tx| video::start(tx, &id, template.as_deref(), Timestamp::now()))
         .await?;
     Ok(Created {
         location: format!(
@@ -144,7 +144,9 @@ async fn end_session(
     ctx: Ctx,
     Path(id): Path<SessionId>,
 ) -> Result<Tagged<VideoSession>, ApiError> {
-    let s = ctx.write(move |tx| video::end(tx, &id)).await?;
+    let s = ctx
+        .write(move |tx| video::end(tx, &id, Timestamp::now()))
+        .await?;
     Ok(Tagged(s.version, s))
 }
 
@@ -160,7 +162,9 @@ async fn post_message(
     Path(id): Path<VisitId>,
     AppJson(body): AppJson<NewChatMessage>,
 ) -> Result<Created<ChatMessage>, ApiError> {
-    let m = ctx.write(move |tx| chat::post(tx, &id, body)).await?;
+    let m = ctx
+        .write(move |tx| chat::post(tx, &id, body, Timestamp::now()))
+        .await?;
     Ok(Created {
         location: format!(
             "/api/v1/virtual-visits/{}/chat?after={}",

@@ -17,7 +17,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::chat::{self, ChatMessage, MessageId, NewChatMessage, CHAT_TOPIC};
 use super::VisitId;
 use crate::http::ApiError;
-use crate::kit::{Action, Ctx, Error, Perm};
+use crate::kit::{Action, Ctx, Error, Perm, Timestamp};
 use crate::realtime::{Event, Seen, RESYNC};
 
 /// The largest frame a client may send (a 4,000-character message is at most 16 KB).
@@ -155,7 +155,11 @@ impl Live {
             return Some(error_frame(&e.into()));
         }
         let visit = self.visit.clone();
-        match self.ctx.write(move |tx| chat::post(tx, &visit, m)).await {
+        match self
+            .ctx
+            .write(move |tx| chat::post(tx, &visit, m, Timestamp::now()))
+            .await
+        {
             Ok(_) => None,
             Err(e) => Some(error_frame(&e.into())),
         }

@@ -54,8 +54,13 @@ fn new_room() -> String {
 /// Starts a video session of the visit (its patient or doctor): the patient's telemedicine
 /// consent is checked again, the visit must be scheduled or in progress and have no live
 /// session; the first session moves the visit to `in_progress`. `url_template` is the
-/// operator's `HEALTHAPI_VIDEO_URL_TEMPLATE`.
-pub fn start(tx: &mut Tx, visit_id: &VisitId, url_template: Option<&str>) -> Result<VideoSession> {
+/// operator's `HEALTHAPI_VIDEO_URL_TEMPLATE`; `at` is now (the demo loader writes the past).
+pub fn start(
+    tx: &mut Tx,
+    visit_id: &VisitId,
+    url_template: Option<&str>,
+    at: Timestamp,
+) -> Result<VideoSession> {
     let visit = lock_reachable(tx, visit_id, Action::Create, SESSION)?;
     require_participant(tx, &visit, SESSION, "start its video session")?;
     require_open(&visit, "no video session can start")?;
@@ -78,7 +83,7 @@ pub fn start(tx: &mut Tx, visit_id: &VisitId, url_template: Option<&str>) -> Res
         join_url: url_template.map(|t| t.replace("{room}", &room)),
         room,
         started_by: user,
-        started_at: Timestamp::now(),
+        started_at: at,
         ended_at: None,
         duration_seconds: None,
         version: 1,
@@ -125,7 +130,7 @@ pub fn start(tx: &mut Tx, visit_id: &VisitId, url_template: Option<&str>) -> Res
 
 /// Ends a live session (the visit's patient, doctor, or an admin clearing a stuck one): sets
 /// `ended_at` and `duration_seconds`. A second end is 409.
-pub fn end(tx: &mut Tx, id: &SessionId) -> Result<VideoSession> {
+pub fn end(tx: &mut Tx, id: &SessionId, at: Timestamp) -> Result<VideoSession> {
     let refused = |tx: &Tx| {
         tx.deny(
             Error::NotFound,
@@ -147,13 +152,12 @@ pub fn end(tx: &mut Tx, id: &SessionId) -> Result<VideoSession> {
             "the video session has already ended",
         ));
     }
-    close(tx, &visit, &session)?;
+    close(tx, &visit, &session, at)?;
     store::load_session(tx.conn(), id)?.ok_or(Error::NotFound)
 }
 
-/// Ends the session now, with its duration, and records it.
-fn close(tx: &mut Tx, visit: &VirtualVisit, session: &VideoSession) -> Result<()> {
-    let at = Timestamp::now();
+/// Ends the session at `at`, with its duration, and records it.
+fn close(tx: &mut Tx, visit: &VirtualVisit, session: &VideoSession, at: Timestamp) -> Result<()> {
     let duration = (at - session.started_at).num_seconds().max(0);
     let by = tx.actor().user_id().map(str::to_string);
     if !store::end_session(tx.conn(), session, by.as_deref(), at, duration)? {
@@ -168,9 +172,9 @@ fn close(tx: &mut Tx, visit: &VirtualVisit, session: &VideoSession) -> Result<()
 
 /// Ends the visit's live session, if any (the visit is being completed or cancelled; the
 /// caller holds its lock).
-pub(super) fn end_live(tx: &mut Tx, visit: &VirtualVisit) -> Result<()> {
+pub(super) fn end_live(tx: &mut Tx, visit: &VirtualVisit, at: Timestamp) -> Result<()> {
     match store::live_session(tx.conn(), &visit.id)? {
-        Some(live) => close(tx, visit, &live),
+        Some(live) => close(tx, visit, &live, at),
         None => Ok(()),
     }
 }
