@@ -718,6 +718,27 @@ async fn chat_over_rest(app: &TestApp) {
         .await
         .expect(201);
     assert_eq!(unread(&notifications(app, &v.doctor.token).await), 1);
+    // Unknown objects: 404, over REST and over the socket.
+    let ghost = uuid::Uuid::now_v7().to_string();
+    for path in [
+        format!("/virtual-visits/{ghost}/chat"),
+        format!("/virtual-visits/{ghost}/video-sessions"),
+        format!("/video-sessions/{ghost}/end"),
+        format!("/virtual-visits/{ghost}/chat/ticket"),
+    ] {
+        app.post(&path, &v.patient.token, json!({"body": "anyone?"}))
+            .await
+            .problem(404);
+    }
+    app.get(&format!("/virtual-visits/{ghost}"), &v.patient.token)
+        .await
+        .problem(404);
+    assert_eq!(
+        Socket::open(app, &ghost, Auth::Bearer(&v.patient.token), None)
+            .await
+            .err(),
+        Some(404)
+    );
     // Nothing half-written: refused messages are not in the log.
     assert_eq!(
         app.get(&path, &v.doctor.token)
@@ -999,6 +1020,28 @@ async fn chat_over_the_socket(app: &TestApp) {
     assert!(!items.is_empty());
 }
 
+/// A client that stops reading holds nobody else up: the other participant's socket gets every
+/// message while the silent one's buffers fill.
+async fn a_slow_reader_stalls_nobody(app: &TestApp) {
+    let v = visit(app, "Slow").await;
+    let _silent = Socket::open(app, &v.id, Auth::Bearer(&v.doctor.token), None)
+        .await
+        .unwrap();
+    let mut reader = Socket::open(app, &v.id, Auth::Bearer(&v.patient.token), None)
+        .await
+        .unwrap();
+    let body = "y".repeat(4000);
+    let path = format!("/virtual-visits/{}/chat", v.id);
+    for _ in 0..150 {
+        app.post(&path, &v.patient.token, json!({"body": body}))
+            .await
+            .expect(201);
+    }
+    for _ in 0..150 {
+        assert_eq!(reader.message().await["body"].as_str().unwrap().len(), 4000);
+    }
+}
+
 /// A message posted on one node reaches a socket on another (PostgreSQL LISTEN/NOTIFY).
 async fn chat_across_nodes(app: &TestApp) {
     let node2 = TestApp::spawn_on(
@@ -1050,6 +1093,7 @@ both_backends!(
     access_matrix,
     chat_over_rest,
     chat_over_the_socket,
+    a_slow_reader_stalls_nobody,
 );
 
 postgres_only!(chat_across_nodes);
