@@ -470,15 +470,7 @@ impl Ctx {
         state: &AppState,
         principal: Arc<crate::auth::Principal>,
     ) -> Result<Ctx, ApiError> {
-        let ctx = Ctx {
-            actor: Arc::new(Actor::user(
-                principal,
-                request_id(parts),
-                client_addr(parts),
-                state.audit.clone(),
-            )),
-            state: state.clone(),
-        };
+        let ctx = Ctx::of(principal, parts, state);
         admit(state).await?;
         ctx.check_route(parts).await?;
         Ok(ctx)
@@ -501,7 +493,11 @@ impl Ctx {
                 p
             }
         };
-        Ok(Ctx {
+        Ok(Ctx::of(principal, parts, state))
+    }
+
+    fn of(principal: Arc<crate::auth::Principal>, parts: &Parts, state: &AppState) -> Ctx {
+        Ctx {
             actor: Arc::new(Actor::user(
                 principal,
                 request_id(parts),
@@ -509,7 +505,7 @@ impl Ctx {
                 state.audit.clone(),
             )),
             state: state.clone(),
-        })
+        }
     }
 
     /// The route's stated access (`kit::routes`): 403, audited, when the caller's roles lack

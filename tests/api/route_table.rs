@@ -382,6 +382,11 @@ fn request(
             Some(w.visit.patient.token.clone()),
             None,
         ),
+        ("GET", "/api/v1/video-sessions/{id}") => (
+            format!("/api/v1/video-sessions/{}", w.session),
+            Some(w.visit.doctor.token.clone()),
+            None,
+        ),
         ("POST", "/api/v1/video-sessions/{id}/end") => (
             format!("/api/v1/video-sessions/{}/end", w.session),
             Some(w.visit.patient.token.clone()),

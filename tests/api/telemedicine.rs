@@ -112,6 +112,16 @@ async fn visit_flow(app: &TestApp) {
     assert_eq!(s.body["started_by"], v.doctor.user_id.as_str());
     assert!(s.body["ended_at"].is_null());
     let sid = s.id();
+    assert_eq!(
+        s.header("location"),
+        Some(format!("/api/v1/video-sessions/{sid}").as_str())
+    );
+    let read = app
+        .get(&format!("/video-sessions/{sid}"), &v.patient.token)
+        .await
+        .expect(200);
+    assert_eq!(read.body["room"], room.as_str());
+    assert_eq!(read.header("etag"), Some("\"1\""));
     let got = app
         .get(&format!("/virtual-visits/{}", v.id), &v.patient.token)
         .await
@@ -569,10 +579,20 @@ async fn access_matrix(app: &TestApp) {
         .await
         .expect(201);
     assert_eq!(msg.body["sender_user_id"], v.patient.user_id.as_str());
+    let session = app
+        .post(
+            &format!("/virtual-visits/{}/video-sessions", v.id),
+            &v.doctor.token,
+            json!({}),
+        )
+        .await
+        .expect(201)
+        .id();
     let reads = [
         format!("/virtual-visits/{}", v.id),
         format!("/virtual-visits/{}/video-sessions", v.id),
         format!("/virtual-visits/{}/chat", v.id),
+        format!("/video-sessions/{session}"),
     ];
     for who in [&v.patient, &v.doctor] {
         for path in &reads {
@@ -618,6 +638,9 @@ async fn access_matrix(app: &TestApp) {
         )
         .await
         .problem(404);
+        app.post(&format!("{}/end", reads[3]), &who.token, json!({}))
+            .await
+            .problem(404);
     }
     // Filtering by the patient does not leak either.
     let list = app

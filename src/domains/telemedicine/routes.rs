@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(write, VISIT, routes!(patch_visit)))
         .routes(route(write, SESSION, routes!(start_session)))
         .routes(route(read, SESSION, routes!(list_sessions)))
+        .routes(route(read, SESSION, routes!(get_session)))
         .routes(route(write, SESSION, routes!(end_session)))
         .routes(route(write, CHAT, routes!(post_message)))
         .routes(route(read, CHAT, routes!(list_messages)))
@@ -110,10 +111,7 @@ async fn start_session(
         .write(move |tx| video::start(tx, &id, template.as_deref(), Timestamp::now()))
         .await?;
     Ok(Created {
-        location: format!(
-            "/api/v1/virtual-visits/{}/video-sessions",
-            s.virtual_visit_id
-        ),
+        location: format!("/api/v1/video-sessions/{}", s.id),
         version: Some(s.version),
         body: s,
     })
@@ -133,6 +131,20 @@ async fn list_sessions(
         .read(move |conn, actor| video::list(conn, actor, &id, &page))
         .await?;
     Ok(ctx.reveal(found).await)
+}
+
+#[utoipa::path(get, path = "/video-sessions/{id}", tag = "telemedicine",
+    params(("id" = String, Path)),
+    responses((status = 200, body = VideoSession), (status = 404, body = Problem)))]
+async fn get_session(
+    ctx: Ctx,
+    Path(id): Path<SessionId>,
+) -> Result<Tagged<VideoSession>, ApiError> {
+    let found = ctx
+        .read(move |conn, actor| video::get(conn, actor, &id))
+        .await?;
+    let s = ctx.reveal(found).await;
+    Ok(Tagged(s.version, s))
 }
 
 /// End a live session: `ended_at` and `duration_seconds` are set; a second end is 409.

@@ -179,6 +179,31 @@ pub(super) fn end_live(tx: &mut Tx, visit: &VirtualVisit, at: Timestamp) -> Resu
     }
 }
 
+/// One session, if the caller reaches its visit.
+pub fn get(conn: &mut DbConn, actor: &Actor, id: &SessionId) -> Result<Audited<VideoSession>> {
+    let refused = || {
+        actor.deny(
+            Error::NotFound,
+            Action::Read,
+            SESSION,
+            Some(id.as_str()),
+            None,
+        )
+    };
+    let session = store::load_session(conn, id)?.ok_or_else(refused)?;
+    let visit = match super::reachable(conn, actor, &session.virtual_visit_id, SESSION) {
+        Ok(v) => v,
+        Err(_) => return Err(Error::NotFound),
+    };
+    let pid = visit.patient_id.clone();
+    Ok(Audited::read(
+        session,
+        SESSION,
+        id.as_str(),
+        Some(pid.as_str()),
+    ))
+}
+
 /// The visit's sessions, oldest first, a page of them.
 pub fn list(
     conn: &mut DbConn,
