@@ -85,7 +85,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     );
     spawn_housekeeping(db.clone());
     let routes = Arc::new(RouteTable::from_openapi(&openapi()));
+    let blobs = crate::blob::Blobs::open(config.blob_url.as_deref(), &config.data_dir)?;
     let state = AppState(Arc::new(Shared {
+        blobs,
         routes,
         db,
         audit,

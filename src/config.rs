@@ -71,6 +71,13 @@ pub struct Config {
     /// sessions have no `join_url`.
     #[arg(long, env = "HEALTHAPI_VIDEO_URL_TEMPLATE")]
     pub video_url_template: Option<String>,
+    /// Where diagnostic images' bytes go: `s3://bucket/prefix` (credentials and endpoint from
+    /// the `AWS_*` variables) or `file:///path`. Unset: the folder `blobs` under the data dir.
+    #[arg(long, env = "HEALTHAPI_BLOB_URL")]
+    pub blob_url: Option<String>,
+    /// The largest diagnostic image, in bytes (413 above it).
+    #[arg(long, env = "HEALTHAPI_MAX_IMAGE_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_image_bytes: u64,
     /// How new password hashes are made. No flag or variable sets it: a server started from
     /// the command line hashes at OWASP's parameters; only the test suite picks `Minimal`.
     #[arg(skip)]

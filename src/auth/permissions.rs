@@ -284,7 +284,7 @@ pub fn built_in_roles() -> Vec<(&'static str, &'static str, PermSet)> {
         (
             LAB_TECHNICIAN,
             "Runs the lab: orders, results and images",
-            PermSet::of(&[LabRead, LabWrite, ConsentRead, ConsentWrite]),
+            PermSet::of(&[PatientsRead, LabRead, LabWrite, ConsentRead, ConsentWrite]),
         ),
         (
             BILLING,

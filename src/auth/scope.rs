@@ -89,6 +89,18 @@ impl Scope {
         self.own_doctor() == Some(doctor_id)
     }
 
+    /// Does the caller hold this role (`auth::permissions::LAB_TECHNICIAN`, ...)? For reach a
+    /// domain declares by role: a lab technician reaches every lab object.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.principal.as_ref().is_some_and(|p| p.has_role(role))
+    }
+
+    /// Does the caller see every patient's demographics: doctors, and lab technicians (who
+    /// work on any patient's orders and find them by name or MRN)?
+    fn sees_all_demographics(&self) -> bool {
+        self.own_doctor().is_some() || self.has_role(super::permissions::LAB_TECHNICIAN)
+    }
+
     /// Is the caller an admin, or one of an object's own parties (its patient, its doctor)?
     /// The reach of objects that only their parties see, whatever the care team: a virtual
     /// visit, its video sessions and chat.
@@ -103,13 +115,15 @@ impl Scope {
         patient_id: &PatientId,
         level: Level,
     ) -> QueryResult<bool> {
-        if self.admin || self.is_patient(patient_id) {
+        if self.admin
+            || self.is_patient(patient_id)
+            || (level == Level::Demographics && self.sees_all_demographics())
+        {
             return Ok(true);
         }
         match (self.own_doctor(), level) {
-            (Some(_), Level::Demographics) => Ok(true),
             (Some(d), Level::Clinical) => on_care_team(conn, d, patient_id),
-            (None, _) => Ok(false),
+            _ => Ok(false),
         }
     }
 
@@ -142,7 +156,7 @@ impl Scope {
         diesel::dsl::EqAny<C, CareTeamPatients>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
         diesel::dsl::IsNull<C>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
     {
-        if self.admin || (level == Level::Demographics && self.own_doctor().is_some()) {
+        if self.admin || (level == Level::Demographics && self.sees_all_demographics()) {
             return None;
         }
         // The cheap equalities first, the care-team subquery last: both databases evaluate an

@@ -207,6 +207,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     video_sessions,
     chat_logs,
     chat_tickets,
+    lab_orders,
+    lab_results,
+    lab_result_versions,
+    diagnostic_images,
 );
 
 diesel::table! {
@@ -338,5 +342,90 @@ diesel::table! {
         virtual_visit_id -> Text,
         token_hash -> Text,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lab_orders (id) {
+        id -> Text,
+        patient_id -> Text,
+        doctor_id -> Text,
+        appointment_id -> Nullable<Text>,
+        test_code -> Text,
+        test_name -> Text,
+        priority -> Text,
+        priority_rank -> Integer,
+        status -> Text,
+        notes -> Nullable<Text>,
+        cancel_reason -> Nullable<Text>,
+        collected_at -> Nullable<Timestamp>,
+        collected_by -> Nullable<Text>,
+        resulted_at -> Nullable<Timestamp>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    lab_results (id) {
+        id -> Text,
+        lab_order_id -> Text,
+        patient_id -> Text,
+        test_code -> Text,
+        value -> Text,
+        value_numeric -> Nullable<Double>,
+        unit -> Nullable<Text>,
+        reference_low -> Nullable<Double>,
+        reference_high -> Nullable<Double>,
+        interpretation -> Text,
+        status -> Text,
+        note -> Nullable<Text>,
+        resulted_by -> Text,
+        resulted_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    lab_result_versions (id) {
+        id -> Text,
+        lab_result_id -> Text,
+        version -> Integer,
+        value -> Text,
+        value_numeric -> Nullable<Double>,
+        unit -> Nullable<Text>,
+        reference_low -> Nullable<Double>,
+        reference_high -> Nullable<Double>,
+        interpretation -> Text,
+        status -> Text,
+        note -> Nullable<Text>,
+        changed_by -> Text,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    diagnostic_images (id) {
+        id -> Text,
+        patient_id -> Text,
+        doctor_id -> Nullable<Text>,
+        lab_order_id -> Nullable<Text>,
+        modality -> Text,
+        body_site -> Nullable<Text>,
+        description -> Nullable<Text>,
+        taken_at -> Nullable<Timestamp>,
+        status -> Text,
+        content_type -> Nullable<Text>,
+        size_bytes -> Nullable<BigInt>,
+        sha256 -> Nullable<Text>,
+        blob_key -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
     }
 }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod appointments;
 pub mod consent;
+pub mod lab;
 pub mod notifications;
 pub mod patients;
 pub mod records;
@@ -24,4 +25,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(records::router())
         .merge(consent::router())
         .merge(telemedicine::router())
+        .merge(lab::router())
 }

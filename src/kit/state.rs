@@ -25,6 +25,8 @@ pub struct Shared {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub config: Arc<Config>,
+    /// Diagnostic images' bytes.
+    pub blobs: crate::blob::Blobs,
     /// Every route's stated access, which `kit::Ctx` enforces.
     pub routes: Arc<RouteTable>,
 }

@@ -13,6 +13,7 @@ mod bad_input;
 mod consent;
 mod demo;
 mod kit_defects;
+mod lab;
 mod medical_records;
 mod migrations;
 mod notifications;

@@ -230,13 +230,13 @@ struct SseEvent {
 }
 
 /// Reads server-sent events from a streaming response.
-struct Sse {
+pub struct Sse {
     stream: futures::stream::BoxStream<'static, Result<Vec<u8>, String>>,
     buf: Vec<u8>,
 }
 
 impl Sse {
-    async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Sse {
+    pub async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Sse {
         let mut req = app
             .client
             .get(app.url("/notifications/stream"))
@@ -304,7 +304,7 @@ impl Sse {
         }
     }
 
-    async fn expect(&mut self) -> (String, Value) {
+    pub async fn expect(&mut self) -> (String, Value) {
         let ev = self
             .next(Duration::from_secs(10))
             .await

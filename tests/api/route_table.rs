@@ -89,6 +89,7 @@ struct World {
     /// A live video session of `visit`.
     session: String,
     fresh_visit: crate::telemedicine::Visit,
+    lab: LabWorld,
     notification: String,
     role_to_patch: String,
     role_to_delete: String,
@@ -146,7 +147,9 @@ async fn world(app: &TestApp) -> World {
         .await
         .expect(201)
         .id();
+    let lab = lab_world(app, &doctor, &patient).await;
     World {
+        lab,
         visit,
         session,
         fresh_visit: crate::telemedicine::visit(app, "Walkfresh").await,
@@ -159,6 +162,88 @@ async fn world(app: &TestApp) -> World {
         notification,
         role_to_delete: roles.pop().unwrap(),
         role_to_patch: roles.pop().unwrap(),
+    }
+}
+
+/// The lab objects of the walk.
+struct LabWorld {
+    tech: Actor,
+    ordered: String,
+    to_collect: String,
+    to_cancel: String,
+    collected: String,
+    result: String,
+    pending_image: String,
+    image: String,
+}
+
+/// A PNG signature and some bytes: what an image upload of the walk sends.
+fn png() -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n".to_vec();
+    b.extend(std::iter::repeat_n(7u8, 500));
+    b
+}
+
+async fn lab_world(app: &TestApp, doctor: &Actor, patient: &Actor) -> LabWorld {
+    let tech = app.staff("lab_technician").await;
+    let order = || async {
+        app.post(
+            "/lab-orders",
+            &doctor.token,
+            json!({"patient_id": patient.pid(), "test_code": "2345-7", "test_name": "Glucose"}),
+        )
+        .await
+        .expect(201)
+        .id()
+    };
+    let (ordered, to_collect, to_cancel, collected) =
+        (order().await, order().await, order().await, order().await);
+    app.post(
+        &format!("/lab-orders/{collected}/collect"),
+        &tech.token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let result = app
+        .post(
+            &format!("/lab-orders/{collected}/results"),
+            &tech.token,
+            json!({"value": "92", "unit": "mg/dL", "reference_low": 70, "reference_high": 99}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let image = || async {
+        app.post(
+            "/diagnostic-images",
+            &tech.token,
+            json!({"patient_id": patient.pid(), "modality": "OT"}),
+        )
+        .await
+        .expect(201)
+        .id()
+    };
+    let (pending_image, image) = (image().await, image().await);
+    let up = app
+        .client
+        .put(app.url(&format!("/diagnostic-images/{image}/content")))
+        .bearer_auth(&tech.token)
+        .header("content-type", "image/png")
+        .body(png())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status().as_u16(), 200);
+    LabWorld {
+        tech,
+        ordered,
+        to_collect,
+        to_cancel,
+        collected,
+        result,
+        pending_image,
+        image,
     }
 }
 
@@ -412,6 +497,70 @@ fn request(
             Some(w.visit.patient.token.clone()),
             None,
         ),
+        ("POST", "/api/v1/lab-orders") => (
+            path(template),
+            doctor,
+            Some(json!({"patient_id": pid, "test_code": "718-7", "test_name": "Hemoglobin"})),
+        ),
+        ("GET", "/api/v1/lab-orders") => (path(template), Some(w.lab.tech.token.clone()), None),
+        ("GET", "/api/v1/lab-orders/{id}") => (
+            format!("/api/v1/lab-orders/{}", w.lab.ordered),
+            patient,
+            None,
+        ),
+        ("POST", "/api/v1/lab-orders/{id}/collect") => (
+            format!("/api/v1/lab-orders/{}/collect", w.lab.to_collect),
+            Some(w.lab.tech.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/lab-orders/{id}/cancel") => (
+            format!("/api/v1/lab-orders/{}/cancel", w.lab.to_cancel),
+            doctor,
+            Some(json!({"reason": "walked past"})),
+        ),
+        ("POST", "/api/v1/lab-orders/{id}/results") => (
+            format!("/api/v1/lab-orders/{}/results", w.lab.collected),
+            Some(w.lab.tech.token.clone()),
+            Some(json!({"test_code": "2951-2", "value": "140"})),
+        ),
+        ("GET", "/api/v1/lab-results") => (path(template), patient, None),
+        ("GET", "/api/v1/lab-results/{id}") => (
+            format!("/api/v1/lab-results/{}", w.lab.result),
+            doctor,
+            None,
+        ),
+        ("PATCH", "/api/v1/lab-results/{id}") => (
+            format!("/api/v1/lab-results/{}", w.lab.result),
+            Some(w.lab.tech.token.clone()),
+            Some(json!({"note": "walked"})),
+        ),
+        ("GET", "/api/v1/lab-results/{id}/history") => (
+            format!("/api/v1/lab-results/{}/history", w.lab.result),
+            patient,
+            None,
+        ),
+        ("POST", "/api/v1/diagnostic-images") => (
+            path(template),
+            Some(w.lab.tech.token.clone()),
+            Some(json!({"patient_id": pid, "modality": "US"})),
+        ),
+        ("GET", "/api/v1/diagnostic-images") => (path(template), doctor, None),
+        ("GET", "/api/v1/diagnostic-images/{id}") => (
+            format!("/api/v1/diagnostic-images/{}", w.lab.image),
+            patient,
+            None,
+        ),
+        // The body is the image's bytes (`send` sends them for this path).
+        ("PUT", "/api/v1/diagnostic-images/{id}/content") => (
+            format!("/api/v1/diagnostic-images/{}/content", w.lab.pending_image),
+            Some(w.lab.tech.token.clone()),
+            None,
+        ),
+        ("GET", "/api/v1/diagnostic-images/{id}/content") => (
+            format!("/api/v1/diagnostic-images/{}/content", w.lab.image),
+            patient,
+            None,
+        ),
         _ => return None,
     })
 }
@@ -438,13 +587,16 @@ async fn send(
 ) -> u16 {
     let mut req = app
         .client
-        .request(method, app.url(path))
+        .request(method.clone(), app.url(path))
         .header("x-request-id", request_id);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
     if let Some(b) = body {
         req = req.json(&b);
+    }
+    if method == Method::PUT && path.ends_with("/content") {
+        req = req.header("content-type", "image/png").body(png());
     }
     if path.ends_with("/ws") {
         // The chat socket answers a WebSocket handshake (101), nothing else.

@@ -243,6 +243,82 @@ pub fn book(tx: &mut Tx, new: NewAppointment, check_times: bool) -> Result<Appoi
     store::load(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
 }
 
+/// The doctor who writes clinical data of a patient (a record, a lab order, ...): a doctor
+/// writes as themself; an admin names `doctor_id` (422 without it). A doctor naming another is
+/// 403, audited as a refused create of `resource`. Then `check_treats`.
+pub fn writing_doctor(
+    tx: &Tx,
+    resource: Resource,
+    patient: &PatientId,
+    doctor_id: Option<&DoctorId>,
+) -> Result<DoctorId> {
+    let scope = tx.scope();
+    match (scope.own_doctor(), doctor_id) {
+        (Some(own), None) => Ok(own.clone()),
+        (Some(own), Some(d)) if d == own => Ok(own.clone()),
+        (None, Some(d)) if scope.is_admin() => Ok(d.clone()),
+        (None, None) if scope.is_admin() => Err(Error::field(
+            "doctor_id",
+            format!(
+                "is required when an admin writes a {}",
+                resource.as_str().replace('_', " ")
+            ),
+        )),
+        _ => Err(tx.deny(
+            Error::forbidden(format!(
+                "doctors write a {} as themselves",
+                resource.as_str().replace('_', " ")
+            )),
+            Action::Create,
+            resource,
+            None,
+            Some(patient.as_str()),
+        )),
+    }
+}
+
+/// May `doctor` write clinical data of `patient`? Both must exist (409), and the doctor must
+/// be on the patient's care team or, when `appointment` is named, be its doctor; an admin may
+/// always. Out of reach is 404, audited as a refused create of `resource`. Another patient's
+/// appointment answers like a missing one (409), so the response never reveals it exists.
+pub fn check_treats(
+    tx: &mut Tx,
+    resource: Resource,
+    patient: &PatientId,
+    doctor: &DoctorId,
+    appointment: Option<&AppointmentId>,
+) -> Result<()> {
+    if !patients::exists(tx.conn(), patient)? {
+        return Err(Error::conflict(
+            "patient_id does not name an existing patient",
+        ));
+    }
+    if !patients::doctor_exists(tx.conn(), doctor)? {
+        return Err(Error::conflict(
+            "doctor_id does not name an existing doctor",
+        ));
+    }
+    let via_appointment = match appointment {
+        Some(aid) => match parties(tx.conn(), aid)? {
+            Some((p, d)) if &p == patient => &d == doctor,
+            _ => {
+                return Err(Error::conflict(
+                    "appointment_id does not name an appointment of this patient",
+                ))
+            }
+        },
+        None => false,
+    };
+    let reach = tx.scope().is_admin()
+        || via_appointment
+        || care_team::on_care_team(tx.conn(), doctor, patient)?;
+    if !reach {
+        let p = Some(patient.as_str());
+        return Err(tx.deny(Error::NotFound, Action::Create, resource, p, p));
+    }
+    Ok(())
+}
+
 /// Does the caller reach this appointment? Its patient's compartment, or its own doctor.
 fn reaches(conn: &mut DbConn, scope: &Scope, a: &Appointment) -> Result<bool> {
     Ok(scope.reaches_object(

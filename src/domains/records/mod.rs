@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 use crate::auth::care_team::{self, Source};
 use crate::db::DbConn;
 use crate::domains::appointments::{self, AppointmentId};
-use crate::domains::patients;
 use crate::http::{ListResponse, Page};
 use crate::kit::{
     Action, Actor, Arrow, Audited, DoctorId, Error, IfMatch, Level, Machine, PatientId, Resource,
@@ -173,68 +172,21 @@ fn validate_codes(v: &mut Validator, codes: &[String]) {
 /// Writes a record (version 1) by a doctor on the patient's care team or with an appointment
 /// with the patient (or an admin naming the doctor), and links the doctor into the care team.
 pub fn create(tx: &mut Tx, new: NewRecord) -> Result<MedicalRecord> {
-    let scope = tx.scope().clone();
-    let doctor_id = match (scope.own_doctor(), &new.doctor_id) {
-        (Some(own), None) => own.clone(),
-        (Some(own), Some(d)) if d == own => own.clone(),
-        (None, Some(d)) if scope.is_admin() => d.clone(),
-        (None, None) if scope.is_admin() => {
-            return Err(Error::field(
-                "doctor_id",
-                "is required when an admin writes a record",
-            ))
-        }
-        _ => {
-            return Err(tx.deny(
-                Error::forbidden("doctors write records as themselves"),
-                Action::Create,
-                RECORD,
-                None,
-                Some(new.patient_id.as_str()),
-            ))
-        }
-    };
+    let doctor_id =
+        appointments::writing_doctor(tx, RECORD, &new.patient_id, new.doctor_id.as_ref())?;
     let mut v = Validator::new();
     v.text("title", &new.title, 1, 200);
     v.text("content", &new.content, 1, 100_000);
     validate_codes(&mut v, &new.diagnosis_codes);
     v.finish()?;
     let patient = new.patient_id.as_str();
-    if !patients::exists(tx.conn(), &new.patient_id)? {
-        return Err(Error::conflict(
-            "patient_id does not name an existing patient",
-        ));
-    }
-    if !patients::doctor_exists(tx.conn(), &doctor_id)? {
-        return Err(Error::conflict(
-            "doctor_id does not name an existing doctor",
-        ));
-    }
-    let via_appointment = match &new.appointment_id {
-        // Another patient's appointment answers exactly like a missing one, so the response
-        // never reveals that it exists.
-        Some(aid) => match appointments::parties(tx.conn(), aid)? {
-            Some((p, d)) if p == new.patient_id => d == doctor_id,
-            _ => {
-                return Err(Error::conflict(
-                    "appointment_id does not name an appointment of this patient",
-                ))
-            }
-        },
-        None => false,
-    };
-    let reach = scope.is_admin()
-        || via_appointment
-        || care_team::on_care_team(tx.conn(), &doctor_id, &new.patient_id)?;
-    if !reach {
-        return Err(tx.deny(
-            Error::NotFound,
-            Action::Create,
-            RECORD,
-            Some(patient),
-            Some(patient),
-        ));
-    }
+    appointments::check_treats(
+        tx,
+        RECORD,
+        &new.patient_id,
+        &doctor_id,
+        new.appointment_id.as_ref(),
+    )?;
     let id = RecordId::generate();
     let author = tx.actor().user_id().unwrap_or_default().to_string();
     store::insert(tx.conn(), &id, &new, &doctor_id)?;
