@@ -258,7 +258,7 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
     let started = std::time::Instant::now();
     let r = crate::demo::load(config, size, seed)?;
     println!(
-        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} virtual visits with {} chat messages, {} consent events",
+        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} virtual visits with {} chat messages, {} lab orders with {} results, {} diagnostic images, {} consent events",
         started.elapsed().as_secs_f64(),
         r.doctors,
         r.patients,
@@ -266,6 +266,9 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
         r.records,
         r.visits,
         r.chat_messages,
+        r.lab_orders,
+        r.lab_results,
+        r.images,
         r.consent_events
     );
     println!(
@@ -278,5 +281,6 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
     );
     println!("  doctor:  {}", r.doctor_login);
     println!("  patient: {}", r.patient_login);
+    println!("  lab:     {}", r.lab_login);
     Ok(ExitCode::SUCCESS)
 }

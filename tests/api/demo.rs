@@ -112,6 +112,41 @@ async fn demo_loads(app: &TestApp) {
         assert_eq!(check.status, 204, "{check:?}");
     }
 
+    // Lab: orders in every state, results with units and ranges, images in the blob store.
+    let orders = app.all_pages("/lab-orders", admin, 500).await;
+    for status in ["ordered", "collected", "resulted", "cancelled"] {
+        assert!(
+            orders.iter().any(|o| o["status"] == status),
+            "a {status} lab order"
+        );
+    }
+    let results = app.all_pages("/lab-results", admin, 500).await;
+    assert!(results.len() >= orders.len(), "{} results", results.len());
+    assert!(results
+        .iter()
+        .all(|r| r["unit"].is_string() && r["reference_low"].is_number()));
+    assert!(results.iter().any(|r| r["interpretation"] == "abnormal"));
+    let images = app.all_pages("/diagnostic-images", admin, 500).await;
+    assert!(images.iter().any(|i| i["status"] == "pending_upload"));
+    let shown = images
+        .iter()
+        .find(|i| i["status"] == "available")
+        .expect("an uploaded image");
+    let png = app
+        .client
+        .get(app.url(&format!(
+            "/diagnostic-images/{}/content",
+            shown["id"].as_str().unwrap()
+        )))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.status(), 200);
+    let bytes = png.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert!(stdout.contains("lab:"), "{stdout}");
+
     // Seeded consent shows up.
     let consents = app
         .get("/audit-logs?action=consent_given&limit=1", admin)

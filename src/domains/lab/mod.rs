@@ -25,8 +25,10 @@ use crate::kit::{
 };
 use crate::wire_enum;
 
-pub use images::{DiagnosticImage, ImageStatus, Modality, NewImage};
-pub use results::{Interpretation, LabResult, NewResult, ResultStatus};
+pub use images::{
+    complete_upload, create as create_image, DiagnosticImage, ImageStatus, Modality, NewImage,
+};
+pub use results::{record as record_result, Interpretation, LabResult, NewResult, ResultStatus};
 pub use routes::router;
 
 /// What the audit trail calls a lab order.
