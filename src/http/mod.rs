@@ -250,3 +250,20 @@ impl<T: Serialize> IntoResponse for Created<T> {
         resp
     }
 }
+
+/// Raw bytes in a request or response body (an image upload or download): in OpenAPI a string
+/// of format `binary`, so that clients and Swagger UI send and save files.
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Binary {}

@@ -702,6 +702,28 @@ async fn images_in_the_blob_store(app: &TestApp) {
     assert!(!items.is_empty());
 }
 
+/// The OpenAPI document gives image content as binary strings, in and out.
+async fn openapi_lists_binary_bodies(app: &TestApp) {
+    let doc = app
+        .call(Method::GET, "/openapi.json", None, None, &[])
+        .await
+        .expect(200)
+        .body;
+    let op = &doc["paths"]["/api/v1/diagnostic-images/{id}/content"];
+    for body in [&op["put"]["requestBody"], &op["get"]["responses"]["200"]] {
+        for ct in ["image/png", "image/jpeg", "application/dicom"] {
+            let schema = &body["content"][ct]["schema"];
+            let name = schema["$ref"].as_str().unwrap_or_default();
+            let resolved = match name.strip_prefix("#/components/schemas/") {
+                Some(n) => &doc["components"]["schemas"][n],
+                None => schema,
+            };
+            assert_eq!(resolved["type"], "string", "{ct}: {body}");
+            assert_eq!(resolved["format"], "binary", "{ct}: {body}");
+        }
+    }
+}
+
 fn problem_ok(r: &Resp) -> bool {
     r.body["type"].as_str().is_some_and(|t| !t.is_empty()) && r.body["detail"].is_string()
 }
@@ -725,6 +747,13 @@ async fn images_postgres() {
         return;
     };
     images_in_the_blob_store(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_binary_bodies() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    openapi_lists_binary_bodies(&app).await;
     app.stop().await;
 }
 

@@ -18,7 +18,7 @@ use super::results::{
 use super::{Cancel, LabOrder, LabOrderId, NewOrder, OrderFilter, ORDER};
 use crate::blob::{DownloadError, UploadError};
 use crate::http::{
-    ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem, Tagged,
+    ApiError, AppJson, AppQuery, Binary, Created, ListResponse, PageParams, Problem, Tagged,
 };
 use crate::kit::{route, Access, AppState, Ctx, IfMatch, Perm, Timestamp};
 
@@ -242,7 +242,7 @@ async fn get_image(ctx: Ctx, Path(id): Path<ImageId>) -> Result<Tagged<Diagnosti
 /// A failed upload leaves the image `pending_upload` and stores nothing.
 #[utoipa::path(put, path = "/diagnostic-images/{id}/content", tag = "lab", params(("id" = String, Path)),
     request_body(description = "The image's bytes",
-        content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "application/dicom"))),
+        content((Binary = "image/jpeg"), (Binary = "image/png"), (Binary = "application/dicom"))),
     responses((status = 200, body = DiagnosticImage), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 413, body = Problem),
         (status = 415, body = Problem)))]
@@ -372,7 +372,7 @@ fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<std::ops::Range<u
 /// (one range) answers 206.
 #[utoipa::path(get, path = "/diagnostic-images/{id}/content", tag = "lab", params(("id" = String, Path)),
     responses((status = 200, description = "The image's bytes",
-            content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"), (Vec<u8> = "application/dicom"))),
+            content((Binary = "image/jpeg"), (Binary = "image/png"), (Binary = "application/dicom"))),
         (status = 206, description = "The requested range of the bytes"),
         (status = 304, description = "Not modified (`If-None-Match`)"),
         (status = 404, body = Problem), (status = 409, body = Problem),
