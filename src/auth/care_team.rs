@@ -48,8 +48,9 @@ pub fn on_care_team(
     .get_result(conn)
 }
 
-/// Links a doctor into a patient's care team, in the caller's transaction. A link of the same
-/// source that already exists is kept (its `since` stays the first time); `expires_at` is for
+/// Links a doctor into a patient's care team, in the caller's transaction. A live link of the
+/// same source that already exists is kept (its `since` stays the first time), an ended one
+/// starts again; `expires_at` is for
 /// break-glass grants and replaces an earlier one. One upsert on the
 /// `(patient_id, doctor_id, source)` unique key, so concurrent writers linking the same pair
 /// never fail on each other (a select-then-insert would: the second insert hits the key).
@@ -64,7 +65,9 @@ pub fn link(
     let on_conflict = if expires_at.is_some() {
         "DO UPDATE SET expires_at = excluded.expires_at, since = excluded.since"
     } else {
-        "DO NOTHING"
+        // A link that `unlink` ended comes back; a live one keeps its first `since`.
+        "DO UPDATE SET expires_at = NULL, since = excluded.since \
+         WHERE care_team.expires_at IS NOT NULL"
     };
     diesel::sql_query(format!(
         "INSERT INTO care_team (id, patient_id, doctor_id, source, since, expires_at) \
@@ -77,6 +80,31 @@ pub fn link(
     .bind::<Text, _>(source.as_str())
     .bind::<Timestamp, _>(now())
     .bind::<Nullable<Timestamp>, _>(expires_at)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Ends the doctor's link of one `source` on the patient's care team now (a rejected referral),
+/// leaving every other source's link alone: a doctor kept on the team by an appointment stays.
+pub fn unlink(
+    conn: &mut DbConn,
+    patient_id: &PatientId,
+    doctor_id: &DoctorId,
+    source: Source,
+) -> QueryResult<()> {
+    let at = now();
+    diesel::update(
+        care_team::table
+            .filter(care_team::patient_id.eq(patient_id.as_str()))
+            .filter(care_team::doctor_id.eq(doctor_id.as_str()))
+            .filter(care_team::source.eq(source.as_str()))
+            .filter(
+                care_team::expires_at
+                    .is_null()
+                    .or(care_team::expires_at.gt(at)),
+            ),
+    )
+    .set(care_team::expires_at.eq(Some(at)))
     .execute(conn)?;
     Ok(())
 }

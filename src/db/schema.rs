@@ -211,6 +211,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     lab_results,
     lab_result_versions,
     diagnostic_images,
+    referral_statuses,
+    referral_status_arrows,
+    referral_requests,
+    referral_transitions,
+    specialist_notes,
 );
 
 diesel::table! {
@@ -427,5 +432,65 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,
+    }
+}
+
+diesel::table! {
+    referral_statuses (id) {
+        id -> Text,
+        code -> Text,
+        display -> Text,
+        is_final -> Bool,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    referral_status_arrows (from_status_id, to_status_id) {
+        from_status_id -> Text,
+        to_status_id -> Text,
+        parties -> Text,
+    }
+}
+
+diesel::table! {
+    referral_requests (id) {
+        id -> Text,
+        patient_id -> Text,
+        referring_doctor_id -> Text,
+        specialist_id -> Text,
+        status_id -> Text,
+        status -> Text,
+        reason -> Text,
+        priority -> Text,
+        specialty -> Nullable<Text>,
+        appointment_id -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    referral_transitions (id) {
+        id -> Text,
+        referral_request_id -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        by_user_id -> Nullable<Text>,
+        at -> Timestamp,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    specialist_notes (id) {
+        id -> Text,
+        referral_request_id -> Text,
+        specialist_id -> Text,
+        author_user_id -> Nullable<Text>,
+        note -> Text,
+        created_at -> Timestamp,
     }
 }

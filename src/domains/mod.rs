@@ -9,6 +9,7 @@ pub mod lab;
 pub mod notifications;
 pub mod patients;
 pub mod records;
+pub mod referrals;
 pub mod telemedicine;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -26,4 +27,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(consent::router())
         .merge(telemedicine::router())
         .merge(lab::router())
+        .merge(referrals::router())
 }

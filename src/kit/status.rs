@@ -24,19 +24,22 @@ pub trait WireEnum: Copy + Eq + std::fmt::Debug + 'static {
 /// One arrow of a state machine, and the parties that may take it (`P` is the domain's own
 /// notion of who acts: the patient, the object's doctor, an admin, ...).
 #[derive(Debug)]
-pub struct Arrow<S: 'static, P: 'static> {
+pub struct Arrow<'a, S, P> {
     pub from: S,
     pub to: S,
-    pub by: &'static [P],
+    pub by: &'a [P],
 }
 
 /// A state machine: the arrows, and nothing else.
 #[derive(Debug)]
-pub struct Machine<S: 'static, P: 'static> {
-    pub arrows: &'static [Arrow<S, P>],
+///
+/// A domain's machine is usually a constant (`Machine<'static, …>`); one whose arrows are data
+/// in the database (referral statuses) borrows them from what it loaded.
+pub struct Machine<'a, S, P> {
+    pub arrows: &'a [Arrow<'a, S, P>],
 }
 
-impl<S: WireEnum, P: Copy + Eq + 'static> Machine<S, P> {
+impl<S: WireEnum, P: Copy + Eq> Machine<'_, S, P> {
     /// A status no arrow leaves: the object never changes again.
     pub fn is_final(&self, s: S) -> bool {
         !self.arrows.iter().any(|a| a.from == s)
@@ -182,7 +185,7 @@ mod tests {
         Mechanic,
     }
 
-    const LIGHT: Machine<Light, Who> = Machine {
+    const LIGHT: Machine<'static, Light, Who> = Machine {
         arrows: &[
             Arrow {
                 from: Light::Red,

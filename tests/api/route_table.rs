@@ -90,6 +90,9 @@ struct World {
     session: String,
     fresh_visit: crate::telemedicine::Visit,
     lab: LabWorld,
+    /// Referrals of the walk's patient to `fresh_visit`'s doctor: pending, one to move, one
+    /// accepted.
+    referrals: [String; 3],
     notification: String,
     role_to_patch: String,
     role_to_delete: String,
@@ -148,11 +151,30 @@ async fn world(app: &TestApp) -> World {
         .expect(201)
         .id();
     let lab = lab_world(app, &doctor, &patient).await;
+    let fresh_visit = crate::telemedicine::visit(app, "Walkfresh").await;
+    let specialist = &fresh_visit.doctor;
+    let mut referrals = Vec::new();
+    for _ in 0..3 {
+        referrals.push(
+            crate::referrals::refer(app, &doctor.token, patient.pid(), specialist.did())
+                .await
+                .expect(201)
+                .id(),
+        );
+    }
+    app.post(
+        &format!("/referrals/{}/transition", referrals[2]),
+        &specialist.token,
+        json!({"to": "accepted"}),
+    )
+    .await
+    .expect(200);
     World {
+        referrals: referrals.try_into().unwrap(),
         lab,
         visit,
         session,
-        fresh_visit: crate::telemedicine::visit(app, "Walkfresh").await,
+        fresh_visit,
         spare: app.patient("Spare").await,
         leaving: app.patient("Leaving").await,
         doctor,
@@ -558,6 +580,40 @@ fn request(
         ),
         ("GET", "/api/v1/diagnostic-images/{id}/content") => (
             format!("/api/v1/diagnostic-images/{}/content", w.lab.image),
+            patient,
+            None,
+        ),
+        ("POST", "/api/v1/referrals") => (
+            path(template),
+            doctor,
+            Some(
+                json!({"patient_id": pid, "specialist_id": w.fresh_visit.doctor.did(),
+                        "reason": "walking"}),
+            ),
+        ),
+        ("GET", "/api/v1/referrals") => (path(template), patient, None),
+        ("GET", "/api/v1/referrals/{id}") => (
+            format!("/api/v1/referrals/{}", w.referrals[0]),
+            doctor,
+            None,
+        ),
+        ("POST", "/api/v1/referrals/{id}/transition") => (
+            format!("/api/v1/referrals/{}/transition", w.referrals[1]),
+            Some(w.fresh_visit.doctor.token.clone()),
+            Some(json!({"to": "accepted"})),
+        ),
+        ("GET", "/api/v1/referrals/{id}/history") => (
+            format!("/api/v1/referrals/{}/history", w.referrals[0]),
+            patient,
+            None,
+        ),
+        ("POST", "/api/v1/referrals/{id}/notes") => (
+            format!("/api/v1/referrals/{}/notes", w.referrals[2]),
+            Some(w.fresh_visit.doctor.token.clone()),
+            Some(json!({"note": "walked by"})),
+        ),
+        ("GET", "/api/v1/referrals/{id}/notes") => (
+            format!("/api/v1/referrals/{}/notes", w.referrals[2]),
             patient,
             None,
         ),

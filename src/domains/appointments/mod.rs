@@ -62,7 +62,7 @@ const ANYONE: &[Party] = &[Party::Patient, Party::Doctor, Party::Admin];
 
 /// booked → checked_in → completed; booked → cancelled | no_show; checked_in → cancelled.
 /// The patient may only cancel.
-pub const STATUS: Machine<AppointmentStatus, Party> = Machine {
+pub const STATUS: Machine<'static, AppointmentStatus, Party> = Machine {
     arrows: &[
         Arrow {
             from: AppointmentStatus::Booked,

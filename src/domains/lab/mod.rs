@@ -84,7 +84,7 @@ const ORDERING: &[Party] = &[Party::Doctor, Party::Admin];
 
 /// ordered → collected (the lab) → resulted (its first result); ordered | collected →
 /// cancelled (the ordering doctor, with a reason).
-pub const STATUS: Machine<OrderStatus, Party> = Machine {
+pub const STATUS: Machine<'static, OrderStatus, Party> = Machine {
     arrows: &[
         Arrow {
             from: OrderStatus::Ordered,

@@ -64,7 +64,7 @@ pub enum Party {
 const EITHER: &[Party] = &[Party::CareTeamDoctor, Party::Admin];
 
 /// Every change amends a record, or marks it entered in error, which is final.
-pub const STATUS: Machine<RecordStatus, Party> = Machine {
+pub const STATUS: Machine<'static, RecordStatus, Party> = Machine {
     arrows: &[
         Arrow {
             from: RecordStatus::Final,

@@ -74,7 +74,7 @@ const EITHER: &[Party] = &[Party::Patient, Party::Doctor, Party::Admin];
 
 /// scheduled → in_progress (the first video session starts) → completed (the doctor);
 /// scheduled | in_progress → cancelled (either party, with a reason).
-pub const STATUS: Machine<VisitStatus, Party> = Machine {
+pub const STATUS: Machine<'static, VisitStatus, Party> = Machine {
     arrows: &[
         Arrow {
             from: VisitStatus::Scheduled,
