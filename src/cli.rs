@@ -258,7 +258,7 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
     let started = std::time::Instant::now();
     let r = crate::demo::load(config, size, seed)?;
     println!(
-        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} virtual visits with {} chat messages, {} lab orders with {} results, {} diagnostic images, {} consent events",
+        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} virtual visits with {} chat messages, {} lab orders with {} results, {} diagnostic images, {} referrals with {} specialist notes, {} consent events",
         started.elapsed().as_secs_f64(),
         r.doctors,
         r.patients,
@@ -269,6 +269,8 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
         r.lab_orders,
         r.lab_results,
         r.images,
+        r.referrals,
+        r.specialist_notes,
         r.consent_events
     );
     println!(

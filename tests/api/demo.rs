@@ -147,6 +147,35 @@ async fn demo_loads(app: &TestApp) {
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
     assert!(stdout.contains("lab:"), "{stdout}");
 
+    // Referrals in every status, with the specialists' notes.
+    let referrals = app.all_pages("/referrals", admin, 500).await;
+    for status in [
+        "pending",
+        "accepted",
+        "scheduled",
+        "completed",
+        "rejected",
+        "cancelled",
+    ] {
+        assert!(
+            referrals.iter().any(|r| r["status"] == status),
+            "a {status} referral"
+        );
+    }
+    let done = referrals
+        .iter()
+        .find(|r| r["status"] == "completed")
+        .unwrap();
+    let notes = app
+        .get(
+            &format!("/referrals/{}/notes", done["id"].as_str().unwrap()),
+            admin,
+        )
+        .await
+        .expect(200)
+        .items();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+
     // Seeded consent shows up.
     let consents = app
         .get("/audit-logs?action=consent_given&limit=1", admin)
