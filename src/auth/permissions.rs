@@ -29,6 +29,7 @@ pub enum Perm {
     PharmacyRead,
     PharmacyWrite,
     MedicationsWrite,
+    PharmaciesWrite,
     BillingRead,
     BillingWrite,
     DevicesRead,
@@ -141,7 +142,12 @@ pub const CATALOGUE: &[(Perm, &str, &str)] = &[
     (
         MedicationsWrite,
         "medications:write",
-        "Manage the medication and pharmacy catalogue",
+        "Manage the medication catalogue",
+    ),
+    (
+        PharmaciesWrite,
+        "pharmacies:write",
+        "Manage pharmacies and their staff",
     ),
     (
         BillingRead,
@@ -265,6 +271,7 @@ pub fn built_in_roles() -> Vec<(&'static str, &'static str, PermSet)> {
                 LabRead,
                 ReferralsRead,
                 PharmacyRead,
+                PharmacyWrite,
                 BillingRead,
                 DevicesRead,
                 DevicesWrite,

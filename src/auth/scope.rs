@@ -89,6 +89,11 @@ impl Scope {
         self.own_doctor() == Some(doctor_id)
     }
 
+    /// The caller's user id, if signed in.
+    pub fn user_id(&self) -> Option<&str> {
+        self.principal.as_ref().map(|p| p.user_id.as_str())
+    }
+
     /// Does the caller hold this role (`auth::permissions::LAB_TECHNICIAN`, ...)? For reach a
     /// domain declares by role: a lab technician reaches every lab object.
     pub fn has_role(&self, role: &str) -> bool {

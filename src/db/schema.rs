@@ -216,6 +216,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     referral_requests,
     referral_transitions,
     specialist_notes,
+    medications,
+    pharmacies,
+    pharmacy_staff,
+    prescriptions,
+    pharmacy_orders,
+    idempotency_keys,
 );
 
 diesel::table! {
@@ -491,6 +497,94 @@ diesel::table! {
         specialist_id -> Text,
         author_user_id -> Nullable<Text>,
         note -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    medications (id) {
+        id -> Text,
+        name -> Text,
+        code -> Text,
+        form -> Nullable<Text>,
+        strength -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    pharmacies (id) {
+        id -> Text,
+        name -> Text,
+        address -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        email -> Nullable<Text>,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    pharmacy_staff (pharmacy_id, user_id) {
+        pharmacy_id -> Text,
+        user_id -> Text,
+        since -> Timestamp,
+    }
+}
+
+diesel::table! {
+    prescriptions (id) {
+        id -> Text,
+        patient_id -> Text,
+        doctor_id -> Text,
+        medication_id -> Text,
+        dosage -> Text,
+        frequency -> Text,
+        quantity -> Integer,
+        refills -> Integer,
+        refills_remaining -> Integer,
+        fills_used -> Integer,
+        instructions -> Nullable<Text>,
+        valid_until -> Nullable<Date>,
+        status -> Text,
+        cancel_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    pharmacy_orders (id) {
+        id -> Text,
+        prescription_id -> Text,
+        pharmacy_id -> Text,
+        patient_id -> Text,
+        status -> Text,
+        cancel_reason -> Nullable<Text>,
+        received_at -> Nullable<Timestamp>,
+        filled_at -> Nullable<Timestamp>,
+        picked_up_at -> Nullable<Timestamp>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, idem_key) {
+        user_id -> Text,
+        idem_key -> Text,
+        fingerprint -> Text,
+        response -> Nullable<Text>,
+        resource_id -> Nullable<Text>,
+        patient_id -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }

@@ -8,6 +8,7 @@ pub mod consent;
 pub mod lab;
 pub mod notifications;
 pub mod patients;
+pub mod pharmacy;
 pub mod records;
 pub mod referrals;
 pub mod telemedicine;
@@ -28,4 +29,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(telemedicine::router())
         .merge(lab::router())
         .merge(referrals::router())
+        .merge(pharmacy::router())
 }

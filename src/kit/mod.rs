@@ -16,6 +16,7 @@
 
 pub mod ctx;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod routes;
 pub mod state;
@@ -28,6 +29,7 @@ pub use crate::auth::permissions::Perm;
 pub use crate::auth::scope::{Condition, Level, Scope};
 pub use ctx::{Actor, Audited, Ctx, MonitoringCtx, Tx, Visitor};
 pub use error::{Error, FieldError, Result, UniqueExt, Validator};
+pub use idempotency::{IdempotencyKey, Keyed};
 pub use ids::{DoctorId, PatientId, UserId};
 pub use routes::{route, route_as, route_unaudited, Access};
 pub use state::AppState;

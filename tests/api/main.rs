@@ -18,6 +18,7 @@ mod medical_records;
 mod migrations;
 mod notifications;
 mod patients;
+mod pharmacy;
 mod referrals;
 mod route_table;
 mod shutdown;

@@ -93,6 +93,7 @@ struct World {
     /// Referrals of the walk's patient to `fresh_visit`'s doctor: pending, one to move, one
     /// accepted.
     referrals: [String; 3],
+    rx: RxWorld,
     notification: String,
     role_to_patch: String,
     role_to_delete: String,
@@ -151,6 +152,7 @@ async fn world(app: &TestApp) -> World {
         .expect(201)
         .id();
     let lab = lab_world(app, &doctor, &patient).await;
+    let rx = rx_world(app).await;
     let fresh_visit = crate::telemedicine::visit(app, "Walkfresh").await;
     let specialist = &fresh_visit.doctor;
     let mut referrals = Vec::new();
@@ -170,6 +172,7 @@ async fn world(app: &TestApp) -> World {
     .await
     .expect(200);
     World {
+        rx,
         referrals: referrals.try_into().unwrap(),
         lab,
         visit,
@@ -184,6 +187,57 @@ async fn world(app: &TestApp) -> World {
         notification,
         role_to_delete: roles.pop().unwrap(),
         role_to_patch: roles.pop().unwrap(),
+    }
+}
+
+/// The pharmacy objects of the walk.
+struct RxWorld {
+    s: crate::pharmacy::Setup,
+    /// Pharmacists: one to add to the staff, one to take off it.
+    joining: Actor,
+    leaving: Actor,
+    /// A prescription with an open order, one to order, one to cancel.
+    ordered: String,
+    to_order: String,
+    to_cancel: String,
+    order: String,
+}
+
+async fn rx_world(app: &TestApp) -> RxWorld {
+    let s = crate::pharmacy::setup(app, "Walkrx").await;
+    let joining = app.staff("pharmacist").await;
+    let leaving = app.staff("pharmacist").await;
+    app.post(
+        &format!("/pharmacies/{}/staff", s.pharmacy),
+        &app.admin_token,
+        json!({"user_id": leaving.user_id}),
+    )
+    .await
+    .expect(201);
+    let rx = || async {
+        crate::pharmacy::prescribe(app, &s, 2)
+            .await
+            .expect(201)
+            .id()
+    };
+    let (ordered, to_order, to_cancel) = (rx().await, rx().await, rx().await);
+    let order = app
+        .post(
+            "/pharmacy-orders",
+            &s.patient.token,
+            json!({"prescription_id": ordered, "pharmacy_id": s.pharmacy}),
+        )
+        .await
+        .expect(201)
+        .id();
+    RxWorld {
+        s,
+        joining,
+        leaving,
+        ordered,
+        to_order,
+        to_cancel,
+        order,
     }
 }
 
@@ -616,6 +670,78 @@ fn request(
             format!("/api/v1/referrals/{}/notes", w.referrals[2]),
             patient,
             None,
+        ),
+        ("POST", "/api/v1/medications") => (
+            path(template),
+            admin,
+            Some(json!({"name": "Walkamine", "code": "424242"})),
+        ),
+        ("PATCH", "/api/v1/medications/{id}") => (
+            format!("/api/v1/medications/{}", w.rx.s.medication),
+            admin,
+            Some(json!({"strength": "10 mg"})),
+        ),
+        ("POST", "/api/v1/pharmacies") => (
+            path(template),
+            admin,
+            Some(json!({"name": "Walk-in Pharmacy"})),
+        ),
+        ("PATCH", "/api/v1/pharmacies/{id}") => (
+            format!("/api/v1/pharmacies/{}", w.rx.s.pharmacy),
+            admin,
+            Some(json!({"phone": "+1 555 0123"})),
+        ),
+        ("POST", "/api/v1/pharmacies/{id}/staff") => (
+            format!("/api/v1/pharmacies/{}/staff", w.rx.s.pharmacy),
+            admin,
+            Some(json!({"user_id": w.rx.joining.user_id})),
+        ),
+        ("DELETE", "/api/v1/pharmacies/{id}/staff/{user_id}") => (
+            format!(
+                "/api/v1/pharmacies/{}/staff/{}",
+                w.rx.s.pharmacy, w.rx.leaving.user_id
+            ),
+            admin,
+            None,
+        ),
+        ("POST", "/api/v1/prescriptions") => (
+            path(template),
+            Some(w.rx.s.doctor.token.clone()),
+            Some(
+                json!({"patient_id": w.rx.s.patient.pid(), "medication_id": w.rx.s.medication,
+                        "dosage": "1 tablet", "frequency": "daily", "quantity": 10}),
+            ),
+        ),
+        ("GET", "/api/v1/prescriptions") => {
+            (path(template), Some(w.rx.s.patient.token.clone()), None)
+        }
+        ("GET", "/api/v1/prescriptions/{id}") => (
+            format!("/api/v1/prescriptions/{}", w.rx.ordered),
+            Some(w.rx.s.pharmacist.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/prescriptions/{id}/cancel") => (
+            format!("/api/v1/prescriptions/{}/cancel", w.rx.to_cancel),
+            Some(w.rx.s.doctor.token.clone()),
+            Some(json!({"reason": "walked off"})),
+        ),
+        ("POST", "/api/v1/pharmacy-orders") => (
+            path(template),
+            Some(w.rx.s.patient.token.clone()),
+            Some(json!({"prescription_id": w.rx.to_order, "pharmacy_id": w.rx.s.pharmacy})),
+        ),
+        ("GET", "/api/v1/pharmacy-orders") => {
+            (path(template), Some(w.rx.s.pharmacist.token.clone()), None)
+        }
+        ("GET", "/api/v1/pharmacy-orders/{id}") => (
+            format!("/api/v1/pharmacy-orders/{}", w.rx.order),
+            Some(w.rx.s.patient.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/pharmacy-orders/{id}/transition") => (
+            format!("/api/v1/pharmacy-orders/{}/transition", w.rx.order),
+            Some(w.rx.s.pharmacist.token.clone()),
+            Some(json!({"to": "received"})),
         ),
         _ => return None,
     })
