@@ -176,6 +176,19 @@ async fn demo_loads(app: &TestApp) {
         .items();
     assert_eq!(notes.len(), 2, "{notes:?}");
 
+    // Pharmacy: the catalogue, and orders in every state.
+    let meds = app.all_pages("/medications", admin, 500).await;
+    assert!(meds.len() >= 25, "{} medications", meds.len());
+    assert!(meds.iter().any(|m| m["code"] == "197361"));
+    let orders = app.all_pages("/pharmacy-orders", admin, 500).await;
+    for status in ["sent", "received", "filled", "picked_up", "cancelled"] {
+        assert!(
+            orders.iter().any(|o| o["status"] == status),
+            "a {status} pharmacy order"
+        );
+    }
+    assert!(stdout.contains("pharmacist:"), "{stdout}");
+
     // Seeded consent shows up.
     let consents = app
         .get("/audit-logs?action=consent_given&limit=1", admin)

@@ -22,8 +22,11 @@ use crate::kit::{
     Action, Error, IfMatch, Resource, Result, Scope, Timestamp, Tx, UniqueExt, UserId, Validator,
 };
 
-pub use orders::{NewOrder, OrderStatus, OrderTransition, PharmacyOrder};
-pub use prescriptions::{NewPrescription, Prescription, PrescriptionStatus};
+pub use orders::{
+    place as place_order, transition as move_order, NewOrder, OrderStatus, OrderTransition,
+    PharmacyOrder,
+};
+pub use prescriptions::{prescribe, NewPrescription, Prescription, PrescriptionStatus};
 pub use routes::router;
 
 /// What the audit trail calls a medication of the catalogue.
