@@ -296,7 +296,13 @@ pub fn built_in_roles() -> Vec<(&'static str, &'static str, PermSet)> {
         (
             BILLING,
             "Billing staff: plans, claims, payments, invoices",
-            PermSet::of(&[BillingRead, BillingWrite, ConsentRead, ConsentWrite]),
+            PermSet::of(&[
+                PatientsRead,
+                BillingRead,
+                BillingWrite,
+                ConsentRead,
+                ConsentWrite,
+            ]),
         ),
         (
             AUDITOR,

@@ -100,10 +100,12 @@ impl Scope {
         self.principal.as_ref().is_some_and(|p| p.has_role(role))
     }
 
-    /// Does the caller see every patient's demographics: doctors, and lab technicians (who
-    /// work on any patient's orders and find them by name or MRN)?
+    /// Does the caller see every patient's demographics: doctors, lab technicians (who work on
+    /// any patient's orders and find them by name or MRN), billing staff (who bill anyone)?
     fn sees_all_demographics(&self) -> bool {
-        self.own_doctor().is_some() || self.has_role(super::permissions::LAB_TECHNICIAN)
+        self.own_doctor().is_some()
+            || self.has_role(super::permissions::LAB_TECHNICIAN)
+            || self.has_role(super::permissions::BILLING)
     }
 
     /// Is the caller an admin, or one of an object's own parties (its patient, its doctor)?
@@ -200,6 +202,24 @@ impl Scope {
 }
 
 impl Scope {
+    /// The list filter of objects that reach only their own patient (and admins): billing
+    /// objects. `None` for an admin (every row).
+    pub fn patient_rows<QS, C>(&self, patient: C) -> Option<Condition<QS>>
+    where
+        C: ExpressionMethods + Expression<SqlType = Text> + Copy + 'static,
+        diesel::dsl::Eq<C, String>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
+        diesel::dsl::IsNull<C>: BoxableExpression<QS, DbBackend, SqlType = Bool>,
+    {
+        if self.admin {
+            return None;
+        }
+        Some(match self.own_patient() {
+            Some(p) => Box::new(patient.eq(p.as_str().to_string())),
+            // Nobody's: the patient column is never NULL.
+            None => Box::new(patient.is_null()),
+        })
+    }
+
     /// The list filter of objects only their parties reach (`is_party`): rows whose `patient`
     /// column is the caller's own patient record or whose `doctor` column is the caller's
     /// doctor record. `None` for an admin (every row).

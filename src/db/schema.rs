@@ -222,6 +222,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     prescriptions,
     pharmacy_orders,
     idempotency_keys,
+    insurance_plans,
+    claims,
+    claim_lines,
+    invoices,
+    invoice_lines,
+    payments,
 );
 
 diesel::table! {
@@ -586,5 +592,96 @@ diesel::table! {
         resource_id -> Nullable<Text>,
         patient_id -> Nullable<Text>,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    insurance_plans (id) {
+        id -> Text,
+        name -> Text,
+        payer -> Text,
+        plan_code -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    claims (id) {
+        id -> Text,
+        patient_id -> Text,
+        plan_id -> Text,
+        member_id -> Text,
+        service_date -> Date,
+        appointment_id -> Nullable<Text>,
+        currency -> Text,
+        total_minor -> BigInt,
+        status -> Text,
+        approved_minor -> Nullable<BigInt>,
+        paid_minor -> BigInt,
+        denial_reason -> Nullable<Text>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    claim_lines (id) {
+        id -> Text,
+        claim_id -> Text,
+        position -> Integer,
+        code -> Text,
+        description -> Text,
+        amount_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    invoices (id) {
+        id -> Text,
+        number -> BigInt,
+        patient_id -> Text,
+        claim_id -> Nullable<Text>,
+        currency -> Text,
+        total_minor -> BigInt,
+        paid_minor -> BigInt,
+        status -> Text,
+        issued_at -> Nullable<Timestamp>,
+        due_date -> Nullable<Date>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    invoice_lines (id) {
+        id -> Text,
+        invoice_id -> Text,
+        position -> Integer,
+        description -> Text,
+        quantity -> BigInt,
+        unit_minor -> BigInt,
+        amount_minor -> BigInt,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        claim_id -> Nullable<Text>,
+        invoice_id -> Nullable<Text>,
+        patient_id -> Text,
+        amount_minor -> BigInt,
+        currency -> Text,
+        method -> Text,
+        reference -> Nullable<Text>,
+        paid_at -> Timestamp,
+        recorded_by -> Nullable<Text>,
     }
 }

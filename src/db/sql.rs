@@ -107,3 +107,18 @@ pub fn contains_pattern(word: &str) -> String {
     p.push('%');
     p
 }
+
+/// The next number of a counter (`mrn`, `invoice`), taken in the caller's transaction: the
+/// counter's row stays locked until it ends (PostgreSQL) or the write lock serialises it
+/// (SQLite), so numbers are sequential, and one rolled back is never handed out twice.
+pub fn next_number(conn: &mut DbConn, counter: &str) -> diesel::QueryResult<i64> {
+    use super::schema::counters;
+    use diesel::prelude::*;
+    diesel::update(counters::table.find(counter))
+        .set(counters::value.eq(counters::value + 1))
+        .execute(conn)?;
+    counters::table
+        .find(counter)
+        .select(counters::value)
+        .first(conn)
+}

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod appointments;
+pub mod billing;
 pub mod consent;
 pub mod lab;
 pub mod notifications;
@@ -30,4 +31,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(lab::router())
         .merge(referrals::router())
         .merge(pharmacy::router())
+        .merge(billing::router())
 }

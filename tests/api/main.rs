@@ -10,6 +10,7 @@ mod appointments;
 mod audit;
 mod auth;
 mod bad_input;
+mod billing;
 mod consent;
 mod demo;
 mod kit_defects;

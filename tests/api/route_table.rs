@@ -94,6 +94,7 @@ struct World {
     /// accepted.
     referrals: [String; 3],
     rx: RxWorld,
+    bill: BillWorld,
     notification: String,
     role_to_patch: String,
     role_to_delete: String,
@@ -153,6 +154,7 @@ async fn world(app: &TestApp) -> World {
         .id();
     let lab = lab_world(app, &doctor, &patient).await;
     let rx = rx_world(app).await;
+    let bill = bill_world(app).await;
     let fresh_visit = crate::telemedicine::visit(app, "Walkfresh").await;
     let specialist = &fresh_visit.doctor;
     let mut referrals = Vec::new();
@@ -172,6 +174,7 @@ async fn world(app: &TestApp) -> World {
     .await
     .expect(200);
     World {
+        bill,
         rx,
         referrals: referrals.try_into().unwrap(),
         lab,
@@ -187,6 +190,54 @@ async fn world(app: &TestApp) -> World {
         notification,
         role_to_delete: roles.pop().unwrap(),
         role_to_patch: roles.pop().unwrap(),
+    }
+}
+
+/// The billing objects of the walk.
+struct BillWorld {
+    d: crate::billing::Desk,
+    claim: String,
+    approved: String,
+    payment: String,
+    invoice: String,
+    to_issue: String,
+    to_void: String,
+}
+
+async fn bill_world(app: &TestApp) -> BillWorld {
+    use crate::billing::*;
+    let d = desk(app, "Walkbill").await;
+    let claim_id = claim(app, &d, &[5000]).await.expect(201).id();
+    let approved = approved_claim(app, &d, 5000, 4000).await;
+    let payment = pay(
+        app,
+        &d.clerk.token,
+        json!({"claim_id": approved, "amount": usd(100), "method": "insurer"}),
+        Some("walk-pay"),
+    )
+    .await
+    .expect(201)
+    .id();
+    let invoice = || async {
+        app.post(
+            "/invoices",
+            &d.clerk.token,
+            json!({"patient_id": d.patient.pid(), "currency": "USD",
+                   "lines": [{"description": "Visit", "quantity": 1, "unit_amount": usd(2500)}]}),
+        )
+        .await
+        .expect(201)
+        .id()
+    };
+    let (invoice_id, to_issue, to_void) = (invoice().await, invoice().await, invoice().await);
+    BillWorld {
+        d,
+        claim: claim_id,
+        approved,
+        payment,
+        invoice: invoice_id,
+        to_issue,
+        to_void,
     }
 }
 
@@ -743,6 +794,80 @@ fn request(
             Some(w.rx.s.pharmacist.token.clone()),
             Some(json!({"to": "received"})),
         ),
+        ("POST", "/api/v1/insurance-plans") => (
+            path(template),
+            admin,
+            Some(
+                json!({"name": "Walk Plan", "payer": "Walkers", "plan_code": format!("WALK-{fresh}")}),
+            ),
+        ),
+        ("PATCH", "/api/v1/insurance-plans/{id}") => (
+            format!("/api/v1/insurance-plans/{}", w.bill.d.plan),
+            admin,
+            Some(json!({"name": "Walked Plan"})),
+        ),
+        ("POST", "/api/v1/claims") => (
+            path(template),
+            Some(w.bill.d.clerk.token.clone()),
+            Some(
+                json!({"patient_id": w.bill.d.patient.pid(), "plan_id": w.bill.d.plan,
+                        "member_id": "W-1", "service_date": "2026-10-01",
+                        "lines": [{"code": "99213", "description": "Visit",
+                                   "amount": crate::billing::usd(100)}]}),
+            ),
+        ),
+        ("GET", "/api/v1/claims") => (path(template), Some(w.bill.d.patient.token.clone()), None),
+        ("GET", "/api/v1/claims/{id}") => (
+            format!("/api/v1/claims/{}", w.bill.claim),
+            Some(w.bill.d.clerk.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/claims/{id}/transition") => (
+            format!("/api/v1/claims/{}/transition", w.bill.claim),
+            Some(w.bill.d.clerk.token.clone()),
+            Some(json!({"to": "in_review"})),
+        ),
+        // `send` adds an Idempotency-Key to this one.
+        ("POST", "/api/v1/payments") => (
+            path(template),
+            Some(w.bill.d.clerk.token.clone()),
+            Some(
+                json!({"claim_id": w.bill.approved, "amount": crate::billing::usd(100),
+                        "method": "card"}),
+            ),
+        ),
+        ("GET", "/api/v1/payments") => (path(template), Some(w.bill.d.patient.token.clone()), None),
+        ("GET", "/api/v1/payments/{id}") => (
+            format!("/api/v1/payments/{}", w.bill.payment),
+            Some(w.bill.d.patient.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/invoices") => (
+            path(template),
+            Some(w.bill.d.clerk.token.clone()),
+            Some(json!({"patient_id": w.bill.d.patient.pid(), "currency": "USD"})),
+        ),
+        ("GET", "/api/v1/invoices") => (path(template), Some(w.bill.d.clerk.token.clone()), None),
+        ("GET", "/api/v1/invoices/{id}") => (
+            format!("/api/v1/invoices/{}", w.bill.invoice),
+            Some(w.bill.d.patient.token.clone()),
+            None,
+        ),
+        ("PATCH", "/api/v1/invoices/{id}") => (
+            format!("/api/v1/invoices/{}", w.bill.invoice),
+            Some(w.bill.d.clerk.token.clone()),
+            Some(json!({"due_date": "2027-06-30"})),
+        ),
+        ("POST", "/api/v1/invoices/{id}/issue") => (
+            format!("/api/v1/invoices/{}/issue", w.bill.to_issue),
+            Some(w.bill.d.clerk.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/invoices/{id}/void") => (
+            format!("/api/v1/invoices/{}/void", w.bill.to_void),
+            Some(w.bill.d.clerk.token.clone()),
+            None,
+        ),
         _ => return None,
     })
 }
@@ -776,6 +901,9 @@ async fn send(
     }
     if let Some(b) = body {
         req = req.json(&b);
+    }
+    if method == Method::POST && path == "/api/v1/payments" {
+        req = req.header("idempotency-key", format!("walk-{request_id}"));
     }
     if method == Method::PUT && path.ends_with("/content") {
         req = req.header("content-type", "image/png").body(png());

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::{Doctor, DoctorFilter, NewDoctor, NewPatient, Patient, PatientFilter, Sex};
-use crate::db::schema::{break_glass_grants, counters, doctors, patients};
+use crate::db::schema::{break_glass_grants, doctors, patients};
 use crate::db::sql::{contains_pattern, lower};
 use crate::db::{now, DbConn};
 use crate::http::Page;
@@ -69,13 +69,7 @@ pub(super) fn lock_patient(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
 /// Next MRN, from a counter row updated in the caller's transaction, so a number is never
 /// handed out twice (rolled-back numbers are skipped, never reused).
 fn next_mrn(conn: &mut DbConn) -> QueryResult<String> {
-    diesel::update(counters::table.find("mrn"))
-        .set(counters::value.eq(counters::value + 1))
-        .execute(conn)?;
-    let n: i64 = counters::table
-        .find("mrn")
-        .select(counters::value)
-        .first(conn)?;
+    let n = crate::db::sql::next_number(conn, "mrn")?;
     Ok(format!("MRN{n:08}"))
 }
 
