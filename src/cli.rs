@@ -258,7 +258,7 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
     let started = std::time::Instant::now();
     let r = crate::demo::load(config, size, seed)?;
     println!(
-        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} virtual visits with {} chat messages, {} lab orders with {} results, {} diagnostic images, {} referrals with {} specialist notes, {} medications, {} prescriptions, {} pharmacy orders, {} consent events",
+        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} virtual visits with {} chat messages, {} lab orders with {} results, {} diagnostic images, {} referrals with {} specialist notes, {} medications, {} prescriptions, {} pharmacy orders, {} claims, {} invoices, {} payments, {} consent events",
         started.elapsed().as_secs_f64(),
         r.doctors,
         r.patients,
@@ -274,6 +274,9 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
         r.medications,
         r.prescriptions,
         r.pharmacy_orders,
+        r.claims,
+        r.invoices,
+        r.payments,
         r.consent_events
     );
     println!(
@@ -288,5 +291,6 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
     println!("  patient: {}", r.patient_login);
     println!("  lab:     {}", r.lab_login);
     println!("  pharmacist: {}", r.pharmacist_login);
+    println!("  billing: {}", r.billing_login);
     Ok(ExitCode::SUCCESS)
 }

@@ -189,6 +189,27 @@ async fn demo_loads(app: &TestApp) {
     }
     assert!(stdout.contains("pharmacist:"), "{stdout}");
 
+    // Billing: claims in every state, payments, invoices in every state.
+    let claims = app.all_pages("/claims", admin, 500).await;
+    for status in ["submitted", "in_review", "approved", "denied", "paid"] {
+        assert!(
+            claims.iter().any(|c| c["status"] == status),
+            "a {status} claim"
+        );
+    }
+    assert!(claims
+        .iter()
+        .all(|c| c["lines"][0]["code"].as_str().unwrap().len() == 5));
+    let invoices = app.all_pages("/invoices", admin, 500).await;
+    for status in ["draft", "issued", "paid", "void"] {
+        assert!(
+            invoices.iter().any(|i| i["status"] == status),
+            "a {status} invoice"
+        );
+    }
+    assert!(!app.all_pages("/payments", admin, 500).await.is_empty());
+    assert!(stdout.contains("billing:"), "{stdout}");
+
     // Seeded consent shows up.
     let consents = app
         .get("/audit-logs?action=consent_given&limit=1", admin)

@@ -22,9 +22,15 @@ use crate::kit::{
     Action, Error, IfMatch, PatientId, Resource, Result, Scope, Timestamp, Tx, UniqueExt, Validator,
 };
 
-pub use claims::{Claim, ClaimLine, ClaimStatus, ClaimTransition, NewClaim, NewClaimLine};
-pub use invoices::{Invoice, InvoiceLine, InvoiceStatus, NewInvoice, NewInvoiceLine};
-pub use payments::{NewPayment, Payment, PaymentMethod};
+pub use claims::{
+    file as file_claim, transition as move_claim, Claim, ClaimLine, ClaimStatus, ClaimTransition,
+    NewClaim, NewClaimLine,
+};
+pub use invoices::{
+    draft as draft_invoice, issue as issue_invoice, void as void_invoice, Invoice, InvoiceLine,
+    InvoiceStatus, NewInvoice, NewInvoiceLine as InvoiceLineInput,
+};
+pub use payments::{pay, NewPayment, Payment, PaymentMethod};
 pub use routes::router;
 
 /// What the audit trail calls an insurance plan.
