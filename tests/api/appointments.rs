@@ -1263,9 +1263,13 @@ async fn access_matrix(app: &TestApp) {
         let s = app.staff(role).await;
         app.get(&path, &s.token).await.problem(403);
         // Reading a care team takes `patients:read`, which these roles do not hold — but
-        // lab technicians, who read patients' demographics; the care team is clinical data,
-        // out of their reach.
-        let want = if role == "lab_technician" { 404 } else { 403 };
+        // lab technicians and billing staff, who read patients' demographics; the care team
+        // is clinical data, out of their reach.
+        let want = if ["lab_technician", "billing"].contains(&role) {
+            404
+        } else {
+            403
+        };
         app.get(&format!("/patients/{}/care-team", ann.pid()), &s.token)
             .await
             .problem(want);
