@@ -253,6 +253,7 @@ pub fn built_in_roles() -> Vec<(&'static str, &'static str, PermSet)> {
                 PharmacyRead,
                 PharmacyWrite,
                 DevicesRead,
+                DevicesWrite,
             ]),
         ),
         (

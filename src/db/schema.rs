@@ -228,6 +228,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     invoices,
     invoice_lines,
     payments,
+    wearable_devices,
+    device_data,
+    monitoring_rules,
+    remote_monitoring_logs,
 );
 
 diesel::table! {
@@ -683,5 +687,65 @@ diesel::table! {
         reference -> Nullable<Text>,
         paid_at -> Timestamp,
         recorded_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    wearable_devices (id) {
+        id -> Text,
+        user_id -> Text,
+        patient_id -> Text,
+        kind -> Text,
+        manufacturer -> Text,
+        model -> Nullable<Text>,
+        serial_number -> Text,
+        status -> Text,
+        token_hash -> Text,
+        last_seen_at -> Nullable<Timestamp>,
+        created_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    device_data (device_id, metric, recorded_ms) {
+        device_id -> Text,
+        metric -> Text,
+        recorded_ms -> BigInt,
+        value -> Double,
+    }
+}
+
+diesel::table! {
+    monitoring_rules (patient_id, metric) {
+        patient_id -> Text,
+        metric -> Text,
+        warning_low -> Nullable<Double>,
+        warning_high -> Nullable<Double>,
+        critical_low -> Nullable<Double>,
+        critical_high -> Nullable<Double>,
+        set_by -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    remote_monitoring_logs (id) {
+        id -> Text,
+        device_id -> Text,
+        patient_id -> Text,
+        event_type -> Text,
+        severity -> Text,
+        metric -> Nullable<Text>,
+        value -> Nullable<Double>,
+        rule -> Nullable<Text>,
+        message -> Text,
+        occurrences -> Integer,
+        occurred_at -> Timestamp,
+        last_occurred_at -> Timestamp,
+        acknowledged_by -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
     }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod appointments;
 pub mod billing;
 pub mod consent;
+pub mod devices;
 pub mod lab;
 pub mod notifications;
 pub mod patients;
@@ -32,4 +33,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(referrals::router())
         .merge(pharmacy::router())
         .merge(billing::router())
+        .merge(devices::router())
 }

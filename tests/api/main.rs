@@ -13,6 +13,7 @@ mod bad_input;
 mod billing;
 mod consent;
 mod demo;
+mod devices;
 mod kit_defects;
 mod lab;
 mod medical_records;

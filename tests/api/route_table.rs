@@ -95,6 +95,7 @@ struct World {
     referrals: [String; 3],
     rx: RxWorld,
     bill: BillWorld,
+    dev: DevWorld,
     notification: String,
     role_to_patch: String,
     role_to_delete: String,
@@ -155,6 +156,7 @@ async fn world(app: &TestApp) -> World {
     let lab = lab_world(app, &doctor, &patient).await;
     let rx = rx_world(app).await;
     let bill = bill_world(app).await;
+    let dev = dev_world(app).await;
     let fresh_visit = crate::telemedicine::visit(app, "Walkfresh").await;
     let specialist = &fresh_visit.doctor;
     let mut referrals = Vec::new();
@@ -174,6 +176,7 @@ async fn world(app: &TestApp) -> World {
     .await
     .expect(200);
     World {
+        dev,
         bill,
         rx,
         referrals: referrals.try_into().unwrap(),
@@ -190,6 +193,53 @@ async fn world(app: &TestApp) -> World {
         notification,
         role_to_delete: roles.pop().unwrap(),
         role_to_patch: roles.pop().unwrap(),
+    }
+}
+
+/// The device objects of the walk.
+struct DevWorld {
+    w: crate::devices::Wearer,
+    to_revoke: String,
+    alert: String,
+}
+
+async fn dev_world(app: &TestApp) -> DevWorld {
+    let w = crate::devices::wearer(app, "Walkdev").await;
+    let to_revoke = app
+        .post(
+            "/devices",
+            &w.patient.token,
+            json!({"kind": "scale", "manufacturer": "Walk", "serial_number": format!("W-{}", unique())}),
+        )
+        .await
+        .expect(201)
+        .id();
+    crate::devices::send(
+        app,
+        &w.device,
+        &w.token,
+        vec![crate::devices::hr(&slot(0, 1), 170.0)],
+    )
+    .await
+    .expect(200);
+    let alert = app
+        .get(
+            &format!(
+                "/remote-monitoring-logs?device_id={}&severity=critical",
+                w.device
+            ),
+            &w.doctor.token,
+        )
+        .await
+        .expect(200)
+        .items()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    DevWorld {
+        w,
+        to_revoke,
+        alert,
     }
 }
 
@@ -866,6 +916,63 @@ fn request(
         ("POST", "/api/v1/invoices/{id}/void") => (
             format!("/api/v1/invoices/{}/void", w.bill.to_void),
             Some(w.bill.d.clerk.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/devices") => (
+            path(template),
+            Some(w.dev.w.patient.token.clone()),
+            Some(
+                json!({"kind": "thermometer", "manufacturer": "Walk", "serial_number": format!("T-{fresh}")}),
+            ),
+        ),
+        ("GET", "/api/v1/devices") => (path(template), Some(w.dev.w.doctor.token.clone()), None),
+        ("GET", "/api/v1/devices/{id}") => (
+            format!("/api/v1/devices/{}", w.dev.w.device),
+            Some(w.dev.w.patient.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/devices/{id}/rotate-token") => (
+            format!("/api/v1/devices/{}/rotate-token", w.dev.w.device),
+            Some(w.dev.w.patient.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/devices/{id}/revoke") => (
+            format!("/api/v1/devices/{}/revoke", w.dev.to_revoke),
+            Some(w.dev.w.patient.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/devices/{id}/data") => (
+            format!("/api/v1/devices/{}/data", w.dev.w.device),
+            Some(w.dev.w.patient.token.clone()),
+            Some(json!({"readings": [crate::devices::hr(&slot(0, 2), 72.0)]})),
+        ),
+        ("GET", "/api/v1/devices/{id}/data") => (
+            format!("/api/v1/devices/{}/data?metric=heart_rate", w.dev.w.device),
+            Some(w.dev.w.doctor.token.clone()),
+            None,
+        ),
+        ("GET", "/api/v1/patients/{id}/monitoring-rules") => (
+            format!(
+                "/api/v1/patients/{}/monitoring-rules",
+                w.dev.w.patient.pid()
+            ),
+            Some(w.dev.w.patient.token.clone()),
+            None,
+        ),
+        ("PUT", "/api/v1/patients/{id}/monitoring-rules") => (
+            format!(
+                "/api/v1/patients/{}/monitoring-rules",
+                w.dev.w.patient.pid()
+            ),
+            Some(w.dev.w.doctor.token.clone()),
+            Some(json!([{"metric": "spo2", "warning_low": 93, "critical_low": 89}])),
+        ),
+        ("GET", "/api/v1/remote-monitoring-logs") => {
+            (path(template), Some(w.dev.w.doctor.token.clone()), None)
+        }
+        ("POST", "/api/v1/remote-monitoring-logs/{id}/acknowledge") => (
+            format!("/api/v1/remote-monitoring-logs/{}/acknowledge", w.dev.alert),
+            Some(w.dev.w.doctor.token.clone()),
             None,
         ),
         _ => return None,
