@@ -21,7 +21,7 @@ use crate::db::{now, Backend, Db, DbConn};
 use crate::domains::appointments::{self, AppointmentChange, AppointmentStatus, NewAppointment};
 use crate::domains::consent::{self, ConsentAction, NewConsent};
 use crate::domains::patients::{self, NewDoctor, NewPatient, Sex};
-use crate::domains::{accounts, billing, lab, pharmacy, records, referrals, telemedicine};
+use crate::domains::{accounts, billing, devices, lab, pharmacy, records, referrals, telemedicine};
 use crate::kit::{Actor, Date, DoctorId, Error, IfMatch, Money, PatientId, Timestamp, Tx};
 
 pub const DEMO_PASSWORD: &str = "demo-password-2026";
@@ -305,6 +305,9 @@ pub struct DemoReport {
     pub invoices: usize,
     pub payments: usize,
     pub billing_login: String,
+    pub devices: usize,
+    pub readings: usize,
+    pub monitoring_alerts: usize,
     pub consent_events: usize,
     pub doctor_login: String,
     pub patient_login: String,
@@ -458,6 +461,8 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
     let mut events = 0;
     // The patients whose telemedicine consent stands: the ones virtual visits are for.
     let mut tele_patients = Vec::new();
+    // And those who consented to remote monitoring: the ones devices are for.
+    let mut remote_patients = Vec::new();
     for (n, chunk) in patient_people.chunks(250).enumerate() {
         let plan: Vec<(bool, bool, bool)> = chunk
             .iter()
@@ -467,6 +472,12 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
             plan.iter()
                 .enumerate()
                 .filter(|(_, (tele, _, revokes))| *tele && !*revokes)
+                .map(|(i, _)| n * 250 + i),
+        );
+        remote_patients.extend(
+            plan.iter()
+                .enumerate()
+                .filter(|(_, (_, remote, _))| *remote)
                 .map(|(i, _)| n * 250 + i),
         );
         run(conn, &db, &system, |tx| {
@@ -752,6 +763,16 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
         &system,
         &hash,
         &mut rng,
+        &patient_people,
+        &mut report,
+    )?;
+    load_devices(
+        conn,
+        &db,
+        &audit,
+        &system,
+        &mut rng,
+        &remote_patients,
         &patient_people,
         &mut report,
     )?;
@@ -1146,6 +1167,121 @@ fn load_referrals(
         }
         Ok(())
     })?;
+    Ok(())
+}
+
+/// Devices for patients who consented to remote monitoring: a heart-rate monitor (a week at
+/// one reading every five minutes, circadian: lower at night, higher by day, now and then a
+/// run of tachycardia) and for some a glucose meter (every fifteen minutes, rising after
+/// meals). Readings go through the ingest rule, so the thresholds raise their alerts.
+#[allow(clippy::too_many_arguments)]
+fn load_devices(
+    conn: &mut DbConn,
+    db: &Db,
+    audit: &Audit,
+    system: &Actor,
+    rng: &mut StdRng,
+    remote_patients: &[usize],
+    patient_people: &[Person],
+    report: &mut DemoReport,
+) -> anyhow::Result<()> {
+    use chrono::Timelike;
+    use devices::{DeviceKind, NewDevice, NewReading, Readings};
+    let week_start = now() - Duration::days(7);
+    let wanted: Vec<usize> = remote_patients.iter().copied().take(30).collect();
+    for (n, pi) in wanted.iter().enumerate() {
+        let p = &patient_people[*pi];
+        let patient = actor(
+            audit,
+            principal(&p.user_id, PATIENT, p.patient_id.as_deref(), None),
+        );
+        let with_glucose = n % 3 == 0;
+        let tachy_day = rng.gen_range(0..7);
+        let noise: Vec<f64> = (0..2016).map(|_| rng.gen_range(-4.0..4.0)).collect();
+        run(conn, db, system, |tx| {
+            let mut kinds = vec![(DeviceKind::HeartRateMonitor, "Polar", "H10")];
+            if with_glucose {
+                kinds.push((DeviceKind::GlucoseMeter, "Abbott", "FreeStyle Libre 3"));
+            }
+            for (kind, manufacturer, model) in kinds {
+                let d = tx.as_actor(&patient, |tx| {
+                    devices::register(
+                        tx,
+                        NewDevice {
+                            patient_id: None,
+                            kind,
+                            manufacturer: manufacturer.into(),
+                            model: Some(model.into()),
+                            serial_number: format!(
+                                "{}-{:06}",
+                                &manufacturer[..3].to_uppercase(),
+                                pi
+                            ),
+                        },
+                    )
+                })?;
+                report.devices += 1;
+                let readings: Vec<NewReading> = if kind == DeviceKind::HeartRateMonitor {
+                    (0..2016)
+                        .map(|i| {
+                            let at = week_start + Duration::minutes(5 * i as i64);
+                            let hour = at.hour() as f64 + at.minute() as f64 / 60.0;
+                            // Circadian: about 58 at 4 am, about 78 at 4 pm.
+                            let base =
+                                68.0 - 10.0 * ((hour - 4.0) / 24.0 * std::f64::consts::TAU).cos();
+                            let day = i / 288;
+                            let run = day == tachy_day && (168..174).contains(&(i % 288));
+                            let value = if run {
+                                158.0 + (i % 6) as f64
+                            } else {
+                                base + noise[i]
+                            };
+                            NewReading {
+                                metric: "heart_rate".into(),
+                                value: value.round(),
+                                unit: "bpm".into(),
+                                recorded_at: Timestamp::from_db(at),
+                            }
+                        })
+                        .collect()
+                } else {
+                    (0..672)
+                        .map(|i| {
+                            let at = week_start + Duration::minutes(15 * i as i64);
+                            let hour = at.hour() as f64 + at.minute() as f64 / 60.0;
+                            // Fasting about 95; up to 90 more in the hours after each meal.
+                            let meal = [7.5f64, 12.5, 19.0]
+                                .iter()
+                                .map(|m| {
+                                    let t = hour - m;
+                                    if (0.0..3.0).contains(&t) {
+                                        90.0 * (t * 1.2).min(1.0) * (1.0 - t / 3.0)
+                                    } else {
+                                        0.0
+                                    }
+                                })
+                                .fold(0.0, f64::max);
+                            NewReading {
+                                metric: "glucose".into(),
+                                value: (95.0 + meal + noise[i] * 2.0).round(),
+                                unit: "mg/dL".into(),
+                                recorded_at: Timestamp::from_db(at),
+                            }
+                        })
+                        .collect()
+                };
+                let count = readings.len();
+                tx.as_actor(&patient, |tx| {
+                    devices::ingest(tx, &d.device.id, Readings { readings }, false)
+                })?;
+                report.readings += count;
+            }
+            Ok(())
+        })?;
+    }
+    report.monitoring_alerts = devices::count_threshold_alerts(conn)
+        .map_err(|e| anyhow::anyhow!("counting alerts: {e}"))?
+        as usize;
     Ok(())
 }
 

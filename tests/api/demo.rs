@@ -210,6 +210,38 @@ async fn demo_loads(app: &TestApp) {
     assert!(!app.all_pages("/payments", admin, 500).await.is_empty());
     assert!(stdout.contains("billing:"), "{stdout}");
 
+    // Devices: a week of readings, and the alerts they raised.
+    let devices = app.all_pages("/devices", admin, 500).await;
+    let d = devices
+        .iter()
+        .find(|d| d["kind"] == "heart_rate_monitor")
+        .expect("a heart-rate monitor");
+    let days = app
+        .get(
+            &format!(
+                "/devices/{}/data?metric=heart_rate&bucket=1d",
+                d["id"].as_str().unwrap()
+            ),
+            admin,
+        )
+        .await
+        .expect(200)
+        .body;
+    let total: i64 = days["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 2016, "{days}");
+    let alerts = app
+        .all_pages("/remote-monitoring-logs?severity=critical", admin, 500)
+        .await;
+    assert!(
+        !alerts.is_empty(),
+        "the tachycardia runs raise critical alerts"
+    );
+
     // Seeded consent shows up.
     let consents = app
         .get("/audit-logs?action=consent_given&limit=1", admin)

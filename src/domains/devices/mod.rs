@@ -26,7 +26,7 @@ use crate::kit::{
 };
 use crate::wire_enum;
 
-pub use ingest::{IngestResult, NewReading, Readings};
+pub use ingest::{ingest, IngestResult, NewReading, Readings};
 pub use monitoring::{MonitoringLog, MonitoringRule};
 pub use routes::router;
 
@@ -364,4 +364,9 @@ pub fn list(
 /// The device an ingest token belongs to, if any.
 pub fn device_of_token(conn: &mut DbConn, token: &str) -> Result<Option<WearableDevice>> {
     Ok(store::device_by_token(conn, &token_hash(token))?)
+}
+
+/// How many threshold alerts the log holds (the demo's summary).
+pub fn count_threshold_alerts(conn: &mut DbConn) -> Result<i64> {
+    Ok(store::count_threshold_alerts(conn)?)
 }

@@ -526,3 +526,10 @@ pub(super) fn list_logs(
         .map(MonitoringLog::from)
         .collect())
 }
+
+pub(super) fn count_threshold_alerts(conn: &mut DbConn) -> QueryResult<i64> {
+    remote_monitoring_logs::table
+        .filter(remote_monitoring_logs::event_type.eq("threshold"))
+        .count()
+        .get_result(conn)
+}
