@@ -1,8 +1,8 @@
 //! `ingest`: device readings, measured. Prints three things:
 //!
 //! 1. the raw baseline: batches of 5,000 readings inserted in-process into a fresh SQLite
-//!    database, with the server's own statement shape (multi-row `INSERT … ON CONFLICT DO
-//!    NOTHING`, 1,000 rows per statement, one transaction per batch);
+//!    database, with the server's own statements (typed batch `INSERT … ON CONFLICT DO
+//!    NOTHING`, 1,000 rows at a time, one transaction per batch);
 //! 2. the same batches sent over HTTP to the release server (`POST /devices/{id}/data` with the
 //!    device's token) from `--clients` connections at once, as readings per second;
 //! 3. a range query over one day of 1-second heart-rate data (86,400 readings) bucketed by 5
@@ -72,29 +72,25 @@ fn raw_baseline(dir: &std::path::Path, batches: usize) -> anyhow::Result<f64> {
     let mut conn = pool.get()?;
     let all = readings(batches);
     let started = Instant::now();
+    use healthapi::db::schema::device_data;
     for batch in &all {
         conn.batch_execute("BEGIN IMMEDIATE")?;
         for chunk in batch.chunks(1000) {
-            let mut sql = String::from(
-                "INSERT INTO device_data (device_id, metric, recorded_ms, value) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 4;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("(${},${},${},${})", b + 1, b + 2, b + 3, b + 4));
-            }
-            sql.push_str(" ON CONFLICT (device_id, metric, recorded_ms) DO NOTHING");
-            let mut q = diesel::sql_query(sql).into_boxed::<healthapi::db::DbBackend>();
-            for (ms, value) in chunk {
-                q = q
-                    .bind::<diesel::sql_types::Text, _>("raw-device".to_string())
-                    .bind::<diesel::sql_types::Text, _>("heart_rate".to_string())
-                    .bind::<diesel::sql_types::BigInt, _>(*ms)
-                    .bind::<diesel::sql_types::Double, _>(*value);
-            }
-            q.execute(&mut *conn)?;
+            let values: Vec<_> = chunk
+                .iter()
+                .map(|(ms, value)| {
+                    (
+                        device_data::device_id.eq("raw-device"),
+                        device_data::metric.eq("heart_rate"),
+                        device_data::recorded_ms.eq(*ms),
+                        device_data::value.eq(*value),
+                    )
+                })
+                .collect();
+            healthapi::on_backend!(&mut *conn, |c| diesel::insert_into(device_data::table)
+                .values(&values)
+                .on_conflict_do_nothing()
+                .execute(c))?;
         }
         conn.batch_execute("COMMIT")?;
     }

@@ -7,8 +7,8 @@ use diesel::sql_types::{BigInt, Double, Text};
 use super::ingest::{Bucket, Row};
 use super::monitoring::{LogFilter, LogId, MonitoringLog, MonitoringRule};
 use super::{DeviceFilter, DeviceId, DeviceKind, DeviceStatus, NewDevice, WearableDevice};
-use crate::db::schema::{monitoring_rules, remote_monitoring_logs, wearable_devices};
-use crate::db::{now, DbBackend, DbConn};
+use crate::db::schema::{device_data, monitoring_rules, remote_monitoring_logs, wearable_devices};
+use crate::db::{now, DbConn};
 use crate::kit::{Level, PatientId, Result, Scope, Timestamp, UserId, WireEnum};
 
 /// Readings per INSERT statement: 4 parameters each stays under SQLite's and PostgreSQL's
@@ -190,6 +190,9 @@ pub(super) fn list_devices(
 // --- readings ---
 
 /// Inserts the readings, multi-row, skipping those already stored; how many were stored.
+/// Typed batch inserts on the backend's own connection: through `DbConn` a multi-row
+/// statement of 4,000 binds is assembled and bound dynamically, about ten times slower
+/// (BENCHMARKS.md, "Device ingest").
 pub(super) fn insert_readings(
     conn: &mut DbConn,
     device: &DeviceId,
@@ -197,25 +200,21 @@ pub(super) fn insert_readings(
 ) -> QueryResult<usize> {
     let mut stored = 0;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::with_capacity(64 + chunk.len() * 24);
-        sql.push_str("INSERT INTO device_data (device_id, metric, recorded_ms, value) VALUES ");
-        for i in 0..chunk.len() {
-            let b = i * 4;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(${},${},${},${})", b + 1, b + 2, b + 3, b + 4));
-        }
-        sql.push_str(" ON CONFLICT (device_id, metric, recorded_ms) DO NOTHING");
-        let mut q = diesel::sql_query(sql).into_boxed::<DbBackend>();
-        for (metric, ms, value) in chunk {
-            q = q
-                .bind::<Text, _>(device.as_str().to_string())
-                .bind::<Text, _>(metric.clone())
-                .bind::<BigInt, _>(*ms)
-                .bind::<Double, _>(*value);
-        }
-        stored += q.execute(conn)?;
+        let values: Vec<_> = chunk
+            .iter()
+            .map(|(metric, ms, value)| {
+                (
+                    device_data::device_id.eq(device.as_str()),
+                    device_data::metric.eq(metric.as_str()),
+                    device_data::recorded_ms.eq(*ms),
+                    device_data::value.eq(*value),
+                )
+            })
+            .collect();
+        stored += crate::on_backend!(conn, |c| diesel::insert_into(device_data::table)
+            .values(&values)
+            .on_conflict_do_nothing()
+            .execute(c))?;
     }
     Ok(stored)
 }
