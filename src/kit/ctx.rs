@@ -361,6 +361,29 @@ impl<T> Audited<T> {
     }
 }
 
+impl<R: utoipa::ToSchema> Audited<crate::http::ListResponse<R>> {
+    /// A page of a list (`limit + 1` rows fetched in key order; `key` gives the cursor) read
+    /// as a search of `resource`: one entry per patient on the page (`patient` of each row),
+    /// or one naming the filtered patient when the page is empty.
+    pub fn page(
+        rows: Vec<R>,
+        limit: i64,
+        key: impl Fn(&R) -> String,
+        resource: Resource,
+        filter_patient: Option<&crate::kit::PatientId>,
+        patient: fn(&R) -> &crate::kit::PatientId,
+    ) -> Audited<crate::http::ListResponse<R>> {
+        let list = crate::http::ListResponse::from_rows(rows, limit, key);
+        let patients: Vec<String> = list.items.iter().map(|r| patient(r).to_string()).collect();
+        Audited::search(
+            list,
+            resource,
+            filter_patient.map(|p| p.as_str()),
+            patients.iter().map(String::as_str),
+        )
+    }
+}
+
 /// The signed-in caller of a request: authenticated from the bearer token (the session cache,
 /// else the database), then held to the route's stated access (`kit::routes`), then admitted
 /// by the audit trail's back-pressure.

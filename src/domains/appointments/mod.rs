@@ -511,19 +511,13 @@ pub fn list(
         .transpose()?;
     let filter_patient = f.patient_id.clone();
     let rows = store::list(conn, actor.scope(), f, after, page.limit + 1)?;
-    let list = ListResponse::from_rows(rows, page.limit, |a| {
-        Timestamp::cursor(a.start_time, a.id.as_str())
-    });
-    let patients: Vec<String> = list
-        .items
-        .iter()
-        .map(|a| a.patient_id.to_string())
-        .collect();
-    Ok(Audited::search(
-        list,
+    Ok(Audited::page(
+        rows,
+        page.limit,
+        |a| Timestamp::cursor(a.start_time, a.id.as_str()),
         APPOINTMENT,
-        filter_patient.as_ref().map(PatientId::as_str),
-        patients.iter().map(String::as_str),
+        filter_patient.as_ref(),
+        |a| &a.patient_id,
     ))
 }
 

@@ -328,16 +328,12 @@ pub fn list(
         page.after.as_deref(),
         page.limit + 1,
     )?;
-    let list = ListResponse::from_rows(rows, page.limit, |c| c.id.to_string());
-    let patients: Vec<String> = list
-        .items
-        .iter()
-        .map(|c| c.patient_id.to_string())
-        .collect();
-    Ok(Audited::search(
-        list,
+    Ok(Audited::page(
+        rows,
+        page.limit,
+        |c| c.id.to_string(),
         CLAIM,
-        filter_patient.as_ref().map(PatientId::as_str),
-        patients.iter().map(String::as_str),
+        filter_patient.as_ref(),
+        |c| &c.patient_id,
     ))
 }

@@ -347,17 +347,13 @@ pub fn list(
         page.after.as_deref(),
         page.limit + 1,
     )?;
-    let list = ListResponse::from_rows(rows, page.limit, |d| d.id.to_string());
-    let patients: Vec<String> = list
-        .items
-        .iter()
-        .map(|d| d.patient_id.to_string())
-        .collect();
-    Ok(Audited::search(
-        list,
+    Ok(Audited::page(
+        rows,
+        page.limit,
+        |d| d.id.to_string(),
         DEVICE,
-        filter_patient.as_ref().map(PatientId::as_str),
-        patients.iter().map(String::as_str),
+        filter_patient.as_ref(),
+        |d| &d.patient_id,
     ))
 }
 

@@ -338,23 +338,19 @@ pub fn list(
     };
     let filter_patient = f.patient_id.clone();
     let rows = store::list_orders(conn, actor.scope(), f, after, page.limit + 1)?;
-    let list = ListResponse::from_rows(rows, page.limit, |o| {
-        format!(
-            "{}|{}",
-            o.priority.rank(),
-            Timestamp::cursor(o.created_at, o.id.as_str())
-        )
-    });
-    let patients: Vec<String> = list
-        .items
-        .iter()
-        .map(|o| o.patient_id.to_string())
-        .collect();
-    Ok(Audited::search(
-        list,
+    Ok(Audited::page(
+        rows,
+        page.limit,
+        |o| {
+            format!(
+                "{}|{}",
+                o.priority.rank(),
+                Timestamp::cursor(o.created_at, o.id.as_str())
+            )
+        },
         ORDER,
-        filter_patient.as_ref().map(PatientId::as_str),
-        patients.iter().map(String::as_str),
+        filter_patient.as_ref(),
+        |o| &o.patient_id,
     ))
 }
 

@@ -433,16 +433,12 @@ pub fn list(
         page.after.as_deref(),
         page.limit + 1,
     )?;
-    let list = ListResponse::from_rows(rows, page.limit, |r| r.id.to_string());
-    let patients: Vec<String> = list
-        .items
-        .iter()
-        .map(|r| r.patient_id.to_string())
-        .collect();
-    Ok(Audited::search(
-        list,
+    Ok(Audited::page(
+        rows,
+        page.limit,
+        |r| r.id.to_string(),
         RESULT,
-        filter_patient.as_ref().map(PatientId::as_str),
-        patients.iter().map(String::as_str),
+        filter_patient.as_ref(),
+        |r| &r.patient_id,
     ))
 }

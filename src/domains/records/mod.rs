@@ -344,16 +344,12 @@ pub fn list(
 ) -> Result<Audited<ListResponse<MedicalRecord>>> {
     let filter_patient = f.patient_id.clone();
     let rows = store::list(conn, actor.scope(), f, page)?;
-    let list = ListResponse::from_rows(rows, page.limit, |r| r.id.to_string());
-    let patients: Vec<String> = list
-        .items
-        .iter()
-        .map(|r| r.patient_id.to_string())
-        .collect();
-    Ok(Audited::search(
-        list,
+    Ok(Audited::page(
+        rows,
+        page.limit,
+        |r| r.id.to_string(),
         RECORD,
-        filter_patient.as_ref().map(PatientId::as_str),
-        patients.iter().map(String::as_str),
+        filter_patient.as_ref(),
+        |r| &r.patient_id,
     ))
 }
