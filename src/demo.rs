@@ -21,7 +21,9 @@ use crate::db::{now, Backend, Db, DbConn};
 use crate::domains::appointments::{self, AppointmentChange, AppointmentStatus, NewAppointment};
 use crate::domains::consent::{self, ConsentAction, NewConsent};
 use crate::domains::patients::{self, NewDoctor, NewPatient, Sex};
-use crate::domains::{accounts, billing, devices, lab, pharmacy, records, referrals, telemedicine};
+use crate::domains::{
+    accounts, billing, devices, lab, pharmacy, portal, records, referrals, telemedicine,
+};
 use crate::kit::{Actor, Date, DoctorId, Error, IfMatch, Money, PatientId, Timestamp, Tx};
 
 pub const DEMO_PASSWORD: &str = "demo-password-2026";
@@ -308,6 +310,7 @@ pub struct DemoReport {
     pub devices: usize,
     pub readings: usize,
     pub monitoring_alerts: usize,
+    pub messages: usize,
     pub consent_events: usize,
     pub doctor_login: String,
     pub patient_login: String,
@@ -766,6 +769,16 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
         &patient_people,
         &mut report,
     )?;
+    load_messages(
+        conn,
+        &db,
+        &audit,
+        &system,
+        &mut rng,
+        &seen,
+        (&doctor_people, &patient_people),
+        &mut report,
+    )?;
     load_devices(
         conn,
         &db,
@@ -1163,6 +1176,79 @@ fn load_referrals(
                         write_note(tx)?;
                     }
                 }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Portal threads: a patient asks a doctor they have seen, the doctor answers, and sometimes
+/// the patient thanks them.
+#[allow(clippy::too_many_arguments)]
+fn load_messages(
+    conn: &mut DbConn,
+    db: &Db,
+    audit: &Audit,
+    system: &Actor,
+    rng: &mut StdRng,
+    seen: &[(usize, usize)],
+    (doctor_people, patient_people): (&[Person], &[Person]),
+    report: &mut DemoReport,
+) -> anyhow::Result<()> {
+    const THREADS: &[(&str, &str, &str)] = &[
+        (
+            "Side effects",
+            "Since starting the new tablets I feel dizzy in the mornings. Is that expected?",
+            "It can be, for the first two weeks. Stand up slowly; if it lasts longer, book a visit.",
+        ),
+        (
+            "Lab results",
+            "I saw my results in the portal. What does the high LDL mean for me?",
+            "It raises your heart risk a little. Let's talk about diet and a statin at your next visit.",
+        ),
+        (
+            "Prescription refill",
+            "I'm running out of my inhaler. Can you send a refill to my pharmacy?",
+            "Done — it's at your usual pharmacy with two refills.",
+        ),
+    ];
+    let mut plan = Vec::new();
+    for _ in 0..(patient_people.len() / 10).max(5) {
+        let pair = *seen.choose(rng).expect("seen");
+        plan.push((pair, rng.gen_range(0..THREADS.len()), rng.gen_bool(0.5)));
+    }
+    run(conn, db, system, |tx| {
+        for ((di, pi), t, thanks) in &plan {
+            let (d, p) = (&doctor_people[*di], &patient_people[*pi]);
+            let doctor = actor(
+                audit,
+                principal(&d.user_id, DOCTOR, None, d.doctor_id.as_deref()),
+            );
+            let patient = actor(
+                audit,
+                principal(&p.user_id, PATIENT, p.patient_id.as_deref(), None),
+            );
+            let (subject, question, answer) = THREADS[*t];
+            let say = |tx: &mut Tx, by: &Actor, to: &str, body: &str, reply_to| {
+                tx.as_actor(by, |tx| {
+                    portal::send(
+                        tx,
+                        portal::NewMessage {
+                            receiver_id: crate::kit::UserId::from_db(to.to_string()),
+                            subject: subject.into(),
+                            body: body.into(),
+                            reply_to,
+                        },
+                    )
+                })
+            };
+            let q = say(tx, &patient, &d.user_id, question, None)?;
+            let a = say(tx, &doctor, &p.user_id, answer, Some(q.id))?;
+            report.messages += 2;
+            if *thanks {
+                say(tx, &patient, &d.user_id, "Thank you!", Some(a.id))?;
+                report.messages += 1;
             }
         }
         Ok(())

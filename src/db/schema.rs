@@ -232,6 +232,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     device_data,
     monitoring_rules,
     remote_monitoring_logs,
+    messages,
 );
 
 diesel::table! {
@@ -747,5 +748,19 @@ diesel::table! {
         last_occurred_at -> Timestamp,
         acknowledged_by -> Nullable<Text>,
         acknowledged_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        thread_id -> Text,
+        reply_to -> Nullable<Text>,
+        sender_id -> Text,
+        receiver_id -> Text,
+        subject -> Text,
+        body -> Text,
+        sent_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
     }
 }

@@ -11,6 +11,7 @@ pub mod lab;
 pub mod notifications;
 pub mod patients;
 pub mod pharmacy;
+pub mod portal;
 pub mod records;
 pub mod referrals;
 pub mod telemedicine;
@@ -34,4 +35,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(pharmacy::router())
         .merge(billing::router())
         .merge(devices::router())
+        .merge(portal::router())
 }

@@ -242,6 +242,15 @@ async fn demo_loads(app: &TestApp) {
         "the tachycardia runs raise critical alerts"
     );
 
+    // Portal threads between patients and their doctors (private: only the count is public).
+    let messages: usize = stdout
+        .split(" portal messages")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(messages >= 10, "{stdout}");
+
     // Seeded consent shows up.
     let consents = app
         .get("/audit-logs?action=consent_given&limit=1", admin)

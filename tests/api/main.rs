@@ -21,6 +21,7 @@ mod migrations;
 mod notifications;
 mod patients;
 mod pharmacy;
+mod portal;
 mod referrals;
 mod route_table;
 mod shutdown;

@@ -96,6 +96,8 @@ struct World {
     rx: RxWorld,
     bill: BillWorld,
     dev: DevWorld,
+    /// A message from the walk's patient to its doctor.
+    message: String,
     notification: String,
     role_to_patch: String,
     role_to_delete: String,
@@ -157,6 +159,15 @@ async fn world(app: &TestApp) -> World {
     let rx = rx_world(app).await;
     let bill = bill_world(app).await;
     let dev = dev_world(app).await;
+    let message = app
+        .post(
+            "/messages",
+            &patient.token,
+            json!({"receiver_id": doctor.user_id, "subject": "Walk", "body": "Walking"}),
+        )
+        .await
+        .expect(201)
+        .id();
     let fresh_visit = crate::telemedicine::visit(app, "Walkfresh").await;
     let specialist = &fresh_visit.doctor;
     let mut referrals = Vec::new();
@@ -176,6 +187,7 @@ async fn world(app: &TestApp) -> World {
     .await
     .expect(200);
     World {
+        message,
         dev,
         bill,
         rx,
@@ -973,6 +985,25 @@ fn request(
         ("POST", "/api/v1/remote-monitoring-logs/{id}/acknowledge") => (
             format!("/api/v1/remote-monitoring-logs/{}/acknowledge", w.dev.alert),
             Some(w.dev.w.doctor.token.clone()),
+            None,
+        ),
+        ("POST", "/api/v1/messages") => (
+            path(template),
+            doctor,
+            Some(
+                json!({"receiver_id": uid, "subject": "Walk", "body": "Walked", "reply_to": w.message}),
+            ),
+        ),
+        ("GET", "/api/v1/messages") => (path(template), doctor, None),
+        ("GET", "/api/v1/messages/{id}") => {
+            (format!("/api/v1/messages/{}", w.message), patient, None)
+        }
+        ("POST", "/api/v1/messages/{id}/read") => {
+            (format!("/api/v1/messages/{}/read", w.message), doctor, None)
+        }
+        ("GET", "/api/v1/messages/threads/{thread_id}") => (
+            format!("/api/v1/messages/threads/{}", w.message),
+            patient,
             None,
         ),
         _ => return None,
