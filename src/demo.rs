@@ -1251,6 +1251,42 @@ fn load_messages(
                 report.messages += 1;
             }
         }
+        // Feedback on the portal from some of the same patients.
+        for (i, ((_, pi), _, _)) in plan.iter().enumerate() {
+            let p = &patient_people[*pi];
+            let patient = actor(
+                audit,
+                principal(&p.user_id, PATIENT, p.patient_id.as_deref(), None),
+            );
+            let (category, rating, comment) = [
+                (
+                    portal::FeedbackCategory::App,
+                    4,
+                    "Easy to book and see my results.",
+                ),
+                (
+                    portal::FeedbackCategory::Doctor,
+                    5,
+                    "My doctor answered quickly.",
+                ),
+                (
+                    portal::FeedbackCategory::Billing,
+                    2,
+                    "The invoice was hard to understand.",
+                ),
+            ][i % 3];
+            tx.as_actor(&patient, |tx| {
+                portal::give_feedback(
+                    tx,
+                    portal::NewFeedback {
+                        rating,
+                        category,
+                        comment: Some(comment.into()),
+                        appointment_id: None,
+                    },
+                )
+            })?;
+        }
         Ok(())
     })?;
     Ok(())

@@ -233,6 +233,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     monitoring_rules,
     remote_monitoring_logs,
     messages,
+    feedback,
 );
 
 diesel::table! {
@@ -762,5 +763,17 @@ diesel::table! {
         body -> Text,
         sent_at -> Timestamp,
         read_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    feedback (id) {
+        id -> Text,
+        user_id -> Text,
+        rating -> Integer,
+        category -> Text,
+        comment -> Nullable<Text>,
+        appointment_id -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }

@@ -250,6 +250,8 @@ async fn demo_loads(app: &TestApp) {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(messages >= 10, "{stdout}");
+    let summary = app.get("/feedback/summary", admin).await.expect(200).body;
+    assert!(summary.as_array().unwrap().len() >= 3, "{summary}");
 
     // Seeded consent shows up.
     let consents = app

@@ -174,4 +174,90 @@ async fn messages_are_private(app: &TestApp) {
     assert!(!text.contains("Private symptoms"));
 }
 
-both_backends!(who_writes_to_whom, messages_are_private);
+async fn feedback_and_its_summary(app: &TestApp) {
+    let p = app.patient("Fern").await;
+    let d = app.doctor("Fdoc", "family medicine").await;
+    let appt = book(app, &p.token, p.pid(), d.did(), &slot(1, 60), &slot(1, 90))
+        .await
+        .expect(201)
+        .id();
+    let give = |token: String, body: serde_json::Value| async move {
+        app.post("/feedback", &token, body).await
+    };
+    give(p.token.clone(), json!({"rating": 6, "category": "app"}))
+        .await
+        .problem(422);
+    give(p.token.clone(), json!({"rating": 3, "category": "weather"}))
+        .await
+        .problem(422);
+    let mine = give(
+        p.token.clone(),
+        json!({"rating": 5, "category": "appointment", "appointment_id": appt,
+               "comment": "On time and kind."}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(mine.body["user_id"], p.user_id.as_str());
+    give(p.token.clone(), json!({"rating": 2, "category": "app"}))
+        .await
+        .expect(201);
+    // About someone else's appointment: 409.
+    let other = app.patient("Gus").await;
+    give(
+        other.token.clone(),
+        json!({"rating": 1, "category": "appointment", "appointment_id": appt}),
+    )
+    .await
+    .problem(409);
+    give(other.token.clone(), json!({"rating": 4, "category": "app"}))
+        .await
+        .expect(201);
+    // Each their own; admins everyone's, with filters.
+    assert_eq!(
+        app.get("/feedback", &p.token)
+            .await
+            .expect(200)
+            .items()
+            .len(),
+        2
+    );
+    assert_eq!(
+        app.get("/feedback", &other.token)
+            .await
+            .expect(200)
+            .items()
+            .len(),
+        1
+    );
+    let apps = app
+        .get("/feedback?category=app", &app.admin_token)
+        .await
+        .expect(200)
+        .items();
+    assert!(apps.len() >= 2 && apps.iter().all(|f| f["category"] == "app"));
+    // The summary, computed in SQL: admins only.
+    app.get("/feedback/summary", &p.token).await.problem(403);
+    let summary = app
+        .get("/feedback/summary", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    let of = |c: &str| {
+        summary
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["category"] == c)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(of("app")["count"], 2);
+    assert_eq!(of("app")["mean_rating"], 3.0);
+    assert_eq!(of("appointment")["mean_rating"], 5.0);
+}
+
+both_backends!(
+    who_writes_to_whom,
+    messages_are_private,
+    feedback_and_its_summary
+);

@@ -1006,6 +1006,11 @@ fn request(
             patient,
             None,
         ),
+        ("POST", "/api/v1/feedback") => (
+            path(template),
+            patient,
+            Some(json!({"rating": 4, "category": "app", "comment": "Walks well"})),
+        ),
         _ => return None,
     })
 }

@@ -1,7 +1,8 @@
-//! The patient portal. So far: messages between users — private to their sender and receiver
+//! The patient portal. So far: feedback (`feedback.rs`), and messages between users — private to their sender and receiver
 //! (no route shows one to anyone else, admins included; audit entries name a message, never its
 //! body), threaded, with inbox and sent boxes and read receipts.
 
+mod feedback;
 mod routes;
 mod store;
 
@@ -18,6 +19,9 @@ use crate::kit::{
 };
 use crate::wire_enum;
 
+pub use feedback::{
+    give as give_feedback, CategorySummary, Feedback, FeedbackCategory, NewFeedback,
+};
 pub use routes::router;
 
 /// What the audit trail calls a message.

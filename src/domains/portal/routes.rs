@@ -3,9 +3,10 @@
 use axum::extract::Path;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::feedback::{self, CategorySummary, Feedback, FeedbackFilter, NewFeedback, FEEDBACK};
 use super::{BoxQuery, Message, MessageId, NewMessage, MESSAGE};
 use crate::http::{ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem};
-use crate::kit::{route, Access, AppState, Ctx};
+use crate::kit::{route, route_unaudited, Access, AppState, Ctx};
 
 pub fn router() -> OpenApiRouter<AppState> {
     // Every signed-in user has a mailbox; who may write to whom is the rule's (`may_write`).
@@ -16,6 +17,20 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(mail, MESSAGE, routes!(get_message)))
         .routes(route(mail, MESSAGE, routes!(read_message)))
         .routes(route(mail, MESSAGE, routes!(get_thread)))
+        // Every user may give feedback and read their own; the summary is the rule's (admins).
+        .routes(route(Access::SignedIn, FEEDBACK, routes!(give_feedback)))
+        .routes(route_unaudited(
+            Access::SignedIn,
+            FEEDBACK,
+            "feedback is the caller's own, or admins' reading of ratings; it names no patient",
+            routes!(list_feedback),
+        ))
+        .routes(route_unaudited(
+            Access::SignedIn,
+            FEEDBACK,
+            "counts and means, no one's data",
+            routes!(feedback_summary),
+        ))
 }
 
 /// Send a message: a patient to a doctor of their care team or an admin; a doctor to a
@@ -84,4 +99,38 @@ async fn get_thread(
         .read(move |conn, actor| super::thread(conn, actor, &thread_id))
         .await?;
     Ok(axum::Json(ctx.reveal(found).await))
+}
+
+/// Give feedback: a rating 1–5 in a category, a comment; about an appointment only your own.
+#[utoipa::path(post, path = "/feedback", tag = "portal", request_body = NewFeedback,
+    responses((status = 201, body = Feedback), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn give_feedback(
+    ctx: Ctx,
+    AppJson(body): AppJson<NewFeedback>,
+) -> Result<(axum::http::StatusCode, axum::Json<Feedback>), ApiError> {
+    let f = ctx.write(move |tx| feedback::give(tx, body)).await?;
+    Ok((axum::http::StatusCode::CREATED, axum::Json(f)))
+}
+
+/// The caller's own feedback; admins see everyone's. Newest first.
+#[utoipa::path(get, path = "/feedback", tag = "portal", params(FeedbackFilter, PageParams),
+    responses((status = 200, body = ListResponse<Feedback>)))]
+async fn list_feedback(
+    ctx: Ctx,
+    AppQuery(f): AppQuery<FeedbackFilter>,
+    AppQuery(page): AppQuery<PageParams>,
+) -> Result<ListResponse<Feedback>, ApiError> {
+    let page = page.page()?;
+    Ok(ctx
+        .read(move |conn, actor| feedback::list(conn, actor, f, &page))
+        .await?)
+}
+
+/// Count and mean rating per category (admins).
+#[utoipa::path(get, path = "/feedback/summary", tag = "portal",
+    responses((status = 200, body = Vec<CategorySummary>), (status = 403, body = Problem)))]
+async fn feedback_summary(ctx: Ctx) -> Result<axum::Json<Vec<CategorySummary>>, ApiError> {
+    let s = ctx.read(feedback::summary).await?;
+    Ok(axum::Json(s))
 }

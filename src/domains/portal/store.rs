@@ -2,11 +2,13 @@
 
 use diesel::prelude::*;
 
+use super::feedback::{CategorySummary, Feedback, FeedbackCategory, FeedbackFilter, FeedbackId};
 use super::{Message, MessageBox, MessageId};
 use crate::auth::Principal;
-use crate::db::schema::{messages, users};
+use crate::db::schema::{feedback, messages, users};
 use crate::db::{now, DbConn};
-use crate::kit::{Timestamp, UserId};
+use crate::domains::appointments::AppointmentId;
+use crate::kit::{Timestamp, UserId, WireEnum};
 
 type Row = (
     String,
@@ -154,5 +156,114 @@ pub(super) fn thread(conn: &mut DbConn, thread_id: &str, user: &str) -> QueryRes
         .load::<Row>(conn)?
         .into_iter()
         .map(message_of)
+        .collect())
+}
+
+// --- feedback ---
+
+type FeedbackRow = (
+    String,
+    String,
+    i32,
+    String,
+    Option<String>,
+    Option<String>,
+    chrono::NaiveDateTime,
+);
+
+pub(super) fn insert_feedback(conn: &mut DbConn, f: &Feedback) -> QueryResult<()> {
+    diesel::insert_into(feedback::table)
+        .values((
+            feedback::id.eq(f.id.as_str()),
+            feedback::user_id.eq(f.user_id.as_str()),
+            feedback::rating.eq(f.rating),
+            feedback::category.eq(f.category.as_str()),
+            feedback::comment.eq(&f.comment),
+            feedback::appointment_id.eq(f.appointment_id.as_ref().map(|a| a.as_str())),
+            feedback::created_at.eq(f.created_at.naive()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Feedback, newest first, of one user (`only`) or everyone, before the id `after`.
+pub(super) fn list_feedback(
+    conn: &mut DbConn,
+    only: Option<&str>,
+    f: FeedbackFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<Feedback>> {
+    let mut q = feedback::table
+        .select((
+            feedback::id,
+            feedback::user_id,
+            feedback::rating,
+            feedback::category,
+            feedback::comment,
+            feedback::appointment_id,
+            feedback::created_at,
+        ))
+        .order(feedback::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(u) = only {
+        q = q.filter(feedback::user_id.eq(u.to_string()));
+    }
+    if let Some(c) = f.category {
+        q = q.filter(feedback::category.eq(c.as_str()));
+    }
+    if let Some(r) = f.rating {
+        q = q.filter(feedback::rating.eq(r));
+    }
+    if let Some(t) = f.from {
+        q = q.filter(feedback::created_at.ge(t.naive()));
+    }
+    if let Some(t) = f.to {
+        q = q.filter(feedback::created_at.lt(t.naive()));
+    }
+    if let Some(a) = after {
+        q = q.filter(feedback::id.lt(a.to_string()));
+    }
+    Ok(q.load::<FeedbackRow>(conn)?
+        .into_iter()
+        .map(|r| Feedback {
+            id: FeedbackId::from_db(r.0),
+            user_id: UserId::from_db(r.1),
+            rating: r.2,
+            category: FeedbackCategory::parse(&r.3).unwrap_or(FeedbackCategory::Other),
+            comment: r.4,
+            appointment_id: r.5.map(AppointmentId::from_db),
+            created_at: Timestamp::from_db(r.6),
+        })
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct SummaryRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    category: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    mean: f64,
+}
+
+/// Count and mean rating per category, grouped in SQL.
+pub(super) fn feedback_summary(conn: &mut DbConn) -> QueryResult<Vec<CategorySummary>> {
+    let rows: Vec<SummaryRow> = diesel::sql_query(
+        "SELECT category, COUNT(*) AS n, AVG(CAST(rating AS DOUBLE PRECISION)) AS mean \
+         FROM feedback GROUP BY category ORDER BY category",
+    )
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(CategorySummary {
+                category: FeedbackCategory::parse(&r.category)?,
+                count: r.n,
+                mean_rating: r.mean,
+            })
+        })
         .collect())
 }
