@@ -258,6 +258,15 @@ async fn payments_are_never_doubled_or_overdrawn(app: &TestApp) {
     pay(app, &d.clerk.token, body(1000), None)
         .await
         .problem(400);
+    // A dangling reference is 409.
+    pay(
+        app,
+        &d.clerk.token,
+        json!({"claim_id": uuid::Uuid::now_v7().to_string(), "amount": usd(1), "method": "card"}),
+        Some("pay-ghost"),
+    )
+    .await
+    .problem(409);
     let first = pay(app, &d.clerk.token, body(1000), Some("pay-1"))
         .await
         .expect(201);

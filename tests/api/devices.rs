@@ -483,6 +483,14 @@ async fn who_reaches_devices(app: &TestApp) {
             .await
             .problem(403);
     }
+    // The care team reads the readings; only the device and its owner send them.
+    app.post(
+        &format!("/devices/{}/data", w.device),
+        &w.doctor.token,
+        json!({"readings": [hr(&slot(0, 3), 70.0)]}),
+    )
+    .await
+    .problem(403);
     let metrics = app
         .get("/device-metrics", &other.token)
         .await

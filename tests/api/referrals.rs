@@ -315,9 +315,15 @@ async fn rejection_and_cancellation_end_the_link(app: &TestApp) {
     app.get(&format!("/medical-records/{record}"), &s.token)
         .await
         .expect(200);
-    go(app, &s.token, &id, json!({"to": "rejected"}))
-        .await
-        .problem(422);
+    // `reason` is optional (the contract's `reason?`), but bounded.
+    go(
+        app,
+        &s.token,
+        &id,
+        json!({"to": "rejected", "reason": "x".repeat(2001)}),
+    )
+    .await
+    .problem(422);
     let rejected = go(
         app,
         &s.token,

@@ -104,6 +104,9 @@ pub fn pay(tx: &mut Tx, new: NewPayment) -> Result<Payment> {
     new.amount.check("amount", 1)?;
     let at = Timestamp::now();
     let patient = if let Some(id) = &new.claim_id {
+        if store::load_claim(tx.conn(), id)?.is_none() {
+            return Err(Error::conflict("claim_id does not name an existing claim"));
+        }
         let c = claims::lock_reachable(tx, id, Action::Create)?;
         if c.status != ClaimStatus::Approved {
             return Err(Error::conflict_of(
@@ -143,6 +146,11 @@ pub fn pay(tx: &mut Tx, new: NewPayment) -> Result<Payment> {
         c.patient_id
     } else {
         let id = new.invoice_id.as_ref().expect("checked: one of the two");
+        if store::load_invoice(tx.conn(), id)?.is_none() {
+            return Err(Error::conflict(
+                "invoice_id does not name an existing invoice",
+            ));
+        }
         let inv = invoices::lock_reachable(tx, id, Action::Create)?;
         if inv.status != InvoiceStatus::Issued {
             return Err(Error::conflict_of(

@@ -120,7 +120,7 @@ fn check(readings: &[NewReading], now: Timestamp) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Stores a batch of readings of `device` (its own token, or a caller who manages it): the
+/// Stores a batch of readings of `device` (its own token, or its owner's bearer token): the
 /// device must be active and the patient's remote-monitoring consent given (409, nothing
 /// stored); then the readings are held against the thresholds.
 pub fn ingest(
@@ -131,6 +131,9 @@ pub fn ingest(
 ) -> Result<IngestResult> {
     let now = Timestamp::now();
     let rows = check(&batch.readings, now)?;
+    // Locked: a revocation committing meanwhile is seen, and two batches of one device meet
+    // the open monitoring entries one after the other.
+    store::lock_device(tx.conn(), device_id)?;
     let device = match store::load_device(tx.conn(), device_id)? {
         Some(d) if by_device || reaches(tx, &d)? => d,
         _ => {
@@ -143,9 +146,21 @@ pub fn ingest(
             ))
         }
     };
+    // Others who reach the device (its care team, admins) read its data; only the device
+    // and its owner send it.
+    if !by_device && !tx.scope().is_patient(&device.patient_id) {
+        return Err(tx.deny(
+            Error::forbidden("a device's readings come from the device or its owner"),
+            Action::Create,
+            READINGS,
+            Some(device_id.as_str()),
+            Some(device.patient_id.as_str()),
+        ));
+    }
     if device.status != DeviceStatus::Active {
+        // The contract answers a revoked device with the consent problem type.
         return Err(Error::conflict_of(
-            "illegal-transition",
+            "consent-required",
             "the device is revoked: it sends no more readings",
         ));
     }

@@ -234,20 +234,21 @@ pub fn record(
     if order.status == OrderStatus::Collected {
         move_order(tx, &order, OrderStatus::Resulted, None, at)?;
     }
-    tell(tx, &order, &id, values.interpretation, false)?;
+    let critical = values.interpretation == Interpretation::Critical;
+    tell(tx, &order, &id, critical, false)?;
     store::load_result(tx.conn(), &id)?.ok_or(Error::NotFound)
 }
 
-/// The notifications of a new or corrected result.
+/// The notifications of a new or corrected result; `critical`: also `lab_result_critical`.
 fn tell(
     tx: &mut Tx,
     order: &LabOrder,
     id: &LabResultId,
-    interpretation: Interpretation,
+    critical: bool,
     corrected: bool,
 ) -> Result<()> {
     let name = &order.test_name;
-    if interpretation == Interpretation::Critical {
+    if critical {
         // Every critical value, at once: never folded into an unread one.
         if let Some(user) =
             crate::domains::patients::account_of_doctor(tx.conn(), &order.doctor_id)?
@@ -365,7 +366,10 @@ pub fn correct(
     store::snapshot_result(tx.conn(), id, &by, at)?;
     let pid = Some(order.patient_id.as_str());
     tx.record(Action::Update, RESULT, Some(id.as_str()), pid)?;
-    tell(tx, &order, id, values.interpretation, true)?;
+    // A correction alerts again only when it makes the value critical.
+    let critical = values.interpretation == Interpretation::Critical
+        && current.interpretation != Interpretation::Critical;
+    tell(tx, &order, id, critical, true)?;
     store::load_result(tx.conn(), id)?.ok_or(Error::NotFound)
 }
 

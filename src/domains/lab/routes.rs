@@ -357,7 +357,7 @@ fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<std::ops::Range<u
     };
     let (a, b) = (a.trim(), b.trim());
     let range = match (a.parse::<u64>(), b.parse::<u64>()) {
-        (Ok(start), Ok(end)) if start <= end => start..(end + 1).min(size),
+        (Ok(start), Ok(end)) if start <= end => start..end.saturating_add(1).min(size),
         (Ok(start), Err(_)) if b.is_empty() => start..size,
         (Err(_), Ok(suffix)) if a.is_empty() => size.saturating_sub(suffix)..size,
         _ => return Ok(None),

@@ -165,6 +165,11 @@ fn staffs(conn: &mut DbConn, scope: &Scope, pharmacy: &PharmacyId) -> Result<boo
 /// Sends a prescription to a pharmacy: the prescriber or the patient (or an admin). The
 /// prescription must be active with a fill left and no open order (409); the pharmacy active.
 pub fn place(tx: &mut Tx, new: NewOrder) -> Result<PharmacyOrder> {
+    if store::load_prescription(tx.conn(), &new.prescription_id)?.is_none() {
+        return Err(Error::conflict(
+            "prescription_id does not name an existing prescription",
+        ));
+    }
     let p = prescriptions::lock_reachable(tx, &new.prescription_id, Action::Create, ORDER)?;
     let scope = tx.scope().clone();
     if !(scope.is_admin() || scope.is_doctor(&p.doctor_id) || scope.is_patient(&p.patient_id)) {
@@ -185,7 +190,7 @@ pub fn place(tx: &mut Tx, new: NewOrder) -> Result<PharmacyOrder> {
             ))
         }
     }
-    if p.status != PrescriptionStatus::Active || !p.has_fill_left() {
+    if p.status != PrescriptionStatus::Active || !p.has_fill_left() || p.expired() {
         return Err(Error::conflict(format!(
             "the prescription is {} with no fill left",
             p.status
@@ -290,15 +295,21 @@ pub fn transition(
         )?,
         OrderStatus::Cancelled => {
             let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
-            notifications::notify_other_parties(
-                tx,
-                &o.patient_id,
-                &p.doctor_id,
-                "pharmacy_order_cancelled",
+            // Both are told, whoever cancelled.
+            let (title, body) = (
                 "Pharmacy order cancelled",
                 format!("A pharmacy order of a prescription was cancelled{why}."),
+            );
+            let kind = "pharmacy_order_cancelled";
+            notifications::notify_patient(
+                tx,
+                &o.patient_id,
+                kind,
+                title.into(),
+                body.clone(),
                 about,
             )?;
+            notifications::notify_doctor(tx, &p.doctor_id, kind, title.into(), body, about)?;
         }
         _ => {}
     }

@@ -90,6 +90,11 @@ impl Prescription {
     pub fn has_fill_left(&self) -> bool {
         self.fills_used == 0 || self.refills_remaining > 0
     }
+
+    /// Is it past its `valid_until` (no more orders or fills)?
+    pub fn expired(&self) -> bool {
+        self.valid_until.is_some_and(|d| d < Date::today())
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -244,7 +249,7 @@ pub fn cancel(tx: &mut Tx, id: &PrescriptionId, c: CancelPrescription) -> Result
 
 /// Uses one fill of the prescription (the caller holds its lock); the last completes it.
 pub(super) fn use_fill(tx: &mut Tx, p: &Prescription) -> Result<Prescription> {
-    if p.status != PrescriptionStatus::Active || !p.has_fill_left() {
+    if p.status != PrescriptionStatus::Active || !p.has_fill_left() || p.expired() {
         return Err(Error::conflict_of(
             "illegal-transition",
             format!("the prescription is {} with no fill left", p.status),

@@ -200,9 +200,13 @@ async fn add_staff(
     ctx: Ctx,
     Path(id): Path<PharmacyId>,
     AppJson(body): AppJson<NewStaff>,
-) -> Result<(StatusCode, axum::Json<StaffMember>), ApiError> {
+) -> Result<Created<StaffMember>, ApiError> {
     let s = ctx.write(move |tx| super::add_staff(tx, &id, body)).await?;
-    Ok((StatusCode::CREATED, axum::Json(s)))
+    Ok(Created {
+        location: format!("/api/v1/pharmacies/{}/staff/{}", s.pharmacy_id, s.user_id),
+        version: None,
+        body: s,
+    })
 }
 
 /// A pharmacy's staff (admins and the pharmacy's own pharmacists).

@@ -634,7 +634,12 @@ pub(super) fn move_order(
         o.version,
         (
             t::status.eq(to.as_str()),
-            t::cancel_reason.eq(reason.or(o.cancel_reason.as_deref())),
+            // A reason is kept only as the reason of a cancellation.
+            t::cancel_reason.eq(if to == OrderStatus::Cancelled {
+                reason.or(o.cancel_reason.as_deref())
+            } else {
+                o.cancel_reason.as_deref()
+            }),
             t::received_at.eq(stamp(OrderStatus::Received, o.received_at)),
             t::filled_at.eq(stamp(OrderStatus::Filled, o.filled_at)),
             t::picked_up_at.eq(stamp(OrderStatus::PickedUp, o.picked_up_at)),

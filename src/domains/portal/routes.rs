@@ -108,9 +108,13 @@ async fn get_thread(
 async fn give_feedback(
     ctx: Ctx,
     AppJson(body): AppJson<NewFeedback>,
-) -> Result<(axum::http::StatusCode, axum::Json<Feedback>), ApiError> {
+) -> Result<Created<Feedback>, ApiError> {
     let f = ctx.write(move |tx| feedback::give(tx, body)).await?;
-    Ok((axum::http::StatusCode::CREATED, axum::Json(f)))
+    Ok(Created {
+        location: "/api/v1/feedback".to_string(),
+        version: None,
+        body: f,
+    })
 }
 
 /// The caller's own feedback; admins see everyone's. Newest first.

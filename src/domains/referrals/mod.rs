@@ -295,6 +295,7 @@ pub fn refer(tx: &mut Tx, new: NewReferral) -> Result<ReferralRequest> {
             "specialist_id does not name an existing doctor",
         ));
     }
+    patients::lock_parties(tx.conn(), &patient, &new.specialist_id)?;
     let graph = Graph::load(tx.conn())?;
     let pending = graph.status(ReferralCode::Pending)?;
     let id = ReferralId::generate();
@@ -371,7 +372,7 @@ fn lock_reachable(
 }
 
 /// Takes an arrow of the graph: who may take it is the graph's (403), an arrow it lacks is 409.
-/// Rejecting and cancelling need a reason and end the specialist's place on the care team
+/// Rejecting and cancelling end the specialist's place on the care team
 /// (unless another live referral of theirs keeps it); `scheduled` may name the specialist's
 /// appointment with the patient.
 pub fn transition(tx: &mut Tx, id: &ReferralId, t: Transition) -> Result<ReferralRequest> {
@@ -383,17 +384,14 @@ pub fn transition(tx: &mut Tx, id: &ReferralId, t: Transition) -> Result<Referra
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(str::to_string);
-    if ReferralCode::ENDS_LINK.contains(&t.to) && reason.is_none() {
-        v.error(
-            "reason",
-            format!("is required to move a referral to {}", t.to),
-        );
-    }
     if t.appointment_id.is_some() && t.to != ReferralCode::Scheduled {
         v.error("appointment_id", "is only for `scheduled`");
     }
     v.finish()?;
     let current = lock_reachable(tx, id, Action::StateChange, REFERRAL)?;
+    // The pair's lock: whether another live referral keeps the specialist's link is decided
+    // one writer at a time (a concurrent refer or cancel of the same pair waits).
+    patients::lock_parties(tx.conn(), &current.patient_id, &current.specialist_id)?;
     let graph = Graph::load(tx.conn())?;
     let parties = parties_of(tx.scope(), &current);
     graph.take(tx, current.status, t.to, &parties, id, &current.patient_id)?;
