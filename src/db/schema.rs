@@ -234,6 +234,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     remote_monitoring_logs,
     messages,
     feedback,
+    educational_resources,
+    educational_resource_tags,
+    education_recommendations,
 );
 
 diesel::table! {
@@ -774,6 +777,41 @@ diesel::table! {
         category -> Text,
         comment -> Nullable<Text>,
         appointment_id -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    educational_resources (id) {
+        id -> Text,
+        title -> Text,
+        summary -> Text,
+        body -> Text,
+        url -> Nullable<Text>,
+        category -> Text,
+        language -> Text,
+        published -> Bool,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    educational_resource_tags (resource_id, tag) {
+        resource_id -> Text,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    education_recommendations (id) {
+        id -> Text,
+        patient_id -> Text,
+        resource_id -> Text,
+        doctor_id -> Text,
+        note -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }

@@ -38,3 +38,14 @@ pub use state::AppState;
 pub use status::{Arrow, Machine, WireEnum};
 pub use time::{Date, Timestamp};
 pub use version::IfMatch;
+
+/// For a PATCH field that may be cleared: absent → `None` (unchanged), `null` → `Some(None)`
+/// (cleared), a value → `Some(Some(v))`. Use with `#[serde(default, deserialize_with =
+/// "crate::kit::nullable")]`.
+pub fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

@@ -98,6 +98,8 @@ struct World {
     dev: DevWorld,
     /// A message from the walk's patient to its doctor.
     message: String,
+    /// A published educational resource.
+    resource: String,
     notification: String,
     role_to_patch: String,
     role_to_delete: String,
@@ -168,6 +170,16 @@ async fn world(app: &TestApp) -> World {
         .await
         .expect(201)
         .id();
+    let resource = app
+        .post(
+            "/educational-resources",
+            &app.admin_token,
+            json!({"title": "Walking", "summary": "Walk daily.", "body": "Walk.",
+                   "category": "exercise", "published": true}),
+        )
+        .await
+        .expect(201)
+        .id();
     let fresh_visit = crate::telemedicine::visit(app, "Walkfresh").await;
     let specialist = &fresh_visit.doctor;
     let mut referrals = Vec::new();
@@ -188,6 +200,7 @@ async fn world(app: &TestApp) -> World {
     .expect(200);
     World {
         message,
+        resource,
         dev,
         bill,
         rx,
@@ -1003,6 +1016,26 @@ fn request(
         }
         ("GET", "/api/v1/messages/threads/{thread_id}") => (
             format!("/api/v1/messages/threads/{}", w.message),
+            patient,
+            None,
+        ),
+        ("POST", "/api/v1/educational-resources") => (
+            path(template),
+            admin,
+            Some(json!({"title": "Walk", "summary": "Walk.", "body": "Walk.", "category": "walk"})),
+        ),
+        ("PATCH", "/api/v1/educational-resources/{id}") => (
+            format!("/api/v1/educational-resources/{}", w.resource),
+            admin,
+            Some(json!({"tags": ["walk"]})),
+        ),
+        ("POST", "/api/v1/patients/{id}/educational-resources") => (
+            format!("/api/v1/patients/{pid}/educational-resources"),
+            doctor,
+            Some(json!({"resource_id": w.resource, "note": "Walk on"})),
+        ),
+        ("GET", "/api/v1/patients/{id}/educational-resources") => (
+            format!("/api/v1/patients/{pid}/educational-resources"),
             patient,
             None,
         ),

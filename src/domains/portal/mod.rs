@@ -1,7 +1,10 @@
-//! The patient portal. So far: feedback (`feedback.rs`), and messages between users — private to their sender and receiver
+//! The patient portal: educational resources (`education.rs`), feedback (`feedback.rs`), and
+//! messages between users — private to their sender and receiver
 //! (no route shows one to anyone else, admins included; audit entries name a message, never its
 //! body), threaded, with inbox and sent boxes and read receipts.
 
+mod education;
+mod education_store;
 mod feedback;
 mod routes;
 mod store;
@@ -19,6 +22,10 @@ use crate::kit::{
 };
 use crate::wire_enum;
 
+pub use education::{
+    create as create_resource, recommend as recommend_resource, EducationalResource,
+    NewRecommendation, NewResource, RecommendationId, ResourceId,
+};
 pub use feedback::{
     give as give_feedback, CategorySummary, Feedback, FeedbackCategory, NewFeedback,
 };

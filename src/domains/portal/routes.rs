@@ -1,12 +1,18 @@
-//! `/messages`: parse, call the rule, answer.
+//! `/messages`, `/educational-resources`, `/feedback`: parse, call the rule, answer.
 
 use axum::extract::Path;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::education::{
+    self, EducationalResource, NewRecommendation, NewResource, Recommendation, ResourceChange,
+    ResourceFilter, ResourceId, EDUCATION, RECOMMENDATION,
+};
 use super::feedback::{self, CategorySummary, Feedback, FeedbackFilter, NewFeedback, FEEDBACK};
 use super::{BoxQuery, Message, MessageId, NewMessage, MESSAGE};
-use crate::http::{ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem};
-use crate::kit::{route, route_unaudited, Access, AppState, Ctx};
+use crate::http::{
+    ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem, Tagged,
+};
+use crate::kit::{route, route_unaudited, Access, AppState, Ctx, IfMatch, PatientId, Perm};
 
 pub fn router() -> OpenApiRouter<AppState> {
     // Every signed-in user has a mailbox; who may write to whom is the rule's (`may_write`).
@@ -17,6 +23,36 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(mail, MESSAGE, routes!(get_message)))
         .routes(route(mail, MESSAGE, routes!(read_message)))
         .routes(route(mail, MESSAGE, routes!(get_thread)))
+        // Admins write resources; everyone reads the published ones.
+        .routes(route(
+            Access::Perm(Perm::PortalWrite),
+            EDUCATION,
+            routes!(create_resource),
+        ))
+        .routes(route(
+            Access::Perm(Perm::PortalWrite),
+            EDUCATION,
+            routes!(patch_resource),
+        ))
+        .routes(route_unaudited(
+            Access::SignedIn,
+            EDUCATION,
+            "health education for everyone; it names no patient",
+            routes!(list_resources),
+        ))
+        .routes(route_unaudited(
+            Access::SignedIn,
+            EDUCATION,
+            "health education for everyone; it names no patient",
+            routes!(get_resource),
+        ))
+        // Who recommends (a care-team doctor) and who reads (the compartment) is the rule's.
+        .routes(route(Access::SignedIn, RECOMMENDATION, routes!(recommend)))
+        .routes(route(
+            Access::SignedIn,
+            RECOMMENDATION,
+            routes!(recommended),
+        ))
         // Every user may give feedback and read their own; the summary is the rule's (admins).
         .routes(route(Access::SignedIn, FEEDBACK, routes!(give_feedback)))
         .routes(route_unaudited(
@@ -137,4 +173,110 @@ async fn list_feedback(
 async fn feedback_summary(ctx: Ctx) -> Result<axum::Json<Vec<CategorySummary>>, ApiError> {
     let s = ctx.read(feedback::summary).await?;
     Ok(axum::Json(s))
+}
+
+/// Add an educational resource (admins): Markdown, category, tags, language; a draft until
+/// `published`.
+#[utoipa::path(post, path = "/educational-resources", tag = "portal", request_body = NewResource,
+    responses((status = 201, body = EducationalResource), (status = 403, body = Problem),
+        (status = 422, body = Problem)))]
+async fn create_resource(
+    ctx: Ctx,
+    AppJson(body): AppJson<NewResource>,
+) -> Result<Created<EducationalResource>, ApiError> {
+    let r = ctx.write(move |tx| education::create(tx, body)).await?;
+    Ok(Created {
+        location: format!("/api/v1/educational-resources/{}", r.id),
+        version: Some(r.version),
+        body: r,
+    })
+}
+
+/// Change a resource (admins; `If-Match` honoured); `tags` replace the old ones.
+#[utoipa::path(patch, path = "/educational-resources/{id}", tag = "portal",
+    params(("id" = String, Path)), request_body = ResourceChange,
+    responses((status = 200, body = EducationalResource), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 412, body = Problem),
+        (status = 422, body = Problem)))]
+async fn patch_resource(
+    ctx: Ctx,
+    Path(id): Path<ResourceId>,
+    if_match: IfMatch,
+    AppJson(body): AppJson<ResourceChange>,
+) -> Result<Tagged<EducationalResource>, ApiError> {
+    let r = ctx
+        .write(move |tx| education::change(tx, &id, body, if_match))
+        .await?;
+    Ok(Tagged(r.version, r))
+}
+
+/// Educational resources: full-text search with `q` (best match first), filters by category,
+/// tag and language. Published ones only, but for admins.
+#[utoipa::path(get, path = "/educational-resources", tag = "portal",
+    params(ResourceFilter, PageParams),
+    responses((status = 200, body = ListResponse<EducationalResource>),
+        (status = 422, body = Problem)))]
+async fn list_resources(
+    ctx: Ctx,
+    AppQuery(f): AppQuery<ResourceFilter>,
+    AppQuery(page): AppQuery<PageParams>,
+) -> Result<ListResponse<EducationalResource>, ApiError> {
+    let page = page.page()?;
+    Ok(ctx
+        .read(move |conn, actor| education::list(conn, actor, f, &page))
+        .await?)
+}
+
+/// One educational resource (a draft only for admins).
+#[utoipa::path(get, path = "/educational-resources/{id}", tag = "portal",
+    params(("id" = String, Path)),
+    responses((status = 200, body = EducationalResource), (status = 404, body = Problem)))]
+async fn get_resource(
+    ctx: Ctx,
+    Path(id): Path<ResourceId>,
+) -> Result<Tagged<EducationalResource>, ApiError> {
+    let r = ctx
+        .read(move |conn, actor| education::get(conn, actor, &id))
+        .await?;
+    Ok(Tagged(r.version, r))
+}
+
+/// A doctor of the patient's care team recommends a published resource; the patient is told.
+#[utoipa::path(post, path = "/patients/{id}/educational-resources", tag = "portal",
+    params(("id" = String, Path)), request_body = NewRecommendation,
+    responses((status = 201, body = Recommendation), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn recommend(
+    ctx: Ctx,
+    Path(id): Path<PatientId>,
+    AppJson(body): AppJson<NewRecommendation>,
+) -> Result<Created<Recommendation>, ApiError> {
+    let location = format!("/api/v1/patients/{id}/educational-resources");
+    let r = ctx
+        .write(move |tx| education::recommend(tx, &id, body))
+        .await?;
+    Ok(Created {
+        location,
+        version: None,
+        body: r,
+    })
+}
+
+/// The resources recommended to a patient, newest first (the patient, their care team,
+/// admins).
+#[utoipa::path(get, path = "/patients/{id}/educational-resources", tag = "portal",
+    params(("id" = String, Path), PageParams),
+    responses((status = 200, body = ListResponse<Recommendation>),
+        (status = 404, body = Problem)))]
+async fn recommended(
+    ctx: Ctx,
+    Path(id): Path<PatientId>,
+    AppQuery(page): AppQuery<PageParams>,
+) -> Result<ListResponse<Recommendation>, ApiError> {
+    let page = page.page()?;
+    let found = ctx
+        .read(move |conn, actor| education::recommended(conn, actor, &id, &page))
+        .await?;
+    Ok(ctx.reveal(found).await)
 }

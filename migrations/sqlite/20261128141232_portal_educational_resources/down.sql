@@ -1,0 +1,6 @@
+DROP TRIGGER educational_resources_fts_update;
+DROP TRIGGER educational_resources_fts_insert;
+DROP TABLE educational_resources_fts;
+DROP TABLE education_recommendations;
+DROP TABLE educational_resource_tags;
+DROP TABLE educational_resources;
