@@ -1,10 +1,13 @@
-//! The patient portal. So far: feedback (`feedback.rs`), and messages between users — private to their sender and receiver
+//! The patient portal. So far: feedback (`feedback.rs`), surveys (`surveys.rs`), and messages between users — private to their sender and receiver
 //! (no route shows one to anyone else, admins included; audit entries name a message, never its
 //! body), threaded, with inbox and sent boxes and read receipts.
 
 mod feedback;
 mod routes;
 mod store;
+mod survey_routes;
+mod survey_store;
+pub mod surveys;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             "counts and means, no one's data",
             routes!(feedback_summary),
         ))
+        .merge(super::survey_routes::router())
 }
 
 /// Send a message: a patient to a doctor of their care team or an admin; a doctor to a
