@@ -234,6 +234,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     remote_monitoring_logs,
     messages,
     feedback,
+    surveys,
+    survey_responses,
+    survey_answers,
     educational_resources,
     educational_resource_tags,
     education_recommendations,
@@ -778,6 +781,41 @@ diesel::table! {
         comment -> Nullable<Text>,
         appointment_id -> Nullable<Text>,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    surveys (id) {
+        id -> Text,
+        title -> Text,
+        description -> Nullable<Text>,
+        audience -> Text,
+        questions -> Text,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> Integer,
+    }
+}
+
+diesel::table! {
+    survey_responses (id) {
+        id -> Text,
+        survey_id -> Text,
+        user_id -> Text,
+        submitted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    survey_answers (response_id, question_id, position) {
+        response_id -> Text,
+        question_id -> Text,
+        position -> Integer,
+        survey_id -> Text,
+        option_value -> Nullable<Text>,
+        number_value -> Nullable<Integer>,
+        text_value -> Nullable<Text>,
     }
 }
 

@@ -252,6 +252,43 @@ async fn demo_loads(app: &TestApp) {
     assert!(messages >= 10, "{stdout}");
     let summary = app.get("/feedback/summary", admin).await.expect(200).body;
     assert!(summary.as_array().unwrap().len() >= 3, "{summary}");
+    // A patient-experience survey of every kind of question, answered by a quarter of them.
+    let surveys = app
+        .get("/surveys?audience=patients", admin)
+        .await
+        .expect(200)
+        .items();
+    let survey = surveys
+        .iter()
+        .find(|s| s["title"] == "Patient experience")
+        .expect("the demo survey");
+    let results = app
+        .get(
+            &format!("/surveys/{}/results", survey["id"].as_str().unwrap()),
+            admin,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(results["responses"], 10, "{results}");
+    let kinds: std::collections::HashSet<&str> = results["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 4, "{results}");
+    let ease = results["questions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["id"] == "ease")
+        .unwrap();
+    assert_eq!(ease["count"], 10);
+    assert!(
+        (2.0..=5.0).contains(&ease["mean"].as_f64().unwrap()),
+        "{ease}"
+    );
 
     // Seeded consent shows up.
     let consents = app

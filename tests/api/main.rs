@@ -27,4 +27,5 @@ mod referrals;
 mod route_table;
 mod shutdown;
 mod smoke;
+mod surveys;
 mod telemedicine;

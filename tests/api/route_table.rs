@@ -100,6 +100,8 @@ struct World {
     message: String,
     /// A published educational resource.
     resource: String,
+    /// An active survey for everyone, with one scale question `q1`.
+    survey: String,
     notification: String,
     role_to_patch: String,
     role_to_delete: String,
@@ -180,6 +182,16 @@ async fn world(app: &TestApp) -> World {
         .await
         .expect(201)
         .id();
+    let survey = app
+        .post(
+            "/surveys",
+            &app.admin_token,
+            json!({"title": "Walk", "audience": "all",
+                   "questions": [{"text": "How was the walk?", "kind": "scale"}]}),
+        )
+        .await
+        .expect(201)
+        .id();
     let fresh_visit = crate::telemedicine::visit(app, "Walkfresh").await;
     let specialist = &fresh_visit.doctor;
     let mut referrals = Vec::new();
@@ -201,6 +213,7 @@ async fn world(app: &TestApp) -> World {
     World {
         message,
         resource,
+        survey,
         dev,
         bill,
         rx,
@@ -1043,6 +1056,22 @@ fn request(
             path(template),
             patient,
             Some(json!({"rating": 4, "category": "app", "comment": "Walks well"})),
+        ),
+        ("POST", "/api/v1/surveys") => (
+            path(template),
+            admin,
+            Some(json!({"title": "Walked", "audience": "staff",
+                        "questions": [{"text": "Fine?", "kind": "text"}]})),
+        ),
+        ("PATCH", "/api/v1/surveys/{id}") => (
+            format!("/api/v1/surveys/{}", w.survey),
+            admin,
+            Some(json!({"title": "Walked again"})),
+        ),
+        ("POST", "/api/v1/surveys/{id}/responses") => (
+            format!("/api/v1/surveys/{}/responses", w.survey),
+            patient,
+            Some(json!({"answers": {"q1": 4}})),
         ),
         _ => return None,
     })

@@ -1,5 +1,5 @@
-//! The patient portal: educational resources (`education.rs`), feedback (`feedback.rs`), and
-//! messages between users — private to their sender and receiver
+//! The patient portal: educational resources (`education.rs`), feedback (`feedback.rs`),
+//! surveys (`surveys.rs`), and messages between users — private to their sender and receiver
 //! (no route shows one to anyone else, admins included; audit entries name a message, never its
 //! body), threaded, with inbox and sent boxes and read receipts.
 
@@ -8,6 +8,9 @@ mod education_store;
 mod feedback;
 mod routes;
 mod store;
+mod survey_routes;
+mod survey_store;
+pub mod surveys;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

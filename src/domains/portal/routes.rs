@@ -1,4 +1,5 @@
-//! `/messages`, `/educational-resources`, `/feedback`: parse, call the rule, answer.
+//! `/messages`, `/educational-resources`, `/feedback` (and `/surveys`, in `survey_routes.rs`):
+//! parse, call the rule, answer.
 
 use axum::extract::Path;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -67,6 +68,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             "counts and means, no one's data",
             routes!(feedback_summary),
         ))
+        .merge(super::survey_routes::router())
 }
 
 /// Send a message: a patient to a doctor of their care team or an admin; a doctor to a

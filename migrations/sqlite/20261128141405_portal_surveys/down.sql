@@ -1,0 +1,3 @@
+DROP TABLE survey_answers;
+DROP TABLE survey_responses;
+DROP TABLE surveys;
