@@ -258,7 +258,7 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
     let started = std::time::Instant::now();
     let r = crate::demo::load(config, size, seed)?;
     println!(
-        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} virtual visits with {} chat messages, {} lab orders with {} results, {} diagnostic images, {} referrals with {} specialist notes, {} medications, {} prescriptions, {} pharmacy orders, {} claims, {} invoices, {} payments, {} devices with {} readings and {} monitoring alerts, {} portal messages, {} consent events",
+        "demo data loaded in {:.1}s: {} doctors, {} patients, {} appointments, {} medical records, {} virtual visits with {} chat messages, {} lab orders with {} results, {} diagnostic images, {} referrals with {} specialist notes, {} medications, {} prescriptions, {} pharmacy orders, {} claims, {} invoices, {} payments, {} devices with {} readings and {} monitoring alerts, {} portal messages, {} educational resources with {} recommendations, {} survey responses, {} consent events",
         started.elapsed().as_secs_f64(),
         r.doctors,
         r.patients,
@@ -281,6 +281,9 @@ fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode>
         r.readings,
         r.monitoring_alerts,
         r.messages,
+        r.educational_resources,
+        r.recommendations,
+        r.survey_responses,
         r.consent_events
     );
     println!(

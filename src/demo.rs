@@ -4,6 +4,8 @@
 //! All demo accounts share one password; its Argon2id hash is computed once and reused, which
 //! is what keeps 1,000+ accounts under a minute (a per-account hash would take ~1 min alone).
 
+mod education;
+
 use std::sync::Arc;
 
 use chrono::Duration;
@@ -311,6 +313,9 @@ pub struct DemoReport {
     pub readings: usize,
     pub monitoring_alerts: usize,
     pub messages: usize,
+    pub educational_resources: usize,
+    pub recommendations: usize,
+    pub survey_responses: usize,
     pub consent_events: usize,
     pub doctor_login: String,
     pub patient_login: String,
@@ -789,7 +794,17 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
         &patient_people,
         &mut report,
     )?;
-    load_surveys(conn, &db, &audit, &system, &mut rng, &patient_people)?;
+    education::load(
+        conn,
+        &db,
+        &audit,
+        &system,
+        &mut rng,
+        &seen,
+        (&doctor_people, &patient_people),
+        &mut report,
+    )?;
+    report.survey_responses = load_surveys(conn, &db, &audit, &system, &mut rng, &patient_people)?;
 
     // Seal everything the load wrote into the audit chain, and index it (a server started on a
     // chain far ahead of its index holds requests back until its indexer catches up).
@@ -1302,7 +1317,7 @@ fn load_surveys(
     system: &Actor,
     rng: &mut StdRng,
     patient_people: &[Person],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     use portal::surveys::{self, Audience, NewQuestion, NewResponse, NewSurvey, QuestionKind};
     use serde_json::json;
     let question = |id: &str,
@@ -1411,6 +1426,7 @@ fn load_surveys(
             (p, NewResponse { answers })
         })
         .collect();
+    let responses = plan.len();
     run(conn, db, system, |tx| {
         for (p, response) in plan {
             let patient = actor(
@@ -1420,7 +1436,8 @@ fn load_surveys(
             tx.as_actor(&patient, |tx| surveys::respond(tx, &survey, response))?;
         }
         Ok(())
-    })
+    })?;
+    Ok(responses)
 }
 
 /// Devices for patients who consented to remote monitoring: a heart-rate monitor (a week at

@@ -829,7 +829,7 @@ diesel::table! {
         category -> Text,
         language -> Text,
         published -> Bool,
-        created_by -> Text,
+        created_by -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
         version -> Integer,

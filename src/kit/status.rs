@@ -142,7 +142,7 @@ impl<S: WireEnum, P: Copy + Eq> Machine<'_, S, P> {
 /// ```
 #[macro_export]
 macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident of $of:literal { $($variant:ident = $wire:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident of $of:literal { $($variant:ident = $wire:tt),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(
             Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,

@@ -387,6 +387,27 @@ async fn ops_endpoints(app: &TestApp) {
     assert!(paths["/api/v1/users"].get("get").is_some());
     assert!(o.text.contains("bearer"));
     assert!(!o.text.contains("password_hash"));
+    // Enums are listed by their wire names (once they were the Rust variants', `CheckedIn`).
+    let schemas = o.body["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    assert_eq!(
+        schemas["AppointmentStatus"]["enum"],
+        serde_json::json!(["booked", "checked_in", "completed", "cancelled", "no_show"])
+    );
+    let enums: Vec<&Value> = schemas
+        .values()
+        .filter_map(|s| s.get("enum"))
+        .flat_map(|e| e.as_array().unwrap())
+        .collect();
+    assert!(enums.len() > 50, "{} enum values", enums.len());
+    for v in enums {
+        let v = v.as_str().unwrap();
+        // A Rust variant's name is CamelCase; wire names are snake_case or codes (`CT`).
+        let camel = v.starts_with(|c: char| c.is_ascii_uppercase())
+            && v.chars().any(|c| c.is_ascii_lowercase());
+        assert!(!camel, "enum value {v}");
+    }
 
     // Swagger UI: /docs (redirected) and /docs/ serve HTML.
     for path in ["/docs", "/docs/"] {

@@ -290,6 +290,52 @@ async fn demo_loads(app: &TestApp) {
         "{ease}"
     );
 
+    // A library of published articles, searchable; some recommended by a care-team doctor.
+    let library = app.all_pages("/educational-resources", admin, 100).await;
+    assert!(library.len() >= 30, "{} resources", library.len());
+    assert!(library.iter().all(|r| r["published"] == true));
+    let found = app
+        .get("/educational-resources?q=inhaler", admin)
+        .await
+        .expect(200)
+        .items();
+    assert!(
+        found.iter().any(|r| r["category"] == "respiratory"),
+        "{found:?}"
+    );
+    let spanish = app
+        .get("/educational-resources?language=es", admin)
+        .await
+        .expect(200)
+        .items();
+    assert!(spanish.len() >= 3, "{spanish:?}");
+    let mut recommended = 0;
+    for p in &patients {
+        let path = format!(
+            "/patients/{}/educational-resources",
+            p["id"].as_str().unwrap()
+        );
+        for rec in app.get(&path, admin).await.expect(200).items() {
+            recommended += 1;
+            let team = app
+                .get(
+                    &format!("/patients/{}/care-team", p["id"].as_str().unwrap()),
+                    admin,
+                )
+                .await
+                .expect(200)
+                .body;
+            assert!(
+                team.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["doctor_id"] == rec["doctor_id"]),
+                "{rec} by a doctor off the care team {team}"
+            );
+        }
+    }
+    assert!(recommended >= 5, "{recommended} recommendations");
+
     // Seeded consent shows up.
     let consents = app
         .get("/audit-logs?action=consent_given&limit=1", admin)

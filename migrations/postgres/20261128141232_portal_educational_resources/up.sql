@@ -8,7 +8,7 @@ CREATE TABLE educational_resources (
     category TEXT NOT NULL,
     language TEXT NOT NULL,
     published BOOLEAN NOT NULL,
-    created_by TEXT NOT NULL REFERENCES users(id),
+    created_by TEXT REFERENCES users(id),
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
     version INTEGER NOT NULL
