@@ -55,6 +55,21 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     api
 }
 
+/// Start-up reports audit entries edited, removed or inserted in the outbox while the server
+/// was down (the sealer then records each finding in the chain instead of sealing the row).
+async fn report_outbox_tampering(pool: &crate::db::DbPool, key: &[u8]) -> anyhow::Result<()> {
+    let (pool, key) = (pool.clone(), key.to_vec());
+    let findings = tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        anyhow::Ok(crate::audit::verify::unsealed_findings(&mut conn, &key)?)
+    })
+    .await??;
+    for finding in &findings {
+        tracing::error!(%finding, "audit outbox tampered with while the server was down");
+    }
+    Ok(())
+}
+
 /// A started application: state, background tasks, router.
 pub struct App {
     pub state: AppState,
@@ -73,6 +88,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         crate::realtime::spawn_pg_listener(config.database_url.clone(), hub.clone());
     }
     let db = Db::new(pool.clone(), backend, hub.clone());
+    report_outbox_tampering(&pool, &key).await?;
     let audit = Audit::new(pool, key);
     let (boot_db, boot_audit, boot_config) = (db.clone(), audit.clone(), config.clone());
     tokio::task::spawn_blocking(move || {

@@ -233,6 +233,22 @@ fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
                     ))?;
                     Ok(ExitCode::SUCCESS)
                 }
+                crate::audit::verify::Verdict::Tampered {
+                    count,
+                    head,
+                    findings,
+                } => {
+                    let mut out = format!(
+                        "audit chain intact ({count} entries, head seq {} hash {}), but entries were TAMPERED with before sealing:",
+                        head.seq, head.hash
+                    );
+                    for f in findings {
+                        out.push_str("\n  ");
+                        out.push_str(&f);
+                    }
+                    print_output(&out)?;
+                    Ok(ExitCode::from(1))
+                }
                 crate::audit::verify::Verdict::Broken {
                     first_bad_seq,
                     reason,

@@ -127,6 +127,8 @@ pub enum Action {
     BreakGlass,
     ConsentGiven,
     ConsentRevoked,
+    /// The sealer found outbox entries edited, removed or inserted before sealing.
+    TamperDetected,
 }
 
 impl Action {
@@ -145,6 +147,7 @@ impl Action {
         Action::BreakGlass,
         Action::ConsentGiven,
         Action::ConsentRevoked,
+        Action::TamperDetected,
     ];
 
     /// The stored name (`action` of an entry).
@@ -164,6 +167,7 @@ impl Action {
             Action::BreakGlass => "break_glass",
             Action::ConsentGiven => "consent_given",
             Action::ConsentRevoked => "consent_revoked",
+            Action::TamperDetected => "tamper_detected",
         }
     }
 }

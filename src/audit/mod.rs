@@ -5,7 +5,8 @@
 //!
 //! - `entry`: what an entry says (typed `Action`s, domain-declared `Resource`s), as buffered,
 //!   in the outbox, and sealed;
-//! - `outbox`: a change's entry, written in the change's transaction;
+//! - `outbox`: a change's entries, written in the change's transaction, chained under the key
+//!   so that the sealer finds any edited, removed or inserted before sealing;
 //! - `chain`: the canonical form of an entry, the chain hash, the key;
 //! - `sealer`: the passes that chain buffered and outbox entries, on their own threads;
 //! - `index`: the lookup of sealed entries by patient and by user, filled behind the chain;
@@ -36,7 +37,7 @@ use crate::db::DbPool;
 pub use chain::{canonical, chain_hash, keyed_mac, load_key};
 pub use entry::{Action, AuditLog, ChainedRow, NewEntry, Outcome, Resource};
 pub use index::{index_all_entries, index_bucket, index_entries, index_key, IndexPass, Lookup};
-pub use outbox::{pending, record};
+pub use outbox::pending;
 use sealer::PassThread;
 pub use sealer::{seal, SealResult};
 
@@ -56,6 +57,11 @@ struct Inner {
     pool: DbPool,
     key: Vec<u8>,
     buffer: Mutex<Vec<NewEntry>>,
+    /// The generation the buffer's entries belong to: the sealer takes the buffer and this
+    /// moves on, both under the buffer's lock.
+    generation: AtomicU64,
+    /// The latest generation whose entries are sealed and committed: what `durable` waits for.
+    durable: tokio::sync::watch::Sender<u64>,
     /// Serialises this node's sealing; the head row lock serialises nodes.
     seal_lock: tokio::sync::Mutex<()>,
     wake: Notify,
@@ -91,6 +97,8 @@ impl Audit {
                 pool,
                 key,
                 buffer: Mutex::new(Vec::new()),
+                generation: AtomicU64::new(1),
+                durable: tokio::sync::watch::Sender::new(0),
                 seal_lock: tokio::sync::Mutex::new(()),
                 wake: Notify::new(),
                 thread: PassThread::start("audit-sealer"),
@@ -107,7 +115,42 @@ impl Audit {
         }
     }
 
-    /// Buffers an entry of a read or a denial; sealed within 100 ms.
+    /// Appends a change's entries to the outbox chain, in the change's transaction (at its
+    /// end: the chain's head stays locked until the commit).
+    pub fn append(
+        &self,
+        conn: &mut crate::db::DbConn,
+        entries: &[NewEntry],
+    ) -> diesel::QueryResult<()> {
+        outbox::append(conn, &keyed_mac(&self.inner.key), entries)
+    }
+
+    /// Buffers the entries of a read and wakes the sealer: `durable` then waits until they are
+    /// sealed and committed (group commit: every read waiting meanwhile shares the next pass).
+    /// Returns the generation to wait for.
+    pub fn record_read(&self, entries: impl IntoIterator<Item = NewEntry>) -> u64 {
+        let generation = {
+            let mut b = self.inner.buffer.lock();
+            b.extend(entries);
+            self.inner.generation.load(Ordering::Relaxed)
+        };
+        self.inner.wake.notify_one();
+        generation
+    }
+
+    /// Waits until the entries of `generation` are durable; `Err` after `ADMIT_TIMEOUT` (the
+    /// data they audit must not be served).
+    pub async fn durable(&self, generation: u64) -> Result<(), ()> {
+        let mut sealed = self.inner.durable.subscribe();
+        let waited =
+            tokio::time::timeout(ADMIT_TIMEOUT, sealed.wait_for(|g| *g >= generation)).await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(()),
+        }
+    }
+
+    /// Buffers an entry of a denial; sealed within 100 ms.
     pub fn record_async(&self, entry: NewEntry) {
         let len = {
             let mut b = self.inner.buffer.lock();

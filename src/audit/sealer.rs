@@ -1,12 +1,14 @@
 //! Sealing: the passes that take buffered read entries and committed outbox rows, chain them
 //! in time order and store them in `audit_logs`, on threads of their own.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use diesel::prelude::*;
 
 use super::chain::{chain_hash, keyed_mac};
 use super::entry::{ChainedRow, NewEntry};
+use super::outbox;
 use super::{Audit, SEAL_BATCH, SEAL_INSERT_ROWS};
 use crate::db::schema::{audit_head, audit_logs, audit_outbox};
 use crate::db::{write_transaction, DbConn};
@@ -25,7 +27,11 @@ impl Audit {
         let _guard = self.inner.seal_lock.lock().await;
         let mut total = 0;
         loop {
-            let pending = std::mem::take(&mut *self.inner.buffer.lock());
+            let (pending, generation) = {
+                let mut b = self.inner.buffer.lock();
+                let g = self.inner.generation.fetch_add(1, Ordering::Relaxed);
+                (std::mem::take(&mut *b), g)
+            };
             self.inner.taken.notify_waiters();
             let inner = self.inner.clone();
             let result = self
@@ -75,6 +81,11 @@ impl Audit {
                 })
                 .await??;
             total += result.sealed;
+            // Every entry taken with this generation (and before it) is committed: the reads
+            // waiting for them may answer.
+            self.inner
+                .durable
+                .send_modify(|g| *g = (*g).max(generation));
             self.publish_marks(result.head, result.indexed, result.rebuild);
             if !result.more {
                 return Ok(total);
@@ -184,30 +195,48 @@ pub struct SealResult {
     pub rebuild: i64,
 }
 
-/// One sealing pass, in one transaction: lock the head, take committed outbox rows plus the
-/// given buffered entries, chain them in time order, store, advance the head.
+/// One sealing pass, in one transaction: lock the head, take committed outbox rows (checked
+/// against the outbox chain: a row edited, removed or inserted is not sealed; a
+/// `tamper_detected` entry naming it is) plus the given buffered entries, chain them in time
+/// order, store, advance the head.
 pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult<SealResult> {
     write_transaction(conn, |conn| {
         if let DbConn::Postgres(_) = conn {
             diesel::sql_query("SELECT id FROM audit_head WHERE id = 1 FOR UPDATE").execute(conn)?;
         }
-        let (mut seq, mut prev, indexed, rebuild): (i64, String, i64, i64) = audit_head::table
+        let (mut seq, mut prev, indexed, rebuild, outbox_seq, outbox_hash, legacy_id): (
+            i64,
+            String,
+            i64,
+            i64,
+            i64,
+            String,
+            i64,
+        ) = audit_head::table
             .find(1)
             .select((
                 audit_head::seq,
                 audit_head::hash,
                 audit_head::indexed_seq,
                 audit_head::rebuild_seq,
+                audit_head::outbox_seq,
+                audit_head::outbox_hash,
+                audit_head::outbox_legacy_id,
             ))
             .first(conn)?;
-        let outbox: Vec<(i64, NewEntry)> = audit_outbox::table
-            .order(audit_outbox::id)
-            .limit(SEAL_BATCH + 1)
-            .select((audit_outbox::id, NewEntry::as_select()))
-            .load(conn)?;
-        let more = outbox.len() as i64 > SEAL_BATCH;
-        let outbox = &outbox[..outbox.len().min(SEAL_BATCH as usize)];
-        if outbox.is_empty() && buffered.is_empty() {
+        // The head first: every row up to it has committed (appends commit in order).
+        let head = outbox::head(conn, false)?;
+        let mut rows = outbox::rows(conn, SEAL_BATCH + 1)?;
+        let more = rows.len() as i64 > SEAL_BATCH;
+        rows.truncate(SEAL_BATCH as usize);
+        let keyed = keyed_mac(key);
+        let sealed = outbox::Sealed {
+            seq: outbox_seq,
+            hash: outbox_hash,
+            legacy_id,
+        };
+        let checked = outbox::check(&keyed, &sealed, &rows, &head, !more);
+        if rows.is_empty() && buffered.is_empty() && checked.findings.is_empty() {
             return Ok(SealResult {
                 sealed: 0,
                 more: false,
@@ -216,10 +245,23 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
                 rebuild,
             });
         }
-        let mut entries: Vec<&NewEntry> = outbox.iter().map(|(_, r)| r).collect();
+        for finding in &checked.findings {
+            tracing::error!(%finding, "audit outbox tampered with before sealing");
+        }
+        let findings: Vec<NewEntry> = checked
+            .findings
+            .iter()
+            .map(|f| outbox::finding_entry(f))
+            .collect();
+        let mut entries: Vec<&NewEntry> = rows
+            .iter()
+            .zip(&checked.genuine)
+            .filter(|(_, ok)| **ok)
+            .map(|(r, _)| &r.entry)
+            .collect();
         entries.extend(buffered);
         entries.sort_by_key(|e| e.occurred_at);
-        let keyed = keyed_mac(key);
+        entries.extend(&findings);
         let mut logs: Vec<ChainedRow> = Vec::with_capacity(entries.len());
         for e in &entries {
             seq += 1;
@@ -251,13 +293,28 @@ pub fn seal(conn: &mut DbConn, key: &[u8], buffered: &[NewEntry]) -> QueryResult
                 }
             }
         }
-        let ids: Vec<i64> = outbox.iter().map(|(id, _)| *id).collect();
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         for chunk in statement_sized_chunks(&ids, SEAL_INSERT_ROWS) {
             diesel::delete(audit_outbox::table.filter(audit_outbox::id.eq_any(chunk)))
                 .execute(conn)?;
         }
+        // After a tail was found removed, the chain goes on from the head; after a head was
+        // found rewritten, the head goes back onto the chain.
+        let (outbox_seq, outbox_hash) = if checked.head_bad {
+            outbox::reset_head(conn, &keyed, checked.seq, &checked.hash)?;
+            (checked.seq, checked.hash)
+        } else if !more && checked.seq < head.seq {
+            (head.seq, head.hash)
+        } else {
+            (checked.seq, checked.hash)
+        };
         diesel::update(audit_head::table.find(1))
-            .set((audit_head::seq.eq(seq), audit_head::hash.eq(&prev)))
+            .set((
+                audit_head::seq.eq(seq),
+                audit_head::hash.eq(&prev),
+                audit_head::outbox_seq.eq(outbox_seq),
+                audit_head::outbox_hash.eq(&outbox_hash),
+            ))
             .execute(conn)?;
         Ok(SealResult {
             sealed: entries.len(),

@@ -17,8 +17,63 @@ pub struct Checkpoint {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Intact { count: i64, head: Checkpoint },
-    Broken { first_bad_seq: i64, reason: String },
+    Intact {
+        count: i64,
+        head: Checkpoint,
+    },
+    /// The chain is intact, but entries were edited, removed or inserted in the outbox before
+    /// sealing: found by the sealer (its `tamper_detected` entries in the chain) or still there.
+    Tampered {
+        count: i64,
+        head: Checkpoint,
+        findings: Vec<String>,
+    },
+    Broken {
+        first_bad_seq: i64,
+        reason: String,
+    },
+}
+
+/// What is wrong in the outbox before sealing: what the sealer found and recorded in the
+/// chain (`tamper_detected` entries), and what the unsealed rows show now (checked read-only
+/// against the outbox chain, as the sealer will).
+pub fn outbox_findings(conn: &mut DbConn, key: &[u8]) -> QueryResult<Vec<String>> {
+    let recorded: Vec<(i64, Option<String>)> = audit_logs::table
+        .filter(audit_logs::action.eq(super::Action::TamperDetected.as_str()))
+        .order(audit_logs::seq)
+        .select((audit_logs::seq, audit_logs::resource_id))
+        .load(conn)?;
+    let mut findings: Vec<String> = recorded
+        .into_iter()
+        .map(|(seq, what)| format!("sealed as entry {seq}: {}", what.unwrap_or_default()))
+        .collect();
+    findings.extend(
+        unsealed_findings(conn, key)?
+            .into_iter()
+            .map(|f| format!("not sealed yet: {f}")),
+    );
+    Ok(findings)
+}
+
+/// What the unsealed outbox rows show now, checked read-only against the outbox chain as the
+/// sealer will check them (the server's start-up reports these).
+pub fn unsealed_findings(conn: &mut DbConn, key: &[u8]) -> QueryResult<Vec<String>> {
+    let (seq, hash, legacy_id): (i64, String, i64) = audit_head::table
+        .find(1)
+        .select((
+            audit_head::outbox_seq,
+            audit_head::outbox_hash,
+            audit_head::outbox_legacy_id,
+        ))
+        .first(conn)?;
+    let head = super::outbox::head(conn, false)?;
+    let rows = super::outbox::rows(conn, i64::MAX)?;
+    let sealed = super::outbox::Sealed {
+        seq,
+        hash,
+        legacy_id,
+    };
+    Ok(super::outbox::check(&keyed_mac(key), &sealed, &rows, &head, true).findings)
 }
 
 pub fn checkpoint(conn: &mut DbConn) -> QueryResult<Checkpoint> {
@@ -122,6 +177,14 @@ fn verify_snapshot(
                 reason: format!("entry {} differs from the checkpoint", c.seq),
             });
         }
+    }
+    let findings = outbox_findings(conn, key)?;
+    if !findings.is_empty() {
+        return Ok(Verdict::Tampered {
+            count,
+            head,
+            findings,
+        });
     }
     Ok(Verdict::Intact { count, head })
 }

@@ -135,6 +135,17 @@ diesel::table! {
         outcome -> Text,
         request_id -> Nullable<Text>,
         client_addr -> Nullable<Text>,
+        seq -> BigInt,
+        mac -> Text,
+    }
+}
+
+diesel::table! {
+    audit_outbox_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+        tag -> Text,
     }
 }
 
@@ -164,6 +175,9 @@ diesel::table! {
         indexed_hash -> Text,
         rebuild_seq -> BigInt,
         rebuild_from -> BigInt,
+        outbox_seq -> BigInt,
+        outbox_hash -> Text,
+        outbox_legacy_id -> BigInt,
     }
 }
 
@@ -195,6 +209,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     break_glass_grants,
     notifications,
     audit_outbox,
+    audit_outbox_head,
     audit_logs,
     audit_head,
     audit_index,

@@ -205,6 +205,9 @@ impl Actor {
 pub struct Tx<'t, 'c> {
     db: &'t mut crate::db::Tx<'c>,
     actor: &'t Actor,
+    /// The entries `record` took, appended to the outbox at the end of the transaction.
+    entries: Vec<NewEntry>,
+    /// An entry was recorded (here or by a nested actor's `as_actor`).
     recorded: bool,
 }
 
@@ -217,12 +220,15 @@ impl<'t, 'c> Tx<'t, 'c> {
         let mut tx = Tx {
             db,
             actor,
+            entries: Vec::new(),
             recorded: false,
         };
         let value = f(&mut tx)?;
         if !tx.recorded {
             return Err(Error::internal("a write recorded no audit entry"));
         }
+        // Last, so that the outbox chain's head is held only from here to the commit.
+        tx.actor.audit.append(tx.db.conn, &tx.entries)?;
         Ok(value)
     }
 
@@ -257,7 +263,7 @@ impl<'t, 'c> Tx<'t, 'c> {
         patient: Option<&str>,
     ) -> Result<()> {
         let entry = self.actor.entry(action, resource, id, patient);
-        crate::audit::record(self.db.conn, &entry)?;
+        self.entries.push(entry);
         self.recorded = true;
         Ok(())
     }
@@ -274,7 +280,7 @@ impl<'t, 'c> Tx<'t, 'c> {
         patient: Option<&str>,
     ) -> Result<()> {
         let entry = actor.entry(action, resource, id, patient);
-        crate::audit::record(self.db.conn, &entry)?;
+        self.entries.push(entry);
         self.recorded = true;
         Ok(())
     }
@@ -629,14 +635,21 @@ impl Ctx {
             .await
     }
 
-    /// Records the read's audit entries and hands the data over: the one way patient data
-    /// leaves the server.
-    pub async fn reveal<T>(&self, seen: Audited<T>) -> T {
-        for (action, resource, id, patient) in seen.entries {
-            let entry = self.actor.entry_of(action, resource, id, patient);
-            self.actor.audit.record_async(entry);
+    /// Records the read's audit entries and hands the data over once they are durable: the one
+    /// way patient data leaves the server. No entry sealed in time (the database is down): 503,
+    /// and nothing is revealed.
+    pub async fn reveal<T>(&self, seen: Audited<T>) -> Result<T> {
+        if seen.entries.is_empty() {
+            return Ok(seen.value);
         }
-        seen.value
+        let audit = &self.actor.audit;
+        let generation = audit.record_read(seen.entries.into_iter().map(
+            |(action, resource, id, patient)| self.actor.entry_of(action, resource, id, patient),
+        ));
+        audit.durable(generation).await.map_err(|()| {
+            Error::Unavailable("a read's audit entries were not sealed within 5 s".into())
+        })?;
+        Ok(seen.value)
     }
 }
 

@@ -14,6 +14,7 @@ mod billing;
 mod consent;
 mod demo;
 mod devices;
+mod durability;
 mod education;
 mod kit_defects;
 mod lab;

@@ -99,6 +99,25 @@ fn migration_names_follow_the_numbering_scheme() {
     );
 }
 
+/// Today's sealer also reads the outbox chain's columns (migration 20261128145208): what an
+/// older schema is lent for a seal, and how it is taken back.
+const LEND_OUTBOX_CHAIN: &str = "
+    ALTER TABLE audit_head ADD COLUMN outbox_seq BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE audit_head ADD COLUMN outbox_hash TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit_head ADD COLUMN outbox_legacy_id BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE audit_outbox ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE audit_outbox ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+    CREATE TABLE audit_outbox_head (id INTEGER PRIMARY KEY NOT NULL, seq BIGINT NOT NULL,
+                                    hash TEXT NOT NULL, tag TEXT NOT NULL);
+    INSERT INTO audit_outbox_head (id, seq, hash, tag) VALUES (1, 0, '', '');";
+const RETURN_OUTBOX_CHAIN: &str = "
+    ALTER TABLE audit_head DROP COLUMN outbox_seq;
+    ALTER TABLE audit_head DROP COLUMN outbox_hash;
+    ALTER TABLE audit_head DROP COLUMN outbox_legacy_id;
+    ALTER TABLE audit_outbox DROP COLUMN seq;
+    ALTER TABLE audit_outbox DROP COLUMN mac;
+    DROP TABLE audit_outbox_head;";
+
 /// (table, column, type class, not null)
 type Column = (String, String, &'static str, bool);
 
@@ -264,8 +283,10 @@ fn the_audit_rowid_migration_keeps_an_existing_chain() {
              ALTER TABLE audit_head ADD COLUMN rebuild_seq BIGINT NOT NULL DEFAULT 0;",
         )
         .unwrap();
+        conn.batch_execute(LEND_OUTBOX_CHAIN).unwrap();
         let sealed = healthapi::audit::seal(&mut conn, &key, &entries).unwrap();
         assert_eq!(sealed.sealed, 1200);
+        conn.batch_execute(RETURN_OUTBOX_CHAIN).unwrap();
         conn.batch_execute(
             "ALTER TABLE audit_head DROP COLUMN indexed_seq;
              ALTER TABLE audit_head DROP COLUMN indexed_hash;
@@ -342,7 +363,9 @@ fn the_postgres_index_migration_writes_the_indexers_rows() {
             "ALTER TABLE audit_head ADD COLUMN rebuild_seq BIGINT NOT NULL DEFAULT 0",
         )
         .unwrap();
+        conn.batch_execute(LEND_OUTBOX_CHAIN).unwrap();
         healthapi::audit::seal(&mut conn, b"k", &entries).unwrap();
+        conn.batch_execute(RETURN_OUTBOX_CHAIN).unwrap();
         conn.batch_execute("ALTER TABLE audit_head DROP COLUMN rebuild_seq")
             .unwrap();
     }

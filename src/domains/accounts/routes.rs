@@ -311,7 +311,7 @@ async fn list_users(
     let found = ctx
         .read(move |conn, _| super::list_users(conn, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 /// Read an account: admin and auditor any, everyone else themself.
@@ -321,7 +321,7 @@ async fn get_user(ctx: Ctx, Path(id): Path<UserId>) -> Result<Tagged<User>, ApiE
     let found = ctx
         .read(move |conn, actor| super::get_user(conn, actor, &id))
         .await?;
-    let user = ctx.reveal(found).await;
+    let user = ctx.reveal(found).await?;
     Ok(Tagged(user.version, user))
 }
 
@@ -450,7 +450,7 @@ async fn trail_page(
     let found = ctx
         .read(move |conn, _| super::audit_page(conn, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 /// The audit trail (admin, auditor), newest first.

@@ -52,7 +52,7 @@ async fn list_appointments(
     let found = ctx
         .read(move |conn, actor| super::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/appointments/{id}", tag = "appointments", params(("id" = String, Path)),
@@ -64,7 +64,7 @@ async fn get_appointment(
     let found = ctx
         .read(move |conn, actor| super::get(conn, actor, &id))
         .await?;
-    let a = ctx.reveal(found).await;
+    let a = ctx.reveal(found).await?;
     Ok(Tagged(a.version, a))
 }
 

@@ -154,7 +154,7 @@ async fn list_claims(
     let found = ctx
         .read(move |conn, actor| claims::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/claims/{id}", tag = "billing", params(("id" = String, Path)),
@@ -163,7 +163,7 @@ async fn get_claim(ctx: Ctx, Path(id): Path<ClaimId>) -> Result<Tagged<Claim>, A
     let found = ctx
         .read(move |conn, actor| claims::get(conn, actor, &id))
         .await?;
-    let c = ctx.reveal(found).await;
+    let c = ctx.reveal(found).await?;
     Ok(Tagged(c.version, c))
 }
 
@@ -227,7 +227,7 @@ async fn list_payments(
     let found = ctx
         .read(move |conn, actor| payments::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/payments/{id}", tag = "billing", params(("id" = String, Path)),
@@ -236,7 +236,7 @@ async fn get_payment(ctx: Ctx, Path(id): Path<PaymentId>) -> Result<axum::Json<P
     let found = ctx
         .read(move |conn, actor| payments::get(conn, actor, &id))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }
 
 /// Draft an invoice (billing staff, admins) with the next number.
@@ -266,7 +266,7 @@ async fn list_invoices(
     let found = ctx
         .read(move |conn, actor| invoices::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/invoices/{id}", tag = "billing", params(("id" = String, Path)),
@@ -275,7 +275,7 @@ async fn get_invoice(ctx: Ctx, Path(id): Path<InvoiceId>) -> Result<Tagged<Invoi
     let found = ctx
         .read(move |conn, actor| invoices::get(conn, actor, &id))
         .await?;
-    let i = ctx.reveal(found).await;
+    let i = ctx.reveal(found).await?;
     Ok(Tagged(i.version, i))
 }
 

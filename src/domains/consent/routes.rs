@@ -128,7 +128,7 @@ async fn list_consents(
     let found = ctx
         .read(move |conn, actor| super::list_consents(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 /// The current consent per kind for a user.
@@ -142,7 +142,7 @@ async fn consent_status(
     let found = ctx
         .read(move |conn, actor| super::status(conn, actor, &id))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }
 
 /// Pre-flight for clients: 204 if the patient has given consent of this kind, else 409
@@ -164,6 +164,6 @@ async fn consent_check(
     let found = ctx
         .read(move |conn, actor| super::check(conn, actor, &id, kind))
         .await?;
-    ctx.reveal(found).await?;
+    ctx.reveal(found).await??;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -77,7 +77,7 @@ async fn list_devices(
     let found = ctx
         .read(move |conn, actor| super::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/devices/{id}", tag = "devices", params(("id" = String, Path)),
@@ -89,7 +89,7 @@ async fn get_device(
     let found = ctx
         .read(move |conn, actor| super::get(conn, actor, &id))
         .await?;
-    let d = ctx.reveal(found).await;
+    let d = ctx.reveal(found).await?;
     Ok(Tagged(d.version, d))
 }
 
@@ -212,7 +212,7 @@ async fn get_data(
     let found = ctx
         .read(move |conn, actor| ingest::data(conn, actor, &id, q, &page))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }
 
 /// The patient's monitoring rules: the catalogue's defaults with their overrides.
@@ -226,7 +226,7 @@ async fn get_rules(
     let found = ctx
         .read(move |conn, actor| monitoring::get_rules(conn, actor, &id))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }
 
 /// Override rules (a doctor of the patient's care team): the metrics named are replaced.
@@ -257,7 +257,7 @@ async fn list_logs(
     let found = ctx
         .read(move |conn, actor| monitoring::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 /// Acknowledge an entry (a doctor of the patient's care team); further readings past the limit

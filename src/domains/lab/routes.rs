@@ -75,7 +75,7 @@ async fn list_orders(
     let found = ctx
         .read(move |conn, actor| super::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/lab-orders/{id}", tag = "lab", params(("id" = String, Path)),
@@ -84,7 +84,7 @@ async fn get_order(ctx: Ctx, Path(id): Path<LabOrderId>) -> Result<Tagged<LabOrd
     let found = ctx
         .read(move |conn, actor| super::get(conn, actor, &id))
         .await?;
-    let o = ctx.reveal(found).await;
+    let o = ctx.reveal(found).await?;
     Ok(Tagged(o.version, o))
 }
 
@@ -148,7 +148,7 @@ async fn list_results(
     let found = ctx
         .read(move |conn, actor| results::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/lab-results/{id}", tag = "lab", params(("id" = String, Path)),
@@ -157,7 +157,7 @@ async fn get_result(ctx: Ctx, Path(id): Path<LabResultId>) -> Result<Tagged<LabR
     let found = ctx
         .read(move |conn, actor| results::get(conn, actor, &id))
         .await?;
-    let r = ctx.reveal(found).await;
+    let r = ctx.reveal(found).await?;
     Ok(Tagged(r.version, r))
 }
 
@@ -190,7 +190,7 @@ async fn result_history(
     let found = ctx
         .read(move |conn, actor| results::history(conn, actor, &id))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }
 
 /// Create an image record, `pending_upload` (a doctor on the care team, a lab technician,
@@ -223,7 +223,7 @@ async fn list_images(
     let found = ctx
         .read(move |conn, actor| images::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/diagnostic-images/{id}", tag = "lab", params(("id" = String, Path)),
@@ -232,7 +232,7 @@ async fn get_image(ctx: Ctx, Path(id): Path<ImageId>) -> Result<Tagged<Diagnosti
     let found = ctx
         .read(move |conn, actor| images::get(conn, actor, &id))
         .await?;
-    let i = ctx.reveal(found).await;
+    let i = ctx.reveal(found).await?;
     Ok(Tagged(i.version, i))
 }
 
@@ -385,7 +385,7 @@ async fn get_content(
     let found = ctx
         .read(move |conn, actor| images::content(conn, actor, &id))
         .await?;
-    let c = ctx.reveal(found).await;
+    let c = ctx.reveal(found).await?;
     let etag = format!("\"{}\"", c.sha256);
     if headers
         .get(header::IF_NONE_MATCH)

@@ -64,7 +64,7 @@ async fn list_notifications(
             None,
             std::iter::empty(),
         ))
-        .await)
+        .await?)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -145,7 +145,7 @@ async fn stream(ctx: Ctx, headers: HeaderMap) -> Result<impl IntoResponse, ApiEr
     };
     // Opening the stream reads one's notifications: one entry, at the start.
     ctx.reveal(Audited::search((), NOTIFICATION, None, std::iter::empty()))
-        .await;
+        .await?;
     let events = event_stream(
         state.db.clone(),
         user,

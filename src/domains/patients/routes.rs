@@ -90,7 +90,7 @@ async fn list_patients(
     let found = ctx
         .read(move |conn, actor| super::list_patients(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 /// Read one patient's demographics (audited).
@@ -101,7 +101,7 @@ async fn get_patient(ctx: Ctx, Path(id): Path<PatientId>) -> Result<Tagged<Patie
     let found = ctx
         .read(move |conn, actor| super::get_patient(conn, actor, &id))
         .await?;
-    let patient = ctx.reveal(found).await;
+    let patient = ctx.reveal(found).await?;
     Ok(Tagged(patient.version, patient))
 }
 
@@ -135,7 +135,7 @@ async fn get_care_team(
     let found = ctx
         .read(move |conn, actor| super::care_team_of(conn, actor, &id))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }
 
 /// Emergency access: a doctor states a reason and reaches one patient's clinical data for a

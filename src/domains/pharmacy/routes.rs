@@ -267,7 +267,7 @@ async fn list_prescriptions(
     let found = ctx
         .read(move |conn, actor| prescriptions::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/prescriptions/{id}", tag = "pharmacy", params(("id" = String, Path)),
@@ -279,7 +279,7 @@ async fn get_prescription(
     let found = ctx
         .read(move |conn, actor| prescriptions::get(conn, actor, &id))
         .await?;
-    let p = ctx.reveal(found).await;
+    let p = ctx.reveal(found).await?;
     Ok(Tagged(p.version, p))
 }
 
@@ -338,7 +338,7 @@ async fn list_orders(
     let found = ctx
         .read(move |conn, actor| orders::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/pharmacy-orders/{id}", tag = "pharmacy", params(("id" = String, Path)),
@@ -347,7 +347,7 @@ async fn get_order(ctx: Ctx, Path(id): Path<OrderId>) -> Result<Tagged<PharmacyO
     let found = ctx
         .read(move |conn, actor| orders::get(conn, actor, &id))
         .await?;
-    let o = ctx.reveal(found).await;
+    let o = ctx.reveal(found).await?;
     Ok(Tagged(o.version, o))
 }
 

@@ -100,7 +100,7 @@ async fn list_messages(
     let found = ctx
         .read(move |conn, actor| super::list(conn, actor, q, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 /// One message the caller sent or received (404 for anyone else, admins included).
@@ -110,7 +110,7 @@ async fn get_message(ctx: Ctx, Path(id): Path<MessageId>) -> Result<axum::Json<M
     let found = ctx
         .read(move |conn, actor| super::get(conn, actor, &id))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }
 
 /// The receiver marks a message read.
@@ -136,7 +136,7 @@ async fn get_thread(
     let found = ctx
         .read(move |conn, actor| super::thread(conn, actor, &thread_id))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }
 
 /// Give feedback: a rating 1–5 in a category, a comment; about an appointment only your own.
@@ -280,5 +280,5 @@ async fn recommended(
     let found = ctx
         .read(move |conn, actor| education::recommended(conn, actor, &id, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }

@@ -53,7 +53,7 @@ async fn list_records(
     let found = ctx
         .read(move |conn, actor| super::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/medical-records/{id}", tag = "medical-records", params(("id" = String, Path)),
@@ -62,7 +62,7 @@ async fn get_record(ctx: Ctx, Path(id): Path<RecordId>) -> Result<Tagged<Medical
     let found = ctx
         .read(move |conn, actor| super::get(conn, actor, &id))
         .await?;
-    let r = ctx.reveal(found).await;
+    let r = ctx.reveal(found).await?;
     Ok(Tagged(r.version, r))
 }
 
@@ -94,5 +94,5 @@ async fn record_history(
     let found = ctx
         .read(move |conn, actor| super::history(conn, actor, &id))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }

@@ -70,7 +70,7 @@ async fn list_referrals(
     let found = ctx
         .read(move |conn, actor| super::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/referrals/{id}", tag = "referrals", params(("id" = String, Path)),
@@ -82,7 +82,7 @@ async fn get_referral(
     let found = ctx
         .read(move |conn, actor| super::get(conn, actor, &id))
         .await?;
-    let r = ctx.reveal(found).await;
+    let r = ctx.reveal(found).await?;
     Ok(Tagged(r.version, r))
 }
 
@@ -114,7 +114,7 @@ async fn referral_history(
     let found = ctx
         .read(move |conn, actor| super::history(conn, actor, &id))
         .await?;
-    Ok(axum::Json(ctx.reveal(found).await))
+    Ok(axum::Json(ctx.reveal(found).await?))
 }
 
 /// A note by the referral's specialist, while it is accepted, scheduled or completed.
@@ -149,5 +149,5 @@ async fn list_notes(
     let found = ctx
         .read(move |conn, actor| super::notes(conn, actor, &id, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }

@@ -64,7 +64,7 @@ async fn list_visits(
     let found = ctx
         .read(move |conn, actor| super::list(conn, actor, f, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/virtual-visits/{id}", tag = "telemedicine", params(("id" = String, Path)),
@@ -73,7 +73,7 @@ async fn get_visit(ctx: Ctx, Path(id): Path<VisitId>) -> Result<Tagged<VirtualVi
     let found = ctx
         .read(move |conn, actor| super::get(conn, actor, &id))
         .await?;
-    let v = ctx.reveal(found).await;
+    let v = ctx.reveal(found).await?;
     Ok(Tagged(v.version, v))
 }
 
@@ -130,7 +130,7 @@ async fn list_sessions(
     let found = ctx
         .read(move |conn, actor| video::list(conn, actor, &id, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 #[utoipa::path(get, path = "/video-sessions/{id}", tag = "telemedicine",
@@ -143,7 +143,7 @@ async fn get_session(
     let found = ctx
         .read(move |conn, actor| video::get(conn, actor, &id))
         .await?;
-    let s = ctx.reveal(found).await;
+    let s = ctx.reveal(found).await?;
     Ok(Tagged(s.version, s))
 }
 
@@ -201,7 +201,7 @@ async fn list_messages(
     let found = ctx
         .read(move |conn, actor| chat::history(conn, actor, &id, f.after, &page))
         .await?;
-    Ok(ctx.reveal(found).await)
+    Ok(ctx.reveal(found).await?)
 }
 
 /// A single-use ticket, valid 60 seconds, that opens the chat socket as the caller:

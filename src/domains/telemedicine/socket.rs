@@ -48,7 +48,7 @@ impl Live {
         let opened = ctx
             .read(move |conn, actor| chat::open(conn, actor, &v))
             .await?;
-        ctx.reveal(opened).await;
+        ctx.reveal(opened).await?;
         let events = ctx.state().hub.subscribe();
         let v = visit.clone();
         let (replay, newest) = ctx
