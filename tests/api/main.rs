@@ -24,6 +24,7 @@ mod patients;
 mod pharmacy;
 mod portal;
 mod referrals;
+mod request_bodies;
 mod route_table;
 mod shutdown;
 mod smoke;
