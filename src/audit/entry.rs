@@ -219,13 +219,20 @@ impl NewEntry {
         )
     }
 
-    /// `new`, taking the ids it keeps.
+    /// `new`, taking the ids it keeps. Ids come from requests: a NUL in one (which the HTTP
+    /// edge refuses; this is the last line) is replaced, since PostgreSQL cannot store it and
+    /// one unstorable entry would stop the sealer for every entry behind it.
     pub fn of(
         action: Action,
         resource: Resource,
         resource_id: Option<String>,
         patient_id: Option<String>,
     ) -> NewEntry {
+        let storable = |id: Option<String>| match id {
+            Some(id) if id.contains('\0') => Some(id.replace('\0', "\u{FFFD}")),
+            id => id,
+        };
+        let (resource_id, patient_id) = (storable(resource_id), storable(patient_id));
         NewEntry {
             occurred_at: crate::db::now(),
             user_id: None,
@@ -268,5 +275,27 @@ mod utc {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::NaiveDateTime, D::Error> {
         Ok(chrono::DateTime::<chrono::Utc>::deserialize(d)?.naive_utc())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An id from a request that spells NUL is stored with U+FFFD instead: PostgreSQL cannot
+    /// store NUL, and one entry it refuses would stop the sealer.
+    #[test]
+    fn a_nul_in_an_id_is_replaced() {
+        let e = NewEntry::new(
+            Action::Read,
+            Resource::named("user"),
+            Some("a\0b"),
+            Some("\0"),
+        );
+        assert_eq!(e.resource_id.as_deref(), Some("a\u{FFFD}b"));
+        assert_eq!(e.patient_id.as_deref(), Some("\u{FFFD}"));
+        let plain = NewEntry::new(Action::Read, Resource::named("user"), Some("ab"), None);
+        assert_eq!(plain.resource_id.as_deref(), Some("ab"));
+        assert_eq!(plain.patient_id, None);
     }
 }

@@ -306,7 +306,40 @@ async fn only_utf8_application_json_is_json(app: &TestApp) {
     .expect(200);
 }
 
+/// A NUL spelled in a path or a query (`%00`) is a 400 problem. On PostgreSQL it was a 500,
+/// and worse: in the id of a refusal's audit entry (a patient asking for `/users/%00`) it
+/// stopped the audit sealer, so the trail could not be read and requests piled up behind it.
+async fn nul_in_a_path_or_query_is_400_and_the_trail_goes_on(app: &TestApp) {
+    let p = app.patient("Nully").await;
+    for path in [
+        "/users/%00",
+        "/users/%00/consent-status",
+        "/patients/%00",
+        "/patients?q=%00",
+        "/patients?q=a%00b",
+        "/audit-logs?user_id=%00",
+    ] {
+        for token in [&p.token, &app.admin_token] {
+            let r = app.get(path, token).await.problem(400);
+            assert!(r.text.contains("%00"), "{path}: {}", r.text);
+        }
+    }
+    // The trail still seals and answers: the patient's next read is there.
+    app.get(&format!("/patients/{}", p.pid()), &p.token)
+        .await
+        .expect(200);
+    crate::clinical::audit_until(app, &format!("user_id={}", p.user_id), |items| {
+        crate::clinical::has_entry(items, "read", "patient", Some(p.pid()), "success")
+    })
+    .await;
+    // `%00` is refused, not other escapes.
+    app.get("/patients?q=%C3%A9", &app.admin_token)
+        .await
+        .expect(200);
+}
+
 both_backends!(
+    nul_in_a_path_or_query_is_400_and_the_trail_goes_on,
     a_declared_oversized_body_is_413_at_once,
     control_characters_in_json_strings_are_422,
     birth_dates_are_strict,
