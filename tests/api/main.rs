@@ -17,6 +17,7 @@ mod devices;
 mod education;
 mod kit_defects;
 mod lab;
+mod login_throttle;
 mod medical_records;
 mod migrations;
 mod notifications;
