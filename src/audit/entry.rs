@@ -125,6 +125,9 @@ pub enum Action {
     Register,
     PasswordChange,
     BreakGlass,
+    /// A doctor joined a patient's care team for the first time, and not by the patient's own
+    /// act (a doctor or an admin booked, ordered, referred...): flagged like break-glass.
+    CareTeamJoined,
     ConsentGiven,
     ConsentRevoked,
 }
@@ -143,6 +146,7 @@ impl Action {
         Action::Register,
         Action::PasswordChange,
         Action::BreakGlass,
+        Action::CareTeamJoined,
         Action::ConsentGiven,
         Action::ConsentRevoked,
     ];
@@ -162,6 +166,7 @@ impl Action {
             Action::Register => "register",
             Action::PasswordChange => "password_change",
             Action::BreakGlass => "break_glass",
+            Action::CareTeamJoined => "care_team_joined",
             Action::ConsentGiven => "consent_given",
             Action::ConsentRevoked => "consent_revoked",
         }

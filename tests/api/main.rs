@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod billing;
+mod care_team_joins;
 mod consent;
 mod demo;
 mod devices;
