@@ -125,6 +125,9 @@ pub enum Action {
     Register,
     PasswordChange,
     BreakGlass,
+    /// A doctor joined a patient's care team for the first time, and not by the patient's own
+    /// act (a doctor or an admin booked, ordered, referred...): flagged like break-glass.
+    CareTeamJoined,
     ConsentGiven,
     ConsentRevoked,
     /// The sealer found outbox entries edited, removed or inserted before sealing.
@@ -145,6 +148,7 @@ impl Action {
         Action::Register,
         Action::PasswordChange,
         Action::BreakGlass,
+        Action::CareTeamJoined,
         Action::ConsentGiven,
         Action::ConsentRevoked,
         Action::TamperDetected,
@@ -165,6 +169,7 @@ impl Action {
             Action::Register => "register",
             Action::PasswordChange => "password_change",
             Action::BreakGlass => "break_glass",
+            Action::CareTeamJoined => "care_team_joined",
             Action::ConsentGiven => "consent_given",
             Action::ConsentRevoked => "consent_revoked",
             Action::TamperDetected => "tamper_detected",
@@ -223,13 +228,20 @@ impl NewEntry {
         )
     }
 
-    /// `new`, taking the ids it keeps.
+    /// `new`, taking the ids it keeps. Ids come from requests: a NUL in one (which the HTTP
+    /// edge refuses; this is the last line) is replaced, since PostgreSQL cannot store it and
+    /// one unstorable entry would stop the sealer for every entry behind it.
     pub fn of(
         action: Action,
         resource: Resource,
         resource_id: Option<String>,
         patient_id: Option<String>,
     ) -> NewEntry {
+        let storable = |id: Option<String>| match id {
+            Some(id) if id.contains('\0') => Some(id.replace('\0', "\u{FFFD}")),
+            id => id,
+        };
+        let (resource_id, patient_id) = (storable(resource_id), storable(patient_id));
         NewEntry {
             occurred_at: crate::db::now(),
             user_id: None,
@@ -272,5 +284,27 @@ mod utc {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono::NaiveDateTime, D::Error> {
         Ok(chrono::DateTime::<chrono::Utc>::deserialize(d)?.naive_utc())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An id from a request that spells NUL is stored with U+FFFD instead: PostgreSQL cannot
+    /// store NUL, and one entry it refuses would stop the sealer.
+    #[test]
+    fn a_nul_in_an_id_is_replaced() {
+        let e = NewEntry::new(
+            Action::Read,
+            Resource::named("user"),
+            Some("a\0b"),
+            Some("\0"),
+        );
+        assert_eq!(e.resource_id.as_deref(), Some("a\u{FFFD}b"));
+        assert_eq!(e.patient_id.as_deref(), Some("\u{FFFD}"));
+        let plain = NewEntry::new(Action::Read, Resource::named("user"), Some("ab"), None);
+        assert_eq!(plain.resource_id.as_deref(), Some("ab"));
+        assert_eq!(plain.patient_id, None);
     }
 }

@@ -54,14 +54,25 @@ pub fn on_care_team(
 /// break-glass grants and replaces an earlier one. One upsert on the
 /// `(patient_id, doctor_id, source)` unique key, so concurrent writers linking the same pair
 /// never fail on each other (a select-then-insert would: the second insert hits the key).
+///
+/// Returns whether this is the doctor's first link to the patient ever (no link of any source,
+/// live or ended, before). Domains do not call this for what they create: they call
+/// `patients::join_care_team`, which flags a first link the patient did not make.
 pub fn link(
     conn: &mut DbConn,
     patient_id: &PatientId,
     doctor_id: &DoctorId,
     source: Source,
     expires_at: Option<chrono::NaiveDateTime>,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     use diesel::sql_types::{Nullable, Text, Timestamp};
+    // Links are never deleted (`unlink` ends them), so any row means an earlier link.
+    let linked_before: bool = select(exists(
+        care_team::table
+            .filter(care_team::patient_id.eq(patient_id.as_str()))
+            .filter(care_team::doctor_id.eq(doctor_id.as_str())),
+    ))
+    .get_result(conn)?;
     let on_conflict = if expires_at.is_some() {
         "DO UPDATE SET expires_at = excluded.expires_at, since = excluded.since"
     } else {
@@ -81,7 +92,7 @@ pub fn link(
     .bind::<Timestamp, _>(now())
     .bind::<Nullable<Timestamp>, _>(expires_at)
     .execute(conn)?;
-    Ok(())
+    Ok(!linked_before)
 }
 
 /// Ends the doctor's link of one `source` on the patient's care team now (a rejected referral),

@@ -5,7 +5,7 @@ pub mod middleware;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::de::DeserializeOwned;
@@ -14,49 +14,28 @@ use utoipa::{IntoParams, ToSchema};
 
 pub use error::{ApiError, FieldError, Problem};
 
-/// A JSON body: 415 unless the content type is JSON, 413 past the body limit, 400 when it is not
-/// JSON at all, 422 (naming the field) when it is JSON of the wrong shape or has unknown fields.
+use crate::kit::AppState;
+
+/// A JSON body: 415 unless the content type is `application/json` (UTF-8), 413 past the body
+/// limit (at once when `Content-Length` declares more), 400 when it is not JSON at all, 422
+/// (naming the field) when it is JSON of the wrong shape, has unknown fields, or holds a
+/// control character in a string.
 pub struct AppJson<T>(pub T);
 
-impl<S, T> FromRequest<S> for AppJson<T>
+impl<T> FromRequest<AppState> for AppJson<T>
 where
-    S: Send + Sync,
     T: DeserializeOwned,
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|ct| {
-                let mime = ct
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "the body must be application/json",
-            ));
-        }
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        require_json(req.headers())?;
+        require_declared_length(req.headers(), state.config.body_limit)?;
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload-too-large",
-                        "the body is larger than the limit",
-                    )
+                    too_large("the body is larger than the limit")
                 } else {
                     ApiError::bad_request("the body could not be read")
                 }
@@ -65,7 +44,82 @@ where
     }
 }
 
+/// 415 unless the body is declared JSON: exactly `application/json` (any case), with no
+/// parameter but an optional `charset=utf-8` (JSON is UTF-8; RFC 8259). Other `+json` types —
+/// `application/problem+json` is what the server answers errors with, never a request — are
+/// not accepted.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json_media_type);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "the body must be application/json (UTF-8)",
+        ))
+    }
+}
+
+fn is_json_media_type(ct: &str) -> bool {
+    let mut parts = ct.split(';');
+    let mime = parts.next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return false;
+    }
+    parts.all(|param| {
+        let param = param.trim();
+        param.is_empty()
+            || param.split_once('=').is_some_and(|(name, value)| {
+                let value = value.trim();
+                let value = value
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(value);
+                name.trim().eq_ignore_ascii_case("charset") && value.eq_ignore_ascii_case("utf-8")
+            })
+    })
+}
+
+/// 413 at once when the request's `Content-Length` declares more than `limit` bytes, before
+/// any of the body is read (otherwise the request would wait for a body that is never sent
+/// until the request timeout, or read megabytes only to refuse them).
+pub fn require_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => Err(too_large(&format!(
+            "the body is larger than the limit of {limit} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn too_large(detail: &str) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", detail)
+}
+
+/// Parses a JSON body into `T`; every failure is a problem (see `AppJson`). A string (or an
+/// object's key) anywhere in the body that holds a control character other than tab, line
+/// feed and carriage return is a 422 naming its path: U+0000 cannot be stored in PostgreSQL
+/// text at all, and the others are never part of a name, an address or a note — accepted,
+/// they were stored as sent or silently trimmed away (U+0085 counts as whitespace).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if may_hold_control(bytes) {
+        // Rare: only then is the body parsed a second time, to find where.
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            let mut errors = Vec::new();
+            find_controls(&value, &mut String::new(), &mut errors);
+            if !errors.is_empty() {
+                return Err(ApiError::validation(errors));
+            }
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut *de) {
         // Anything after the value (`{...} trailing`) makes the body not JSON.
@@ -107,6 +161,88 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             };
             Err(ApiError::validation(vec![FieldError { field, message }]))
         }
+    }
+}
+
+/// Whether the raw body may hold a control character in a string: JSON spells C0 characters
+/// only as `\u00XX` escapes (raw ones are malformed JSON), DEL may be raw, and C1 characters
+/// are raw UTF-8 (`C2 80`..`C2 9F`) or escapes. A body without any of these holds none.
+fn may_hold_control(bytes: &[u8]) -> bool {
+    bytes
+        .windows(2)
+        .any(|w| (w[0] == b'\\' && w[1] == b'u') || (w[0] == 0xC2 && (0x80..=0x9F).contains(&w[1])))
+        || bytes.contains(&0x7F)
+}
+
+/// At most this many control-character faults are listed.
+const MAX_CONTROL_FAULTS: usize = 20;
+
+fn bad_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+fn control_message(s: &str) -> String {
+    if s.contains('\0') {
+        "must not contain a NUL character (U+0000)".to_string()
+    } else {
+        let c = s.chars().find(|c| bad_control(*c)).unwrap_or_default();
+        format!(
+            "must not contain control characters (U+{:04X}); only tab and line breaks are allowed",
+            c as u32
+        )
+    }
+}
+
+/// Appends a fault for each string under `value` that holds a control character, named by its
+/// path as serde names fields (`questions[2].text`).
+fn find_controls(value: &serde_json::Value, path: &mut String, out: &mut Vec<FieldError>) {
+    use serde_json::Value;
+    if out.len() >= MAX_CONTROL_FAULTS {
+        return;
+    }
+    match value {
+        Value::String(s) if s.chars().any(bad_control) => out.push(FieldError {
+            field: path.clone(),
+            message: control_message(s),
+        }),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                let _ = std::fmt::Write::write_fmt(path, format_args!("[{i}]"));
+                find_controls(item, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                if key.chars().any(bad_control) {
+                    // The key itself, with its control characters spelled out.
+                    for c in key.chars() {
+                        if bad_control(c) {
+                            path.extend(c.escape_unicode());
+                        } else {
+                            path.push(c);
+                        }
+                    }
+                    out.push(FieldError {
+                        field: path.clone(),
+                        message: control_message(key),
+                    });
+                } else {
+                    path.push_str(key);
+                    find_controls(item, path, out);
+                }
+                path.truncate(len);
+                if out.len() >= MAX_CONTROL_FAULTS {
+                    return;
+                }
+            }
+        }
+        _ => {}
     }
 }
 

@@ -509,7 +509,36 @@ async fn audited(app: &TestApp) {
     .await;
 }
 
+/// `/users/{id}/consent-status` of an account that does not exist is 404, like every other
+/// `/users/{id}/...` route — for an admin too, who reaches every account that exists; and so
+/// is a consent history asked for by such an id.
+async fn consent_status_of_an_unknown_user_is_404(app: &TestApp) {
+    let ann = app.patient("Known").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for id in [unknown.as_str(), "not-a-uuid"] {
+        app.get(&format!("/users/{id}/consent-status"), &app.admin_token)
+            .await
+            .problem(404);
+        app.get(&format!("/consents?user_id={id}"), &app.admin_token)
+            .await
+            .problem(404);
+        app.get(&format!("/users/{id}/consent-status"), &ann.token)
+            .await
+            .problem(404);
+    }
+    // An account that exists still answers, with or without a patient record.
+    let staff = app.staff("billing").await;
+    for user in [&ann.user_id, &staff.user_id] {
+        let rows = app
+            .get(&format!("/users/{user}/consent-status"), &app.admin_token)
+            .await
+            .expect(200);
+        assert_eq!(rows.body.as_array().map(Vec::len), Some(5), "{}", rows.text);
+    }
+}
+
 both_backends!(
+    consent_status_of_an_unknown_user_is_404,
     seeded_forms_and_form_admin,
     give_revoke_history_and_status,
     who_may_see_consents,

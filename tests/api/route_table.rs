@@ -508,6 +508,9 @@ fn request(
         ),
         ("GET", "/api/v1/users") => (path(template), admin, None),
         ("GET", "/api/v1/users/{id}") => (format!("/api/v1/users/{uid}"), admin, None),
+        ("DELETE", "/api/v1/users/{id}/login-throttle") => {
+            (format!("/api/v1/users/{uid}/login-throttle"), admin, None)
+        }
         ("PATCH", "/api/v1/users/{id}") => (
             format!("/api/v1/users/{uid}"),
             admin,

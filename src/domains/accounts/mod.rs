@@ -27,6 +27,8 @@ pub const USER: Resource = Resource::named("user");
 pub const ROLE: Resource = Resource::named("role");
 pub const SESSION: Resource = Resource::named("session");
 pub const AUDIT_LOG: Resource = Resource::named("audit_log");
+/// An account's failed sign-in counters, which an admin clears.
+pub const LOGIN_THROTTLE: Resource = Resource::named("login_throttle");
 
 const EMAIL: UniqueKey = UniqueKey {
     table: "users",
@@ -578,6 +580,15 @@ pub fn open_session(
 /// The account a sign-in names: (id, password hash, active).
 pub fn credentials(conn: &mut DbConn, email: &str) -> Result<Option<(String, String, bool)>> {
     Ok(store::credentials(conn, &email.trim().to_lowercase())?)
+}
+
+/// `DELETE /users/{id}/login-throttle` (admin): audits the clearing of an account's login
+/// throttle and returns the account's email, whose counters the handler clears (they live in
+/// the node's memory, not in this transaction). 404 for an account that does not exist.
+pub fn clear_login_throttle(tx: &mut Tx, id: &UserId) -> Result<String> {
+    let user = load_user(tx.conn(), id.as_str())?.ok_or(Error::NotFound)?;
+    tx.record(Action::Delete, LOGIN_THROTTLE, Some(id.as_str()), None)?;
+    Ok(user.email)
 }
 
 /// Revokes the caller's token.

@@ -8,7 +8,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     AccessLogFilter, AuditFilter, CreateUser, NewRole, Register, Registered, Role, RoleChange,
-    User, UserChange, UserFilter, AUDIT_LOG, ROLE, SESSION, USER,
+    User, UserChange, UserFilter, AUDIT_LOG, LOGIN_THROTTLE, ROLE, SESSION, USER,
 };
 use crate::audit::{Action, AuditLog};
 use crate::auth::permissions::CATALOGUE;
@@ -39,6 +39,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(Access::SignedIn, USER, routes!(change_password)))
         .routes(route(users_write, USER, routes!(create_user)))
         .routes(route(users_read, USER, routes!(list_users)))
+        .routes(route(
+            users_write,
+            LOGIN_THROTTLE,
+            routes!(clear_login_throttle),
+        ))
         // One's own account, or any with `users:read`: decided by the rule.
         .routes(route(Access::SignedIn, USER, routes!(get_user)))
         .routes(route(Access::SignedIn, USER, routes!(patch_user)))
@@ -113,7 +118,10 @@ pub struct LoginResponse {
 }
 
 /// Exchange email and password for a bearer token. Unknown email and wrong password get the
-/// same 401; repeated failures per account or address get 429.
+/// same 401. Repeated failures get 429 with `Retry-After`, for a wait that grows with each
+/// further failure: 5 of one account from one address hold that address for that account
+/// only; 20 from one address hold it for every account; 50 of one account from anywhere hold
+/// it for addresses it has not signed in from.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = LoginResponse), (status = 401, body = Problem),
         (status = 429, body = Problem)))]
@@ -163,7 +171,7 @@ async fn login(
             ));
         }
     };
-    state.throttle.record_success(&email_lower);
+    state.throttle.record_success(&email_lower, &ip);
     let token = tokens::random_token();
     let token_hash = tokens::token_hash(&token);
     let ttl = state.config.token_ttl_seconds;
@@ -267,7 +275,7 @@ async fn change_password(
             )
             .into());
     };
-    state.throttle.record_success(&throttle_key);
+    state.throttle.record_success(&throttle_key, &addr);
     let keep = ctx.principal().token_hash.clone();
     let uid = user_id.clone();
     ctx.write(move |tx| super::set_password(tx, &uid, new_hash, &keep))
@@ -312,6 +320,25 @@ async fn list_users(
         .read(move |conn, _| super::list_users(conn, f, &page))
         .await?;
     Ok(ctx.reveal(found).await?)
+}
+
+/// Clear an account's login throttle (admin): every failed sign-in and password-change attempt
+/// counted against it, from every address, is forgotten, so its owner may sign in again at
+/// once. Audited as `delete` of `login_throttle`. Counters are kept per server node: this
+/// clears the node that serves the request.
+#[utoipa::path(delete, path = "/users/{id}/login-throttle", tag = "accounts",
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn clear_login_throttle(ctx: Ctx, Path(id): Path<UserId>) -> Result<StatusCode, ApiError> {
+    let uid = id.clone();
+    let email = ctx
+        .write(move |tx| super::clear_login_throttle(tx, &uid))
+        .await?;
+    let password_key = format!("user:{id}");
+    ctx.state()
+        .throttle
+        .clear(&[email.trim().to_lowercase().as_str(), password_key.as_str()]);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Read an account: admin and auditor any, everyone else themself.

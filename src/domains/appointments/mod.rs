@@ -223,7 +223,7 @@ pub fn book(tx: &mut Tx, new: NewAppointment, check_times: bool) -> Result<Appoi
     let id = AppointmentId::generate();
     let by = tx.actor().user_id().map(str::to_string);
     store::insert(tx.conn(), &id, &new, by.as_deref())?;
-    care_team::link(tx.conn(), patient, doctor, CARE_TEAM, None)?;
+    patients::join_care_team(tx, patient, doctor, CARE_TEAM)?;
     tx.record(
         Action::Create,
         APPOINTMENT,

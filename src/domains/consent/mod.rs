@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::DbConn;
-use crate::domains::patients;
+use crate::domains::{accounts, patients};
 use crate::http::{ListResponse, Page};
 use crate::kit::{
     Action, Actor, Audited, Error, IfMatch, Level, PatientId, Resource, Result, Timestamp, Tx,
@@ -218,7 +218,15 @@ fn may_see(
     user_id: &UserId,
 ) -> Result<Option<Option<PatientId>>> {
     let patient = patients::patient_of_account(conn, user_id)?;
-    if actor.user_id() == Some(user_id.as_str()) || actor.scope().is_admin() {
+    if actor.user_id() == Some(user_id.as_str()) {
+        return Ok(Some(patient));
+    }
+    if actor.scope().is_admin() {
+        // An admin reaches every account, but only accounts that exist: an unknown id (or one
+        // that is not an id at all) is 404, as on every other `/users/{id}/...` route.
+        if !accounts::user_exists(conn, user_id)? {
+            return Err(Error::NotFound);
+        }
         return Ok(Some(patient));
     }
     match patient {

@@ -4,14 +4,15 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::ingest::{self, DataPage, DataQuery, IngestResult, Readings, READINGS};
 use super::monitoring::{self, LogFilter, LogId, MonitoringLog, MonitoringRule, LOG, RULES};
 use super::{DeviceFilter, DeviceId, DeviceWithToken, Metric, NewDevice, WearableDevice, DEVICE};
 use crate::http::{
-    parse_json, ApiError, AppJson, AppQuery, Created, ListResponse, PageParams, Problem, Tagged,
+    parse_json, require_declared_length, require_json, ApiError, AppJson, AppQuery, Created,
+    ListResponse, PageParams, Problem, Tagged,
 };
 use crate::kit::ctx::{client_addr, request_id};
 use crate::kit::{route, route_unaudited, Access, Actor, AppState, Ctx, Error, PatientId, Perm};
@@ -156,12 +157,16 @@ impl FromRequestParts<AppState> for Sender {
     request_body = Readings,
     responses((status = 200, body = IngestResult), (status = 401, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
-        (status = 413, body = Problem), (status = 422, body = Problem)))]
+        (status = 413, body = Problem), (status = 415, body = Problem),
+        (status = 422, body = Problem)))]
 async fn post_data(
     sender: Sender,
     Path(id): Path<DeviceId>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<IngestResult>, ApiError> {
+    require_json(&headers)?;
+    require_declared_length(&headers, MAX_INGEST_BYTES)?;
     let bytes = axum::body::to_bytes(body, MAX_INGEST_BYTES)
         .await
         .map_err(|_| {

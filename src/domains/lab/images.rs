@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{is_lab, reaches, store, LabOrderId};
-use crate::auth::care_team::{self, Source};
+use crate::auth::care_team::Source;
 use crate::blob::Stored;
 use crate::db::DbConn;
 use crate::domains::{appointments, patients};
@@ -162,7 +162,7 @@ pub fn create(tx: &mut Tx, new: NewImage) -> Result<DiagnosticImage> {
     let by = tx.actor().user_id().map(str::to_string);
     store::insert_image(tx.conn(), &id, &new, doctor.as_ref(), by.as_deref())?;
     if let Some(d) = &doctor {
-        care_team::link(tx.conn(), &patient, d, CARE_TEAM, None)?;
+        patients::join_care_team(tx, &patient, d, CARE_TEAM)?;
     }
     tx.record(
         Action::Create,

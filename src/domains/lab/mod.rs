@@ -14,10 +14,11 @@ mod store;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::care_team::{self, Source};
+use crate::auth::care_team::Source;
 use crate::auth::permissions::LAB_TECHNICIAN;
 use crate::db::DbConn;
 use crate::domains::appointments::{self, AppointmentId};
+use crate::domains::patients;
 use crate::http::{ListResponse, Page};
 use crate::kit::{
     Action, Actor, Arrow, Audited, DoctorId, Error, Level, Machine, PatientId, Resource, Result,
@@ -231,7 +232,7 @@ pub fn order(tx: &mut Tx, new: NewOrder) -> Result<LabOrder> {
     let id = LabOrderId::generate();
     let by = tx.actor().user_id().map(str::to_string);
     store::insert_order(tx.conn(), &id, &new, &doctor, by.as_deref())?;
-    care_team::link(tx.conn(), &patient, &doctor, CARE_TEAM, None)?;
+    patients::join_care_team(tx, &patient, &doctor, CARE_TEAM)?;
     tx.record(
         Action::Create,
         ORDER,

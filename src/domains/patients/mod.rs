@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::care_team::{self, BREAK_GLASS, REGISTRATION};
+use crate::auth::care_team::{self, Source, BREAK_GLASS, REGISTRATION};
 use crate::auth::permissions::{DOCTOR, PATIENT};
 use crate::db::sql::UniqueKey;
 use crate::db::DbConn;
@@ -675,6 +675,64 @@ pub fn break_glass(
         reason,
         expires_at,
     })
+}
+
+/// Links a doctor into a patient's care team for what the caller's transaction creates (an
+/// appointment, a record, a visit, an order, a referral, a prescription): the one way domains
+/// link. The doctor's first link to the patient ever, when the patient did not make it (the
+/// actor is not the patient: the doctor, another doctor or an admin did), is flagged like
+/// break-glass: a `care_team_joined` entry in the patient's access log (resource `care_team`,
+/// the doctor's id) and a `care_team_joined` notification that says who joined and how.
+pub fn join_care_team(
+    tx: &mut Tx,
+    patient: &PatientId,
+    doctor: &DoctorId,
+    source: Source,
+) -> Result<()> {
+    let first = care_team::link(tx.conn(), patient, doctor, source, None)?;
+    if !first || tx.scope().is_patient(patient) {
+        return Ok(());
+    }
+    let pid = patient.as_str();
+    tx.record(
+        Action::CareTeamJoined,
+        CARE_TEAM,
+        Some(doctor.as_str()),
+        Some(pid),
+    )?;
+    let who = match store::load_doctor(tx.conn(), doctor.as_str())? {
+        Some(d) => format!(
+            "Dr. {} {} ({})",
+            d.given_name.trim(),
+            d.family_name.trim(),
+            d.specialty.trim()
+        ),
+        None => "A doctor".to_string(),
+    };
+    let what = source.as_str().replace('_', " ");
+    let a = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    let by = if tx.scope().is_doctor(doctor) {
+        "that they made".to_string()
+    } else if tx.scope().is_admin() {
+        "made by an administrator".to_string()
+    } else {
+        "made by another doctor".to_string()
+    };
+    notifications::notify_patient(
+        tx,
+        patient,
+        "care_team_joined",
+        "A doctor joined your care team".to_string(),
+        format!(
+            "{who} joined your care team through {a} {what} {by}, and can now see your health \
+             records. This is shown in your access log; if you did not expect it, contact us."
+        ),
+        (CARE_TEAM, pid),
+    )
 }
 
 /// Does this patient exist? For flows that answer 409 on a dangling reference.

@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{is_pharmacist, store, MedicationId};
-use crate::auth::care_team::{self, Source};
+use crate::auth::care_team::Source;
 use crate::db::DbConn;
 use crate::domains::appointments::{self, AppointmentId};
+use crate::domains::patients;
 use crate::http::{ListResponse, Page};
 use crate::kit::{
     Action, Actor, Arrow, Audited, Date, DoctorId, Error, Level, Machine, PatientId, Resource,
@@ -198,7 +199,7 @@ pub fn prescribe(tx: &mut Tx, new: NewPrescription) -> Result<Prescription> {
     }
     let id = PrescriptionId::generate();
     store::insert_prescription(tx.conn(), &id, &new, &doctor, refills)?;
-    care_team::link(tx.conn(), &patient, &doctor, CARE_TEAM, None)?;
+    patients::join_care_team(tx, &patient, &doctor, CARE_TEAM)?;
     tx.record(
         Action::Create,
         PRESCRIPTION,

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::auth::care_team::{self, Source};
 use crate::db::DbConn;
 use crate::domains::appointments::{self, AppointmentId};
+use crate::domains::patients;
 use crate::http::{ListResponse, Page};
 use crate::kit::{
     Action, Actor, Arrow, Audited, DoctorId, Error, IfMatch, Level, Machine, PatientId, Resource,
@@ -191,7 +192,7 @@ pub fn create(tx: &mut Tx, new: NewRecord) -> Result<MedicalRecord> {
     let author = tx.actor().user_id().unwrap_or_default().to_string();
     store::insert(tx.conn(), &id, &new, &doctor_id)?;
     store::snapshot(tx.conn(), &id, &author)?;
-    care_team::link(tx.conn(), &new.patient_id, &doctor_id, CARE_TEAM, None)?;
+    patients::join_care_team(tx, &new.patient_id, &doctor_id, CARE_TEAM)?;
     tx.record(Action::Create, RECORD, Some(id.as_str()), Some(patient))?;
     store::load(tx.conn(), id.as_str())?.ok_or(Error::NotFound)
 }

@@ -309,7 +309,7 @@ pub fn refer(tx: &mut Tx, new: NewReferral) -> Result<ReferralRequest> {
         by.as_deref(),
         None,
     )?;
-    care_team::link(tx.conn(), &patient, &new.specialist_id, CARE_TEAM, None)?;
+    patients::join_care_team(tx, &patient, &new.specialist_id, CARE_TEAM)?;
     tx.record(
         Action::Create,
         REFERRAL,

@@ -15,7 +15,7 @@ mod video;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::care_team::{self, Source};
+use crate::auth::care_team::Source;
 use crate::db::DbConn;
 use crate::domains::appointments::{self, AppointmentId};
 use crate::domains::consent::{self, ConsentKind};
@@ -258,7 +258,7 @@ pub fn schedule(tx: &mut Tx, new: NewVisit, check_times: bool) -> Result<Virtual
     let id = VisitId::generate();
     let by = tx.actor().user_id().map(str::to_string);
     store::insert(tx.conn(), &id, &new, by.as_deref())?;
-    care_team::link(tx.conn(), patient, doctor, CARE_TEAM, None)?;
+    patients::join_care_team(tx, patient, doctor, CARE_TEAM)?;
     tx.record(
         Action::Create,
         VISIT,
