@@ -579,6 +579,48 @@ async fn oversized_uri_and_headers_are_problems(app: &TestApp) {
     assert_eq!(r.status().as_u16(), 414);
 }
 
+/// An id is a UUID: a query filter or a body field with anything else is 422 naming it (a
+/// filter `patient_id=abc` answered an empty page), a path segment with anything else is 404 like
+/// a UUID that names nothing, and a UUID in capitals names the same object.
+async fn ids_are_uuids(app: &TestApp) {
+    let ann = app.patient("Uuid").await;
+    for path in [
+        "/claims?patient_id=abc",
+        "/appointments?doctor_id=01900000-0000-7000-8000",
+        "/pharmacy-orders?prescription_id=__main__",
+    ] {
+        let r = assert_problem(app.get(path, &app.admin_token).await, 422);
+        let field = path.split(['?', '=']).nth(1).unwrap();
+        assert_eq!(r.body["errors"][0]["field"], field, "{path}: {}", r.text);
+    }
+    let r = app
+        .post(
+            "/lab-orders",
+            &app.admin_token,
+            json!({"patient_id": "abc", "test_code": "2345-7", "test_name": "Glucose"}),
+        )
+        .await;
+    let r = assert_problem(r, 422);
+    assert!(
+        r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == "patient_id" && e["message"] == "must be a UUID"),
+        "{}",
+        r.text
+    );
+    for path in ["/appointments/0", "/patients/abc", "/patients/abc/care-team"] {
+        assert_problem(app.get(path, &app.admin_token).await, 404);
+    }
+    let upper = ann.pid().to_uppercase();
+    let r = app
+        .get(&format!("/patients/{upper}"), &app.admin_token)
+        .await
+        .expect(200);
+    assert_eq!(r.body["id"], ann.pid());
+}
+
 /// What hyper answers by itself, before any of the server's code runs: a request that is not
 /// HTTP gets a bare 400 and the connection is closed (docs/DECISIONS.md, "HTTP and logs"). The
 /// backend plays no part: SQLite only.
@@ -601,6 +643,7 @@ async fn malformed_http_is_answered_by_hyper() {
 
 both_backends!(
     oversized_uri_and_headers_are_problems,
+    ids_are_uuids,
     malformed_json_is_400,
     wrong_content_type_is_415,
     oversized_body_is_413,
