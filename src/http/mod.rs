@@ -1,5 +1,6 @@
 //! Shared HTTP plumbing: errors, the JSON and query extractors, pagination, ETags.
 
+pub mod contract;
 pub mod error;
 pub mod middleware;
 
@@ -160,6 +161,7 @@ where
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1–500, default 50; larger values are clamped to 500.
+    #[param(minimum = 1)]
     pub limit: Option<i64>,
     /// Opaque cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,
