@@ -610,7 +610,11 @@ async fn ids_are_uuids(app: &TestApp) {
         "{}",
         r.text
     );
-    for path in ["/appointments/0", "/patients/abc", "/patients/abc/care-team"] {
+    for path in [
+        "/appointments/0",
+        "/patients/abc",
+        "/patients/abc/care-team",
+    ] {
         assert_problem(app.get(path, &app.admin_token).await, 404);
     }
     let upper = ann.pid().to_uppercase();
