@@ -29,7 +29,12 @@ pub use crate::kit::state::{AppState, Shared};
 #[openapi(
     info(title = "healthapi", description = "Health-data API: accounts, patients, doctors, care team, notifications and a tamper-evident audit trail."),
     modifiers(&BearerAuth),
-    components(schemas(crate::http::Problem, crate::http::FieldError)),
+    // Schemas that only query parameters name (utoipa registers those of bodies).
+    components(schemas(
+        crate::http::Problem,
+        crate::http::FieldError,
+        crate::domains::portal::MessageBox
+    )),
 )]
 struct ApiDoc;
 
@@ -48,11 +53,18 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document, generated from the handlers.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
+    routes().1
+}
+
+/// The routes and their OpenAPI document, completed with what every operation can answer
+/// (`http::contract`).
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut api) = OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", domains::router())
         .merge(crate::ops::router())
         .split_for_parts();
-    api
+    crate::http::contract::complete(&mut api);
+    (router, api)
 }
 
 /// Start-up reports audit entries edited, removed or inserted in the outbox while the server
@@ -141,10 +153,7 @@ fn spawn_housekeeping(db: Db) {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (api_router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .nest("/api/v1", domains::router())
-        .merge(crate::ops::router())
-        .split_for_parts();
+    let (api_router, api) = routes();
     let body_limit = state.config.body_limit;
     let timeout = Duration::from_secs(state.config.request_timeout_seconds);
     let metrics = state.metrics.clone();

@@ -131,6 +131,8 @@ impl Metrics {
 /// - the request id: a caller's `x-request-id` is kept only if it is one short id of plain
 ///   characters (it goes into audit entries and logs), else a fresh UUID replaces it; it is
 ///   echoed on the response;
+/// - a request target or header section past its bound is refused before routing, 414 or 431
+///   problem+json (`oversized`);
 /// - bare error responses from lower layers become problem+json (`problemize`);
 /// - metrics and one access-log line, with the route template, never the raw URI (a query such
 ///   as `?q=Smith` is PHI), and never headers (tokens);
@@ -149,7 +151,10 @@ pub async fn edge(State(metrics): State<Arc<Metrics>>, mut req: Request, next: N
     let mut resp = if has_nul(req.uri()) {
         nul_refused()
     } else {
-        problemize(next.run(req).await)
+        match oversized(&req) {
+            Some(refusal) => refusal.into_response(),
+            None => problemize(next.run(req).await),
+        }
     };
 
     let elapsed = start.elapsed();
@@ -186,6 +191,44 @@ fn has_nul(uri: &axum::http::Uri) -> bool {
 fn nul_refused() -> Response {
     ApiError::bad_request("the request's path and query must not contain a NUL character (%00)")
         .into_response()
+}
+
+/// The longest request target (path and query) served; longer ones are 414. hyper itself
+/// refuses targets past 64 KiB, with a bare 414 (docs/DECISIONS.md, "HTTP and logs").
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The largest header section served, counted as HTTP/1.1 sends it (`name: value\r\n` per
+/// field); larger ones are 431. hyper itself refuses a head past its read buffer (about
+/// 400 KiB) or with more than 100 fields, with a bare 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// 414 for a request target past `MAX_URI_BYTES`, 431 for a header section past
+/// `MAX_HEADER_BYTES`: refused before routing, as problem+json, with nothing of the request read
+/// further (a single 100 KB header was served before).
+fn oversized(req: &Request) -> Option<ApiError> {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or(req.uri().path().len(), |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers > MAX_HEADER_BYTES {
+        return Some(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            format!("the request's headers are larger than {MAX_HEADER_BYTES} bytes"),
+        ));
+    }
+    None
 }
 
 /// A duration as milliseconds with three decimals (`0.205`), formatted from integers.

@@ -1,5 +1,6 @@
 //! Shared HTTP plumbing: errors, the JSON and query extractors, pagination, ETags.
 
+pub mod contract;
 pub mod error;
 pub mod middleware;
 
@@ -271,11 +272,32 @@ where
     }
 }
 
+/// Path parameters, as `axum::extract::Path` reads them, except that a segment that does not
+/// parse (an id that is not a UUID) is 404 problem+json: the URL names no object, as a UUID
+/// that names none is 404 too. (axum's own rejection is a bare 400.)
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(_) => Err(ApiError::not_found()),
+        }
+    }
+}
+
 /// `limit` and `cursor`, shared by every list.
 #[derive(Debug, Clone, Deserialize, IntoParams, Default)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1–500, default 50; larger values are clamped to 500.
+    #[param(minimum = 1)]
     pub limit: Option<i64>,
     /// Opaque cursor from the previous page's `next_cursor`.
     pub cursor: Option<String>,

@@ -4,15 +4,35 @@
 /// Declares an id type: a UUID in text form, transparent in JSON and OpenAPI.
 #[macro_export]
 macro_rules! id_type {
+    // `Name as SchemaName`: the name of its OpenAPI schema, where two domains' ids share a Rust
+    // name (components are keyed by name: one would replace the other).
+    ($(#[$doc:meta])* $name:ident as $schema:ident) => {
+        $crate::id_type!(@emit [$(#[$doc])*] [#[schema(as = $schema)]] $name);
+    };
     ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
+        $crate::id_type!(@emit [$(#[$doc])*] [] $name);
+    };
+    (@emit [$($doc:tt)*] [$($schema:tt)*] $name:ident) => {
+        $($doc)*
         #[derive(
             Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
-            serde::Deserialize, utoipa::ToSchema,
+            utoipa::ToSchema,
         )]
         #[serde(transparent)]
         #[schema(value_type = String, format = Uuid)]
+        $($schema)*
         pub struct $name(String);
+
+        /// Only a UUID (`8-4-4-4-12` hex digits, any case; kept in lower case): anything else
+        /// names no object, and a body or query that sends it is 422 on that field.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(d)?;
+                $crate::kit::ids::canonical_uuid(&text)
+                    .map($name)
+                    .ok_or_else(|| serde::de::Error::custom("must be a UUID"))
+            }
+        }
 
         impl $name {
             /// A new id (UUIDv7, so ids sort by creation time).
@@ -43,6 +63,11 @@ macro_rules! id_type {
             }
         }
     };
+}
+
+/// `text` as the server writes a UUID (lower case, hyphenated), if it is one in that shape.
+pub fn canonical_uuid(text: &str) -> Option<String> {
+    (text.len() == 36 && uuid::Uuid::try_parse(text).is_ok()).then(|| text.to_ascii_lowercase())
 }
 
 id_type!(

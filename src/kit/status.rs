@@ -142,12 +142,21 @@ impl<S: WireEnum, P: Copy + Eq> Machine<'_, S, P> {
 /// ```
 #[macro_export]
 macro_rules! wire_enum {
+    // `Name as SchemaName of ...`: the name of its OpenAPI schema, where two domains' enums
+    // share a Rust name (components are keyed by name: one would replace the other).
+    ($(#[$doc:meta])* $name:ident as $schema:ident of $of:literal { $($variant:ident = $wire:tt),+ $(,)? }) => {
+        $crate::wire_enum!(@emit [$(#[$doc])*] [#[schema(as = $schema)]] $name of $of { $($variant = $wire),+ });
+    };
     ($(#[$doc:meta])* $name:ident of $of:literal { $($variant:ident = $wire:tt),+ $(,)? }) => {
-        $(#[$doc])*
+        $crate::wire_enum!(@emit [$(#[$doc])*] [] $name of $of { $($variant = $wire),+ });
+    };
+    (@emit [$($doc:tt)*] [$($schema:tt)*] $name:ident of $of:literal { $($variant:ident = $wire:tt),+ }) => {
+        $($doc)*
         #[derive(
             Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
             utoipa::ToSchema,
         )]
+        $($schema)*
         pub enum $name {
             $(#[serde(rename = $wire)] $variant,)+
         }

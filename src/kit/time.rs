@@ -12,6 +12,11 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The earliest and latest year a timestamp may name.
+/// What a timestamp's text starts with, in OpenAPI (`pattern`, beside `format: date-time`):
+/// a four-digit year from 1900. (The bounds hold for the time in UTC: an offset can still move
+/// the first and the last hours of the range out of it, which `parse` refuses.)
+pub const TIMESTAMP_PATTERN: &str = "^(19[0-9]{2}|[2-9][0-9]{3})-";
+
 pub const MIN_YEAR: i32 = 1900;
 pub const MAX_YEAR: i32 = 9999;
 
@@ -163,8 +168,10 @@ impl utoipa::PartialSchema for Timestamp {
             .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
                 utoipa::openapi::KnownFormat::DateTime,
             )))
+            .pattern(Some(TIMESTAMP_PATTERN))
             .description(Some(
-                "RFC 3339 in UTC, e.g. 2026-05-04T09:30:00Z; stored to the microsecond",
+                "RFC 3339 with an offset, e.g. 2026-05-04T09:30:00Z, of a year 1900–9999 in UTC; \
+                 stored in UTC to the microsecond",
             ))
             .into()
     }

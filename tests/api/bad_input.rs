@@ -527,7 +527,127 @@ async fn every_response_has_a_request_id(app: &TestApp) {
     );
 }
 
+/// A request target or header section past the server's bounds is refused before routing with
+/// a 414 or 431 problem, audited nowhere and answered with a request id like any error; within
+/// the bounds the same request is served. (A single 100 KB header was served.)
+async fn oversized_uri_and_headers_are_problems(app: &TestApp) {
+    let get = |path: String, headers: Vec<(String, String)>| async move {
+        let mut req = app.client.get(app.url(&path)).bearer_auth(&app.admin_token);
+        for (name, value) in headers {
+            req = req.header(name, value);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    };
+    // One header of 100 KB; many headers of 1 KB that add up past the bound.
+    let big = vec![("x-big".to_string(), "a".repeat(100_000))];
+    let r = assert_problem(get("/auth/me".into(), big).await, 431);
+    assert!(r.body["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("/headers-too-large"));
+    let many = (0..20)
+        .map(|i| (format!("x-part-{i}"), "b".repeat(1_000)))
+        .collect();
+    assert_problem(get("/auth/me".into(), many).await, 431);
+    let fits = (0..8)
+        .map(|i| (format!("x-part-{i}"), "b".repeat(1_000)))
+        .collect();
+    get("/auth/me".into(), fits).await.expect(200);
+    // A query that makes the target 10 KB; the same list with a short one is served.
+    let long = format!("/audit-logs?request_id={}", "c".repeat(10_000));
+    let r = assert_problem(get(long, vec![]).await, 414);
+    assert!(r.body["type"].as_str().unwrap().ends_with("/uri-too-long"));
+    let short = format!("/audit-logs?request_id={}", "c".repeat(100));
+    get(short, vec![]).await.expect(200);
+    // Unauthenticated and unknown routes get the same answer: the bound comes first.
+    let r = app
+        .client
+        .get(app.url(&format!("/nope/{}", "d".repeat(9_000))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 414);
+}
+
+/// An id is a UUID: a query filter or a body field with anything else is 422 naming it (a
+/// filter `patient_id=abc` answered an empty page), a path segment with anything else is 404 like
+/// a UUID that names nothing, and a UUID in capitals names the same object.
+async fn ids_are_uuids(app: &TestApp) {
+    let ann = app.patient("Uuid").await;
+    for path in [
+        "/claims?patient_id=abc",
+        "/appointments?doctor_id=01900000-0000-7000-8000",
+        "/pharmacy-orders?prescription_id=__main__",
+    ] {
+        let r = assert_problem(app.get(path, &app.admin_token).await, 422);
+        let field = path.split(['?', '=']).nth(1).unwrap();
+        assert_eq!(r.body["errors"][0]["field"], field, "{path}: {}", r.text);
+    }
+    let r = app
+        .post(
+            "/lab-orders",
+            &app.admin_token,
+            json!({"patient_id": "abc", "test_code": "2345-7", "test_name": "Glucose"}),
+        )
+        .await;
+    let r = assert_problem(r, 422);
+    assert!(
+        r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["field"] == "patient_id" && e["message"] == "must be a UUID"),
+        "{}",
+        r.text
+    );
+    for path in [
+        "/appointments/0",
+        "/patients/abc",
+        "/patients/abc/care-team",
+    ] {
+        assert_problem(app.get(path, &app.admin_token).await, 404);
+    }
+    let upper = ann.pid().to_uppercase();
+    let r = app
+        .get(&format!("/patients/{upper}"), &app.admin_token)
+        .await
+        .expect(200);
+    assert_eq!(r.body["id"], ann.pid());
+}
+
+/// What hyper answers by itself, before any of the server's code runs: a request that is not
+/// HTTP gets a bare 400 and the connection is closed (docs/DECISIONS.md, "HTTP and logs"). The
+/// backend plays no part: SQLite only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_http_is_answered_by_hyper() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    app.stop().await;
+}
+
 both_backends!(
+    oversized_uri_and_headers_are_problems,
+    ids_are_uuids,
     malformed_json_is_400,
     wrong_content_type_is_415,
     oversized_body_is_413,

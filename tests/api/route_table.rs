@@ -3,6 +3,9 @@
 //! caller without the stated permission gets 403 and an audited denial; and every operation
 //! that is not declared unaudited (`x-not-audited`, reads only) writes an audit entry when it
 //! succeeds. A route added without a statement, or without a request here, fails this test.
+//! The access matrix (`access_matrix`) crosses every operation with every built-in role, and
+//! for a patient their own object and another patient's, against what the statement and the
+//! patient compartment say each should get.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -1237,7 +1240,301 @@ async fn every_route_enforces_its_stated_permission(app: &TestApp) {
     );
 }
 
+/// What the route table answers a caller whose roles lack the stated permission.
+const ROUTE_REFUSAL: &str = "your role may not perform this action";
+
+/// Objects of no patient (catalogues, directories, staff objects, surveys): who reaches them is
+/// their rule's, not the patient compartment's. Every other object a path names is some
+/// patient's (or some user's), and a patient reaches only their own.
+const SHARED_RESOURCES: &[&str] = &[
+    "consent_form",
+    "doctor",
+    "educational_resource",
+    "insurance_plan",
+    "medication",
+    "pharmacy",
+    "role",
+    "survey",
+    "survey_response",
+];
+
+/// Objects that only their parties reach, admins included (portal messages: DECISIONS,
+/// "Patient portal").
+const PARTIES_ONLY: &[&str] = &["message"];
+
+/// Operations whose rule refuses the patient role although it holds the route's permission:
+/// a patient gets 403 on their own object and on anyone else's alike (DECISIONS, "403 vs
+/// 404": the role may not do this at all).
+const PATIENT_MAY_NOT: &[(&str, &str)] = &[("POST", "/api/v1/patients/{id}/educational-resources")];
+
+/// A cell of the matrix: what a caller should get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// 403 from the route table, audited as a denial: the role lacks the permission.
+    Refused,
+    /// 404: another patient's object, outside a patient's compartment (or a private message,
+    /// outside an admin's).
+    NotFound,
+    /// 403 from the operation's rule (`PATIENT_MAY_NOT`).
+    RuleRefused,
+    /// A 2xx: a patient reading their own object, an admin reading anyone's.
+    Success,
+    /// Past the route table: whatever the rule answers, but not 401 and not its refusal.
+    Passes,
+}
+
+/// Sends one request; answers the status and the problem's detail, if any.
+async fn answer(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+    request_id: &str,
+) -> (u16, String) {
+    let mut req = app
+        .client
+        .request(method.clone(), app.url(path))
+        .bearer_auth(token)
+        .header("x-request-id", request_id);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    if method == Method::POST && path == "/api/v1/payments" {
+        req = req.header("idempotency-key", format!("matrix-{request_id}"));
+    }
+    if method == Method::PUT && path.ends_with("/content") {
+        req = req.header("content-type", "image/png").body(png());
+    }
+    if path.ends_with("/ws") {
+        req = req
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    }
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let detail = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["detail"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    (status, detail)
+}
+
+/// The access matrix, generated from the route table: every operation × every built-in role,
+/// and for a patient their own object and another patient's. What each cell should get follows
+/// from the operation's stated access (`x-access`), the role's permissions (`GET /roles`) and
+/// the patient compartment: a role without the permission gets the route table's 403, audited;
+/// a patient holding it gets 404 on another patient's object and, reading their own, a 2xx;
+/// any other caller holding it gets past the route table. A route added without its rule, or
+/// whose object escapes the compartment, fails here.
+async fn access_matrix(app: &TestApp) {
+    let ops = operations(app).await;
+    let w = world(app).await;
+    let roles = app.get("/roles", &app.admin_token).await.expect(200).body;
+    let roles = roles.get("items").unwrap_or(&roles).clone();
+    let perms_of = |role: &str| -> Vec<String> {
+        roles
+            .as_array()
+            .expect("roles")
+            .iter()
+            .find(|r| r["name"] == role)
+            .unwrap_or_else(|| panic!("built-in role {role}"))["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    };
+    // One caller per built-in role; the patient column is an outsider to every object of the
+    // world (the world's own patients are the "own" column).
+    let outsider = app.patient("Outsider").await;
+    let mut callers: Vec<(&str, String, String)> = vec![
+        ("admin", app.admin_token.clone(), String::new()),
+        ("doctor", w.doctor.token.clone(), w.doctor.user_id.clone()),
+        ("patient", outsider.token.clone(), outsider.user_id.clone()),
+    ];
+    for role in ["pharmacist", "lab_technician", "billing", "auditor"] {
+        let a = app.staff(role).await;
+        callers.push((role, a.token, a.user_id));
+    }
+    let patients: Vec<&Actor> = vec![
+        &w.patient,
+        &w.visit.patient,
+        &w.fresh_visit.patient,
+        &w.rx.s.patient,
+        &w.bill.d.patient,
+        &w.dev.w.patient,
+        &w.spare,
+    ];
+    let mut wrong = Vec::new();
+    let mut cells = 0;
+    let mut shape: BTreeMap<String, usize> = BTreeMap::new();
+    // Two passes: first the cells that change nothing when the server is right (refusals,
+    // other patients' objects) and a patient's own requests; then the callers that get past
+    // the route table, whose writes send a body the operation refuses (422) or, for an
+    // operation without a body, act.
+    for pass in [1, 2] {
+        for (n, op) in ops.iter().enumerate() {
+            if op.access == "public" || op.path.ends_with("/auth/logout") {
+                continue;
+            }
+            let key = (op.method.as_str(), op.path.as_str());
+            let designated = request(app, &w, &op.method, &op.path);
+            let (path, body) = match &designated {
+                Some((p, _, b)) => (p.clone(), b.clone()),
+                None => (
+                    op.path
+                        .split('/')
+                        .map(|seg| match seg {
+                            "{kind}" => "telemedicine".to_string(),
+                            s if s.starts_with('{') => uuid::Uuid::now_v7().to_string(),
+                            s => s.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    None,
+                ),
+            };
+            let resource = op_resource(app, op).await;
+            let patient_object =
+                op.path.contains('{') && !SHARED_RESOURCES.contains(&resource.as_str());
+            let stream = op.path.ends_with("/stream") || op.path.ends_with("/ws");
+            // The patient's own object: where the operation's own request is a patient's.
+            let own = designated
+                .as_ref()
+                .and_then(|(_, t, _)| t.as_ref())
+                .and_then(|t| patients.iter().find(|p| &p.token == t));
+            if pass == 1 && !stream {
+                if let Some(p) = own.filter(|_| op.access != "signed_in" || patient_object) {
+                    let holds =
+                        op.access == "signed_in" || perms_of("patient").contains(&op.access);
+                    let want = if !holds {
+                        Expect::Refused
+                    } else if PATIENT_MAY_NOT.contains(&key) {
+                        Expect::RuleRefused
+                    } else {
+                        Expect::Success
+                    };
+                    let rid = format!("matrix-{}-{n}-own", unique());
+                    let got =
+                        answer(app, op.method.clone(), &path, &p.token, body.clone(), &rid).await;
+                    cells += 1;
+                    *shape.entry(format!("own {want:?}")).or_insert(0) += 1;
+                    if let Some(e) = judge(app, want, got, &rid, &p.user_id).await {
+                        wrong.push(format!("{} {} own patient: {e}", op.method, op.path));
+                    }
+                }
+            }
+            for (role, token, user_id) in &callers {
+                let holds = op.access == "signed_in" || perms_of(role).contains(&op.access);
+                let want = if !holds {
+                    Expect::Refused
+                } else if *role == "patient" && patient_object && PATIENT_MAY_NOT.contains(&key) {
+                    Expect::RuleRefused
+                } else if patient_object
+                    && (*role == "patient"
+                        || (*role == "admin" && PARTIES_ONLY.contains(&resource.as_str())))
+                {
+                    Expect::NotFound
+                } else if *role == "admin"
+                    && patient_object
+                    && op.method == Method::GET
+                    && designated.is_some()
+                    && !stream
+                {
+                    // An admin reaches every patient: every read of the world's objects.
+                    Expect::Success
+                } else {
+                    Expect::Passes
+                };
+                let first_pass = matches!(
+                    want,
+                    Expect::Refused | Expect::NotFound | Expect::RuleRefused | Expect::Success
+                );
+                if first_pass != (pass == 1) || (stream && want == Expect::Passes) {
+                    continue;
+                }
+                // Past the route table a write gets a body it refuses, so that the matrix
+                // changes nothing the next cells need.
+                let body = match (want, op.method.as_str()) {
+                    (Expect::Passes, "POST" | "PUT" | "PATCH") if body.is_some() => {
+                        Some(json!({"matrix_probe": true}))
+                    }
+                    (Expect::Passes, _) => None,
+                    _ => body.clone(),
+                };
+                let rid = format!("matrix-{}-{n}-{role}", unique());
+                let got = answer(app, op.method.clone(), &path, token, body, &rid).await;
+                cells += 1;
+                *shape.entry(format!("{want:?}")).or_insert(0) += 1;
+                if let Some(e) = judge(app, want, got, &rid, user_id).await {
+                    wrong.push(format!("{} {} as {role}: {e}", op.method, op.path));
+                }
+            }
+        }
+    }
+    eprintln!("access matrix: {cells} cells: {shape:?}");
+    assert!(
+        wrong.is_empty(),
+        "{} of {cells} cells wrong: {wrong:#?}",
+        wrong.len()
+    );
+    assert!(cells > 1000, "the matrix has {cells} cells");
+}
+
+/// The audit resource an operation states.
+async fn op_resource(app: &TestApp, op: &Op) -> String {
+    static DOC: tokio::sync::OnceCell<Value> = tokio::sync::OnceCell::const_new();
+    let doc = DOC
+        .get_or_init(|| async {
+            app.call(Method::GET, "/openapi.json", None, None, &[])
+                .await
+                .expect(200)
+                .body
+        })
+        .await;
+    doc["paths"][&op.path][op.method.as_str().to_lowercase()]["x-audit-resource"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Why a cell's answer is wrong, if it is.
+async fn judge(
+    app: &TestApp,
+    want: Expect,
+    (status, detail): (u16, String),
+    request_id: &str,
+    user_id: &str,
+) -> Option<String> {
+    let refused = status == 403 && detail == ROUTE_REFUSAL;
+    let ok = match want {
+        Expect::Refused => refused,
+        Expect::NotFound => status == 404,
+        Expect::RuleRefused => status == 403 && !refused,
+        Expect::Success => (200..300).contains(&status),
+        Expect::Passes => status != 401 && !refused && status < 500,
+    };
+    if !ok {
+        return Some(format!("want {want:?}, got {status} {detail}"));
+    }
+    if want == Expect::Refused && !user_id.is_empty() {
+        let entries = entries_of(app, request_id).await;
+        let audited = entries
+            .iter()
+            .any(|e| e["outcome"] == "denied" && e["user_id"] == user_id);
+        if !audited {
+            return Some(format!("the refusal was not audited: {entries:?}"));
+        }
+    }
+    None
+}
+
 both_backends!(
     every_route_writes_its_audit_entry,
     every_route_enforces_its_stated_permission,
+    access_matrix,
 );

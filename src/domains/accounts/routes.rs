@@ -1,6 +1,8 @@
 //! `/auth/*`, `/users`, `/roles`, `/permissions`, `/audit-logs`, `/patients/{id}/access-log`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use crate::http::Path;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

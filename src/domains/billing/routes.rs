@@ -1,6 +1,6 @@
 //! `/insurance-plans`, `/claims`, `/payments`, `/invoices`: parse, call the rule, answer.
 
-use axum::extract::Path;
+use crate::http::Path;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::claims::{self, Claim, ClaimFilter, ClaimId, ClaimTransition, NewClaim, CLAIM};

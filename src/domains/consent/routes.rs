@@ -1,7 +1,7 @@
 //! `/consent-forms`, `/consents`, `/users/{id}/consent-status`,
 //! `/patients/{id}/consent-check/{kind}`.
 
-use axum::extract::Path;
+use crate::http::Path;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -148,7 +148,7 @@ async fn consent_status(
 /// Pre-flight for clients: 204 if the patient has given consent of this kind, else 409
 /// `consent-required` — the same check virtual visits and device uploads apply.
 #[utoipa::path(get, path = "/patients/{id}/consent-check/{kind}", tag = "consent",
-    params(("id" = String, Path), ("kind" = String, Path)),
+    params(("id" = String, Path), ("kind" = ConsentKind, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn consent_check(

@@ -192,14 +192,32 @@ fn reaches(tx: &mut Tx, d: &WearableDevice) -> Result<bool> {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DataQuery {
-    /// Required: which metric.
+    /// Required: which metric (`GET /device-metrics`).
+    #[param(required = true, schema_with = metric_names)]
     pub metric: Option<String>,
     #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<Timestamp>,
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<Timestamp>,
     /// `none` (default: the readings), `1m`, `5m`, `1h`, `1d`.
+    #[param(schema_with = bucket_names)]
     pub bucket: Option<String>,
+}
+
+/// The metrics of the catalogue, as an OpenAPI enum.
+fn metric_names() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(super::metrics().into_iter().map(|m| m.metric)))
+        .build()
+}
+
+/// The widths `bucket` takes, as an OpenAPI enum.
+fn bucket_names() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["none", "1m", "5m", "1h", "1d"]))
+        .build()
 }
 
 /// What `GET /devices/{id}/data` answers: readings (paged), or buckets.

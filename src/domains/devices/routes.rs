@@ -2,7 +2,9 @@
 //! parse, call the rule, answer. Ingest also takes a device's own token.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::FromRequestParts;
+
+use crate::http::Path;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use utoipa_axum::{router::OpenApiRouter, routes};

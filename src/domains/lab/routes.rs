@@ -1,8 +1,8 @@
 //! `/lab-orders`, `/lab-results`, `/diagnostic-images`: parse, call the rule, answer. Image
 //! content streams between the client and the blob store, never whole in memory.
 
+use crate::http::Path;
 use axum::body::Body;
-use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};

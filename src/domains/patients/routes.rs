@@ -1,6 +1,6 @@
 //! `/patients`, `/doctors`, `/patients/{id}/care-team`, `/patients/{id}/break-glass`.
 
-use axum::extract::Path;
+use crate::http::Path;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{

@@ -25,7 +25,7 @@ crate::id_type!(
 
 wire_enum!(
     /// Where a pharmacy order is.
-    OrderStatus of "pharmacy order" {
+    OrderStatus as PharmacyOrderStatus of "pharmacy order" {
         Sent = "sent",
         Received = "received",
         Filled = "filled",
@@ -120,6 +120,7 @@ impl Keyed for PharmacyOrder {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewPharmacyOrder)]
 pub struct NewOrder {
     pub prescription_id: PrescriptionId,
     pub pharmacy_id: PharmacyId,

@@ -1,7 +1,7 @@
 //! `/medications`, `/pharmacies`, `/prescriptions`, `/pharmacy-orders`: parse, call the rule,
 //! answer.
 
-use axum::extract::Path;
+use crate::http::Path;
 use axum::http::StatusCode;
 use utoipa_axum::{router::OpenApiRouter, routes};
 

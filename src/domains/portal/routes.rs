@@ -1,7 +1,7 @@
 //! `/messages`, `/educational-resources`, `/feedback` (and `/surveys`, in `survey_routes.rs`):
 //! parse, call the rule, answer.
 
-use axum::extract::Path;
+use crate::http::Path;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::education::{

@@ -1,6 +1,6 @@
 //! `/medical-records`: parse, call the rule in `mod.rs`, answer.
 
-use axum::extract::Path;
+use crate::http::Path;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{

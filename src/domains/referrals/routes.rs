@@ -1,6 +1,6 @@
 //! `/referral-statuses`, `/referrals`: parse, call the rule, answer.
 
-use axum::extract::Path;
+use crate::http::Path;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{

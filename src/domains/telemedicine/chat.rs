@@ -31,7 +31,7 @@ pub const TICKET_SECONDS: i64 = 60;
 
 crate::id_type!(
     /// A chat message.
-    MessageId
+    MessageId as ChatMessageId
 );
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

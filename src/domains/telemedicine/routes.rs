@@ -1,7 +1,9 @@
 //! `/virtual-visits`, `/video-sessions` and the chat socket: parse, call the rule, answer.
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::FromRequestParts;
+
+use crate::http::Path;
 use axum::http::request::Parts;
 use axum::response::Response;
 use serde::Deserialize;

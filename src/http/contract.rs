@@ -1,0 +1,279 @@
+//! Completes the OpenAPI document with what every operation of a kind can answer, in one place,
+//! after the domains' routes are merged: the handlers' annotations name the responses of their
+//! own rules (201, 404 of an object, 409 of a conflict...), and this adds the ones that the
+//! shared layers give to every operation alike:
+//!
+//! - 401 for every operation that takes a token, 403 for every one that states a permission
+//!   (the route table refuses a caller without it);
+//! - 404 for every operation with a path parameter (no such object, or out of reach);
+//! - 422 for every operation with parameters or a body (`AppQuery`, `AppJson`, the rules'
+//!   validation), and for a JSON body 400 (not JSON), 413 (past the body limit) and 415 (not
+//!   `application/json`); 413 and 415 for a binary upload too;
+//! - 408 (past the request timeout), 500 and 503 (the database, or the audit trail's
+//!   back-pressure) for every operation.
+//!
+//! Every error response's media type is `application/problem+json`, which is what the server
+//! sends (`ApiError`); the annotations' `body = Problem` would otherwise say `application/json`.
+//! Path parameters that name an object (`{id}`, `{user_id}`, `{thread_id}`) are UUIDs, stated
+//! as `format: uuid`.
+
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
+use utoipa::openapi::response::{Response, ResponseBuilder};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr};
+
+use crate::kit::routes::{Access, ACCESS_EXTENSION};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The shared error responses, by status: (component name, description).
+const SHARED: &[(&str, &str, &str)] = &[
+    (
+        "400",
+        "Malformed",
+        "The body is not JSON, or a header is malformed (problem+json).",
+    ),
+    (
+        "401",
+        "Unauthorized",
+        "No token, or an expired or revoked one (problem+json).",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "The caller's roles do not hold the operation's permission, or the rule refuses this caller (problem+json; audited).",
+    ),
+    (
+        "404",
+        "NotFound",
+        "No such object, or it is outside the caller's reach (problem+json).",
+    ),
+    (
+        "408",
+        "Timeout",
+        "The request took longer than the server's request timeout (problem+json).",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "The body is larger than the server's limit (problem+json).",
+    ),
+    (
+        "415",
+        "UnsupportedMediaType",
+        "The body's content type is not one the operation takes (problem+json).",
+    ),
+    (
+        "422",
+        "Invalid",
+        "A parameter or body field is invalid; `errors` names each (problem+json).",
+    ),
+    (
+        "500",
+        "Internal",
+        "An internal error; nothing of its cause is sent (problem+json).",
+    ),
+    (
+        "503",
+        "Unavailable",
+        "The database or the audit trail cannot take the request now; retry shortly (problem+json).",
+    ),
+];
+
+/// Adds the shared responses and the problem+json media type to every operation of `api`.
+pub fn complete(api: &mut OpenApi) {
+    let components = api.components.get_or_insert_with(Default::default);
+    for (_, name, description) in SHARED {
+        components
+            .responses
+            .insert(name.to_string(), RefOr::T(problem(description)));
+    }
+    for item in api.paths.paths.values_mut() {
+        for op in operations(item) {
+            complete_operation(op);
+        }
+    }
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.post.as_mut(),
+        item.put.as_mut(),
+        item.patch.as_mut(),
+        item.delete.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn problem(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
+fn complete_operation(op: &mut Operation) {
+    let access = op
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get(ACCESS_EXTENSION))
+        .and_then(|v| v.as_str())
+        .and_then(Access::parse);
+    let mut path_params = false;
+    let mut other_params = false;
+    for p in op.parameters.iter_mut().flatten() {
+        if let Some(RefOr::T(Schema::Object(o))) = p.schema.as_mut() {
+            // Times in the query are `Timestamp`s, stated inline.
+            if o.format == Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)) {
+                o.pattern = Some(crate::kit::time::TIMESTAMP_PATTERN.to_string());
+            }
+        }
+        if p.parameter_in == ParameterIn::Header && p.name == "Idempotency-Key" {
+            p.schema = Some(idempotency_key_schema());
+        }
+        if p.parameter_in == ParameterIn::Path {
+            path_params = true;
+            if p.name == "id" || p.name.ends_with("_id") {
+                p.schema = Some(uuid_schema());
+            }
+        } else {
+            other_params = true;
+        }
+    }
+    let body_types: Vec<String> = op
+        .request_body
+        .iter()
+        .flat_map(|b| b.content.keys().cloned())
+        .collect();
+    let json_body = body_types.iter().any(|t| t == "application/json");
+
+    let mut wanted = vec!["408", "500", "503"];
+    if matches!(access, Some(Access::SignedIn | Access::Perm(_))) {
+        wanted.push("401");
+    }
+    if matches!(access, Some(Access::Perm(_))) {
+        wanted.push("403");
+    }
+    if path_params {
+        wanted.push("404");
+    }
+    if path_params || other_params || !body_types.is_empty() {
+        wanted.push("422");
+    }
+    if !body_types.is_empty() {
+        wanted.extend(["413", "415"]);
+    }
+    if json_body {
+        wanted.push("400");
+    }
+
+    let responses = &mut op.responses.responses;
+    // The handlers' own error responses: their media type is problem+json.
+    for (status, response) in responses.iter_mut() {
+        let is_error = status.starts_with('4') || status.starts_with('5');
+        if let (true, RefOr::T(r)) = (is_error, response) {
+            if let Some(content) = r.content.shift_remove("application/json") {
+                r.content.insert(PROBLEM_JSON.to_string(), content);
+            }
+        }
+    }
+    for status in wanted {
+        let (_, name, _) = SHARED
+            .iter()
+            .find(|(s, _, _)| *s == status)
+            .expect("a shared response");
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
+    }
+}
+
+/// What `IdempotencyKey` takes: 1–255 visible ASCII characters.
+fn idempotency_key_schema() -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(255))
+            .pattern(Some("^[!-~]+$"))
+            .build(),
+    ))
+}
+
+fn uuid_schema() -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+            .build(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("$ref", Value::String(r)) => out.push(r),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    /// Every `$ref` of the document names a component it has: a schema that only a query
+    /// parameter names is not registered by utoipa, and a client could not read its values.
+    #[test]
+    fn every_reference_resolves() {
+        let doc = serde_json::to_value(crate::app::openapi()).unwrap();
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(found.len() > 100);
+        let dangling: Vec<&&str> = found
+            .iter()
+            .filter(|r| doc.pointer(r.trim_start_matches('#')).is_none())
+            .collect();
+        assert!(dangling.is_empty(), "dangling references: {dangling:?}");
+    }
+
+    /// Every error response is problem+json, and every operation that takes a token documents
+    /// 401.
+    #[test]
+    fn errors_are_problem_json() {
+        let doc = serde_json::to_value(crate::app::openapi()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                for (status, resp) in op["responses"].as_object().unwrap() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        if let Some(content) = resp.get("content") {
+                            let types: Vec<&String> = content.as_object().unwrap().keys().collect();
+                            assert_eq!(
+                                types,
+                                ["application/problem+json"],
+                                "{method} {path} {status}"
+                            );
+                        }
+                    }
+                }
+                if op["x-access"] != "public" {
+                    assert!(op["responses"].get("401").is_some(), "{method} {path}");
+                }
+            }
+        }
+    }
+}
