@@ -61,6 +61,48 @@ async fn raw(
     }
 }
 
+/// POSTs `body` as JSON over a plain TCP connection, ignoring failures to write it, and returns
+/// the answer's status and its whole text (head and body).
+async fn post_over_socket(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let (mut reader, mut writer) = stream.split();
+    let write = async {
+        let send = async {
+            writer.write_all(head.as_bytes()).await?;
+            writer.write_all(body).await
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), send).await;
+    };
+    let mut answer = Vec::new();
+    let read = async {
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            reader.read_to_end(&mut answer),
+        )
+        .await;
+    };
+    tokio::join!(write, read);
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
 async fn malformed_json_is_400(app: &TestApp) {
     for bad in [
         &b"{\"email\": "[..],
@@ -158,31 +200,24 @@ async fn oversized_body_is_413(app: &TestApp) {
     let filler = "a".repeat(1024 * 1024 + 16);
     let big = serde_json::to_vec(&json!({"email": ADMIN_EMAIL, "password": filler})).unwrap();
     assert!(big.len() > 1024 * 1024);
-    let r = raw(
-        app,
-        Method::POST,
-        "/auth/login",
-        None,
-        Some("application/json"),
-        big.clone(),
-    )
-    .await;
-    assert_problem(r, 413);
-    let r = app
-        .post_raw("/users", &app.admin_token, "application/json", big.clone())
-        .await;
-    assert_problem(r, 413);
+    // The server answers 413 as soon as it sees the declared length and closes the connection;
+    // an HTTP client still writing the body may see the reset before the answer, so these go
+    // over a plain socket that reads the answer whatever became of the writing.
     let mut reg = register_body();
     reg["given_name"] = json!("b".repeat(1024 * 1024 + 16));
-    let r = app
-        .post_raw(
-            "/auth/register",
-            "",
-            "application/json",
+    for (path, token, body) in [
+        ("/api/v1/auth/login", None, big.clone()),
+        ("/api/v1/users", Some(app.admin_token.as_str()), big.clone()),
+        (
+            "/api/v1/auth/register",
+            None,
             serde_json::to_vec(&reg).unwrap(),
-        )
-        .await;
-    assert_problem(r, 413);
+        ),
+    ] {
+        let (status, text) = post_over_socket(app, path, token, &body).await;
+        assert_eq!(status, 413, "{path}: {text}");
+        assert!(text.contains("application/problem+json"), "{path}: {text}");
+    }
     // Just under the limit is read (and then refused on its merits, not its size).
     let under =
         serde_json::to_vec(&json!({"email": ADMIN_EMAIL, "password": "c".repeat(1000 * 1000)}))
