@@ -7,8 +7,9 @@
 //!   (the route table refuses a caller without it);
 //! - 404 for every operation with a path parameter (no such object, or out of reach);
 //! - 422 for every operation with parameters or a body (`AppQuery`, `AppJson`, the rules'
-//!   validation), and for a JSON body 400 (not JSON), 413 (past the body limit) and 415 (not
-//!   `application/json`); 413 and 415 for a binary upload too;
+//!   validation), 400 for a path or query that spells NUL (`%00`), and for a JSON body 400
+//!   (not JSON), 413 (past the body limit) and 415 (not `application/json`); 413 and 415 for a
+//!   binary upload too;
 //! - 408 (past the request timeout), 500 and 503 (the database, or the audit trail's
 //!   back-pressure) for every operation.
 //!
@@ -32,7 +33,7 @@ const SHARED: &[(&str, &str, &str)] = &[
     (
         "400",
         "Malformed",
-        "The body is not JSON, or a header is malformed (problem+json).",
+        "The body is not JSON, the path or query spells a NUL character (%00), or a header is malformed (problem+json).",
     ),
     (
         "401",
@@ -171,7 +172,9 @@ fn complete_operation(op: &mut Operation) {
     if !body_types.is_empty() {
         wanted.extend(["413", "415"]);
     }
-    if json_body {
+    // 400: a body that is not JSON, or a path or query that spells NUL (`%00`, refused at the
+    // edge before routing).
+    if json_body || path_params || other_params {
         wanted.push("400");
     }
 
