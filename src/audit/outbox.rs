@@ -78,10 +78,15 @@ pub fn append(conn: &mut DbConn, keyed: &Hmac<Sha256>, entries: &[NewEntry]) -> 
             .values((e, audit_outbox::seq.eq(seq), audit_outbox::mac.eq(&hash)))
             .execute(conn)?;
     }
+    write_head(conn, keyed, seq, &hash)
+}
+
+/// Moves the head to `seq` (whose MAC is `hash`), tagged under the key.
+fn write_head(conn: &mut DbConn, keyed: &Hmac<Sha256>, seq: i64, hash: &str) -> QueryResult<()> {
     diesel::sql_query("UPDATE audit_outbox_head SET seq = $1, hash = $2, tag = $3 WHERE id = 1")
         .bind::<BigInt, _>(seq)
-        .bind::<Text, _>(&hash)
-        .bind::<Text, _>(head_tag(keyed, seq, &hash))
+        .bind::<Text, _>(hash)
+        .bind::<Text, _>(head_tag(keyed, seq, hash))
         .execute(conn)?;
     Ok(())
 }
@@ -94,12 +99,7 @@ pub(super) fn reset_head(
     hash: &str,
 ) -> QueryResult<()> {
     head(conn, true)?;
-    diesel::sql_query("UPDATE audit_outbox_head SET seq = $1, hash = $2, tag = $3 WHERE id = 1")
-        .bind::<BigInt, _>(seq)
-        .bind::<Text, _>(hash)
-        .bind::<Text, _>(head_tag(keyed, seq, hash))
-        .execute(conn)?;
-    Ok(())
+    write_head(conn, keyed, seq, hash)
 }
 
 /// One outbox row as the sealer reads it.

@@ -24,7 +24,11 @@ fn free_port() -> u16 {
 }
 
 /// The binary serving `database_url`, once ready; its log (standard output) piped when asked.
-async fn start(database_url: &str, data_dir: &std::path::Path, logs: bool) -> (Child, String) {
+pub(crate) async fn start(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    logs: bool,
+) -> (Child, String) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_healthapi"))

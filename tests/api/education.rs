@@ -289,7 +289,6 @@ async fn full_text_search(app: &TestApp) {
     assert!(titles(app, &p.token, "q=fasting")
         .await
         .contains(&"Diabetes and fasting (draft)".to_string()));
-    let _ = lib.diabetes;
 }
 
 async fn doctors_recommend_resources(app: &TestApp) {

@@ -1,51 +1,16 @@
 //! The real binary: SIGTERM stops it gracefully and the audit entries of reads that were still
 //! buffered in memory are sealed before it exits.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::{json, Value};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn sigterm_flushes_buffered_audit_entries(
     database_url: String,
     data_dir: std::path::PathBuf,
 ) {
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_healthapi"))
-        .arg("serve")
-        .env("DATABASE_URL", &database_url)
-        .env("HEALTHAPI_BIND", format!("127.0.0.1:{port}"))
-        .env("HEALTHAPI_DATA_DIR", &data_dir)
-        .env("HEALTHAPI_AUDIT_KEY", crate::common::AUDIT_KEY)
-        .env("HEALTHAPI_ADMIN_PASSWORD", crate::common::ADMIN_PASSWORD)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the server");
+    let (mut child, base) = crate::durability::start(&database_url, &data_dir, false).await;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "server never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let login: Value = client
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"email": crate::common::ADMIN_EMAIL, "password": crate::common::ADMIN_PASSWORD}))
