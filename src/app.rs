@@ -88,6 +88,36 @@ pub struct App {
     pub router: Router,
 }
 
+/// The generated password of the first admin goes to the operator and never into a log
+/// record: onto the terminal when the server has one (stderr; logs go to stdout), else into
+/// `<data dir>/initial-admin-password`, readable by its owner only, whose path is logged.
+fn hand_over_admin_password(config: &Config, password: &str) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    let email = &config.admin_email;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "Created admin account {email} with password: {password}\nStore it now; it will not be shown again."
+        );
+        return Ok(());
+    }
+    std::fs::create_dir_all(&config.data_dir)?;
+    let path = config.data_dir.join("initial-admin-password");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    writeln!(file, "{password}")?;
+    tracing::warn!(
+        %email,
+        path = %path.display(),
+        "the first admin's generated password is in this file, readable by this user only: sign in, change it, delete the file"
+    );
+    Ok(())
+}
+
 /// Connects, migrates, bootstraps roles and the first admin, starts the sealer and listener.
 pub async fn build(config: Config) -> anyhow::Result<App> {
     let backend = Backend::of_url(&config.database_url);
@@ -103,10 +133,13 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     report_outbox_tampering(&pool, &key).await?;
     let audit = Audit::new(pool, key);
     let (boot_db, boot_audit, boot_config) = (db.clone(), audit.clone(), config.clone());
-    tokio::task::spawn_blocking(move || {
+    let generated = tokio::task::spawn_blocking(move || {
         domains::accounts::bootstrap(&boot_db, &boot_audit, &boot_config)
     })
     .await??;
+    if let Some(password) = generated {
+        hand_over_admin_password(&config, &password)?;
+    }
     audit.spawn_sealer(
         Duration::from_millis(config.audit_seal_interval_ms.max(1)),
         Duration::from_millis(config.audit_index_interval_ms.max(1)),

@@ -76,7 +76,13 @@ pub extern "C" fn tune_mimalloc() {
 
 pub fn run(cli: Cli) -> ExitCode {
     tune_malloc();
-    let config = cli.config;
+    let config = match cli.config.resolve() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let serving = matches!(cli.command, None | Some(Command::Serve));
     let _log_writer = init_logging(&config, !serving);
     // Every database call runs on a blocking thread holding one pooled connection, so threads
@@ -142,9 +148,12 @@ fn print_output(text: &str) -> std::io::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<ExitCode> {
-    let bind = config.bind.clone();
+    // The address first: a bad or busy one must not leave a database set up and a first
+    // admin's password handed out for a server that never ran.
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
     let app = crate::app::build(config).await?;
-    let listener = tokio::net::TcpListener::bind(&bind).await?;
     tracing::info!(address = %listener.local_addr()?, "healthapi listening");
     crate::app::serve(app, listener, crate::app::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
@@ -161,14 +170,17 @@ fn admin_create(config: &Config, email: &str, password: &str) -> anyhow::Result<
     let audit = crate::audit::Audit::new(pool.clone(), key);
     let mut conn = pool.get()?;
     crate::db::write_transaction(&mut conn, crate::domains::accounts::seed_roles)?;
-    match crate::domains::accounts::create_admin(
+    let created = crate::domains::accounts::create_admin(
         &db,
         &audit,
         &mut conn,
         email,
         password,
         config.password_hash_cost,
-    ) {
+    );
+    // The pool holds one connection: sealing takes it next.
+    drop(conn);
+    match created {
         Ok(user) => {
             seal_now(config, &pool)?;
             println!("created admin {} ({})", user.email, user.id);

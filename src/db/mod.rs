@@ -28,7 +28,7 @@ use diesel::{PgConnection, SqliteConnection};
 
 use crate::realtime::{Event, Hub};
 pub use pool::{
-    connect, run_migrations, sqlite_path, DbPool, PooledConn, POSTGRES_MIGRATIONS,
+    check_url, connect, run_migrations, sqlite_path, DbPool, PooledConn, POSTGRES_MIGRATIONS,
     SQLITE_MIGRATIONS,
 };
 

@@ -88,8 +88,63 @@ unsafe extern "C" fn on_open(
 }
 
 /// Opens a pool and applies the migrations of the URL's backend.
-pub fn connect(url: &str, max_size: u32) -> anyhow::Result<DbPool> {
+/// Refuses a database URL this server cannot open: `sqlite://PATH`, `sqlite:PATH`, a plain
+/// path, `postgres://…` and `postgresql://…` are taken; any other `scheme:` is an error naming
+/// it (a `mysql://…` used to become a SQLite file named `mysql:`).
+pub fn check_url(url: &str) -> Result<Backend, String> {
     let backend = Backend::of_url(url);
+    if backend == Backend::Sqlite && !url.starts_with("sqlite:") {
+        if let Some((scheme, _)) = url.split_once(':') {
+            let looks_like_scheme = scheme.len() > 1
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+            if looks_like_scheme {
+                return Err(format!(
+                    "unsupported database URL scheme `{scheme}:`; use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE"
+                ));
+            }
+        }
+    }
+    if sqlite_path(url).is_empty() {
+        return Err("the database URL names no SQLite file".into());
+    }
+    Ok(backend)
+}
+
+/// Where a PostgreSQL URL points, without its credentials (for error messages).
+fn postgres_target(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split('?').next().unwrap_or(rest).to_string()
+}
+
+/// Opens one connection the backend's own way first, so that a failure names its cause (the
+/// pool's own error, after its 10 s timeout, was "Invalid connection url for multiconnection"
+/// whatever went wrong) and comes at once.
+fn first_connection(backend: Backend, conn_url: &str) -> anyhow::Result<()> {
+    use diesel::Connection;
+    match backend {
+        Backend::Sqlite => {
+            diesel::SqliteConnection::establish(conn_url)
+                .map_err(|e| anyhow::anyhow!("cannot open the SQLite file {conn_url}: {e}"))?;
+        }
+        Backend::Postgres => {
+            diesel::PgConnection::establish(conn_url).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot connect to PostgreSQL at {}: {}",
+                    postgres_target(conn_url),
+                    e.to_string().trim()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+pub fn connect(url: &str, max_size: u32) -> anyhow::Result<DbPool> {
+    let backend = check_url(url).map_err(|e| anyhow::anyhow!(e))?;
     if backend == Backend::Sqlite {
         configure_sqlite_library();
     }
@@ -98,13 +153,19 @@ pub fn connect(url: &str, max_size: u32) -> anyhow::Result<DbPool> {
             let path = sqlite_path(url);
             if let Some(dir) = std::path::Path::new(path).parent() {
                 if !dir.as_os_str().is_empty() {
-                    std::fs::create_dir_all(dir)?;
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot create the folder {} for the SQLite file: {e}",
+                            dir.display()
+                        )
+                    })?;
                 }
             }
             path.to_string()
         }
         Backend::Postgres => url.to_string(),
     };
+    first_connection(backend, &conn_url)?;
     let manager = ConnectionManager::<DbConn>::new(conn_url);
     let pool = Pool::builder()
         .max_size(max_size)

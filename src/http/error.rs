@@ -116,11 +116,13 @@ impl ApiError {
     }
     pub fn unavailable(log_detail: impl std::fmt::Display) -> ApiError {
         tracing::warn!(error = %log_detail, "service unavailable");
-        Self::new(
+        let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "the service cannot take this request right now; retry shortly",
-        )
+        );
+        e.retry_after = Some(1);
+        e
     }
     pub fn problem(&self) -> Problem {
         Problem {
@@ -149,6 +151,13 @@ pub fn problem_response(status: StatusCode, body: &Problem, retry_after: Option<
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
+    // RFC 9110: a 401 names the scheme that would authenticate (RFC 6750's Bearer).
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"healthapi\""),
+        );
+    }
     if let Some(secs) = retry_after {
         if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
             resp.headers_mut().insert(header::RETRY_AFTER, v);

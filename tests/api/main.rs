@@ -12,6 +12,7 @@ mod auth;
 mod bad_input;
 mod billing;
 mod care_team_joins;
+mod command_line;
 mod consent;
 mod demo;
 mod devices;

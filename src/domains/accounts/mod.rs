@@ -676,35 +676,34 @@ pub fn check_access_log(conn: &mut DbConn, actor: &Actor, id: &PatientId) -> Res
 
 // ---------------------------------------------------------------------------- start-up
 
-/// Start-up: built-in roles, and on an empty database the first admin.
-pub fn bootstrap(db: &Db, audit: &crate::audit::Audit, config: &Config) -> anyhow::Result<()> {
+/// Start-up: built-in roles, and on an empty database the first admin. Returns the admin's
+/// password when it was generated here, for the caller to hand to the operator (never to a
+/// log record).
+pub fn bootstrap(
+    db: &Db,
+    audit: &crate::audit::Audit,
+    config: &Config,
+) -> anyhow::Result<Option<String>> {
     let mut conn = db.pool.get()?;
     crate::db::write_transaction(&mut conn, seed_roles)?;
-    if store::count_users(&mut conn)? == 0 {
-        let (password, generated) = match &config.admin_password {
-            Some(p) if !p.is_empty() => (p.clone(), false),
-            _ => (crate::auth::tokens::random_token(), true),
-        };
-        create_admin(
-            db,
-            audit,
-            &mut conn,
-            &config.admin_email,
-            &password,
-            config.password_hash_cost,
-        )
-        .map_err(|e| anyhow::anyhow!("creating the first admin failed: {e}"))?;
-        if generated {
-            // Printed once, to the console only; it is never logged.
-            println!(
-                "Created admin account {} with password: {password}\nStore it now; it will not be shown again.",
-                config.admin_email
-            );
-        } else {
-            println!("Created admin account {}", config.admin_email);
-        }
+    if store::count_users(&mut conn)? > 0 {
+        return Ok(None);
     }
-    Ok(())
+    let (password, generated) = match &config.admin_password {
+        Some(p) if !p.is_empty() => (p.clone(), false),
+        _ => (crate::auth::tokens::random_token(), true),
+    };
+    create_admin(
+        db,
+        audit,
+        &mut conn,
+        &config.admin_email,
+        &password,
+        config.password_hash_cost,
+    )
+    .map_err(|e| anyhow::anyhow!("creating the first admin failed: {e}"))?;
+    tracing::info!(email = %config.admin_email, "created the first admin account");
+    Ok(generated.then_some(password))
 }
 
 /// Creates an admin account (first start, and `healthapi admin create`), as the system.
