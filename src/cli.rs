@@ -42,7 +42,7 @@ pub fn init_logging(config: &Config, to_stderr: bool) -> crate::log_buffer::LogB
 ///
 /// glibc's default of 8 arenas per core, each keeping what it once held, reached 16 arenas of
 /// ~8 MB under 64 concurrent reads. With Rust's allocations on mimalloc, 2 arenas for SQLite's
-/// page caches and statements cost no measurable throughput. See BENCHMARKS.md.
+/// page caches and statements cost no measurable throughput. See docs/perf/history.md.
 ///
 /// mimalloc (the server's allocator for Rust's allocations) by default commits each arena it
 /// reserves up front and purges freed pages 10 ms later: the server's peak RSS went 115 MB ->

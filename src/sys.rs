@@ -1,5 +1,5 @@
 //! Thread scheduling: the one place the server asks the kernel for anything about its
-//! threads. What is left is what clearly paid in the benchmark (BENCHMARKS.md, "Scheduling,
+//! threads. What is left is what clearly paid in the benchmark (docs/perf/history.md, "Scheduling,
 //! measured again"): the blocking threads that run database calls and password hashes run in
 //! SCHED_BATCH a few nice steps below the runtime's workers. The audit passes' idle class and
 //! the background threads' nice 10 showed no difference beyond the run-to-run noise and went
@@ -51,7 +51,7 @@ fn lower_blocking_thread_priority() {
 /// time slice to end, or runs on an idle core. A runtime worker that hands a read to a
 /// blocking thread goes on polling its connections instead of losing its core to the thread it
 /// just woke (at nice 5 alone that still happened about once per two reads at 80% load:
-/// `perf record -e sched:sched_switch`, fix 26 in BENCHMARKS.md).
+/// `perf record -e sched:sched_switch`, fix 26 in docs/perf/history.md).
 fn batch_thread_policy() {
     // SAFETY: sched_setscheduler on the calling thread (0) with a valid policy and priority 0,
     // as non-real-time policies require; the nice value is kept. A failure leaves the thread in

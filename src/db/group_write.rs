@@ -6,7 +6,7 @@
 //! write. Nobody hears of a write before its group's commit: replies and events go out after
 //! it, and if the commit fails every write of the group fails. Under 64 concurrent bookings
 //! this took the API from 0.47 to 1.09 times the raw baseline (one booking per transaction on
-//! one thread) and its CPU per booking from 0.92 to 0.56 ms (BENCHMARKS.md).
+//! one thread) and its CPU per booking from 0.92 to 0.56 ms (docs/perf/history.md).
 
 use std::sync::Arc;
 

@@ -192,7 +192,7 @@ pub(super) fn list_devices(
 /// Inserts the readings, multi-row, skipping those already stored; how many were stored.
 /// Typed batch inserts on the backend's own connection: through `DbConn` a multi-row
 /// statement of 4,000 binds is assembled and bound dynamically, about ten times slower
-/// (BENCHMARKS.md, "Device ingest").
+/// (docs/perf/history.md, "Device ingest").
 pub(super) fn insert_readings(
     conn: &mut DbConn,
     device: &DeviceId,
