@@ -116,7 +116,12 @@ fn main() -> anyhow::Result<()> {
     if !opts.no_build {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         eprintln!("building the release server and the bare baseline...");
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        if opts.perf_dir.is_some() {
+            // Call graphs need the debug info the release profile leaves out.
+            build.env("CARGO_PROFILE_RELEASE_DEBUG", "1");
+        }
+        let status = build
             .current_dir(&root)
             .args([
                 "build",
