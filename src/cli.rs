@@ -210,6 +210,15 @@ fn seal_now(config: &Config, pool: &crate::db::DbPool) -> anyhow::Result<()> {
 }
 
 fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
+    // The server's database or none: run where it is not, a check would create an empty
+    // database and find it intact.
+    if Backend::of_url(&config.database_url) == Backend::Sqlite {
+        let path = crate::db::sqlite_path(&config.database_url);
+        anyhow::ensure!(
+            std::path::Path::new(path).exists(),
+            "no SQLite database at {path}; set DATABASE_URL or HEALTHAPI_DATA_DIR as the server has them"
+        );
+    }
     let pool = crate::db::connect(&config.database_url, 1)?;
     // Read-only: verifying never seals pending entries itself, so a run with a wrong key cannot
     // append links that break the chain. Pending ones are sealed by the next server start.
@@ -230,7 +239,7 @@ fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Verify { checkpoint } => {
-            let key = crate::audit::load_key(config.audit_key.as_deref(), &config.data_dir)?;
+            let key = crate::audit::existing_key(config.audit_key.as_deref(), &config.data_dir)?;
             let cp = match checkpoint {
                 Some(path) => Some(serde_json::from_str::<crate::audit::verify::Checkpoint>(
                     &std::fs::read_to_string(path)?,

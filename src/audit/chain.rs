@@ -45,6 +45,22 @@ pub fn keyed_mac(key: &[u8]) -> Hmac<Sha256> {
 
 /// Reads or creates the HMAC key: `HEALTHAPI_AUDIT_KEY` if given, else `<data dir>/audit.key`
 /// (generated once, kept outside the database).
+/// The key as `load_key` finds it, but never a new one: verifying with a key made up on the
+/// spot would only report a broken chain (or, on an empty database, an intact one).
+pub fn existing_key(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if let Some(k) = given.filter(|k| !k.is_empty()) {
+        return Ok(k.as_bytes().to_vec());
+    }
+    let path = data_dir.join("audit.key");
+    match std::fs::read_to_string(&path) {
+        Ok(k) => Ok(k.trim().as_bytes().to_vec()),
+        Err(e) => anyhow::bail!(
+            "no audit key: {} cannot be read ({e}); set HEALTHAPI_AUDIT_KEY or HEALTHAPI_DATA_DIR as the server has them",
+            path.display()
+        ),
+    }
+}
+
 pub fn load_key(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     if let Some(k) = given.filter(|k| !k.is_empty()) {
         return Ok(k.as_bytes().to_vec());

@@ -85,7 +85,7 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation",
-            "the request body failed validation",
+            "the request failed validation: `errors` names each field (of the body or the query) and why",
         );
         e.errors = errors;
         e

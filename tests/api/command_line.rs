@@ -277,3 +277,32 @@ async fn the_first_admin_password_never_enters_the_logs() {
         "the log does not say where the password is: {stdout}"
     );
 }
+
+/// Verifying where the server's database or key is not is an error, not an empty database
+/// created on the spot and found intact.
+#[test]
+fn audit_verify_refuses_a_missing_database_or_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = healthapi(dir.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("no SQLite database at"),
+        "{}",
+        text(&out)
+    );
+    assert!(!dir.path().join("data").exists(), "a database was created");
+    // A database but no key: refused, and no key is made up.
+    let out = healthapi(dir.path()).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = healthapi(dir.path())
+        .env_remove("HEALTHAPI_AUDIT_KEY")
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no audit key"), "{}", text(&out));
+    assert!(!dir.path().join("data/audit.key").exists());
+}

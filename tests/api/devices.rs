@@ -308,6 +308,10 @@ async fn ingest_and_queries(app: &TestApp) {
 
 async fn thresholds_raise_alerts(app: &TestApp) {
     let w = wearer(app, "Tara").await;
+    // A second link to the same doctor (a record besides the booking): still one alert each.
+    write_record(app, &w.doctor.token, w.patient.pid(), "visit_note")
+        .await
+        .expect(201);
     let doctor_token = w.doctor.token.clone();
     let logs = |q: String| {
         let token = doctor_token.clone();

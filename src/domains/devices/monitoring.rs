@@ -267,10 +267,10 @@ pub(super) fn check(tx: &mut Tx, device: &WearableDevice, rows: &[Row]) -> Resul
         } else {
             "Monitoring alert"
         };
-        for m in care_team::members(tx.conn(), &device.patient_id)? {
+        for doctor in care_team::doctors(tx.conn(), &device.patient_id)? {
             notifications::notify_doctor(
                 tx,
-                &DoctorId::from_db(m.doctor_id),
+                &DoctorId::from_db(doctor),
                 "monitoring_alert",
                 title.into(),
                 message.clone(),
