@@ -254,6 +254,80 @@ mod tests {
         assert!(dangling.is_empty(), "dangling references: {dangling:?}");
     }
 
+    /// Words in CamelCase that a description may use although no schema has the name: the
+    /// names of things outside the code.
+    const OUTSIDE_NAMES: &[&str] = &["RxNorm", "WebSocket", "PostgreSQL", "SQLite"];
+
+    /// What in `text` looks like a name from the code rather than from the API: a Rust path
+    /// (`Audit::render_metrics`), a call (`render()`), or a CamelCase word that names no schema
+    /// of the document (`MonitoringCtx`).
+    fn internal_names(text: &str, schemas: &serde_json::Map<String, Value>) -> Vec<String> {
+        let mut found = Vec::new();
+        if text.contains("::") {
+            found.push("a `::` path".to_string());
+        }
+        if text.contains("()") {
+            found.push("a call `()`".to_string());
+        }
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            let camel = word
+                .as_bytes()
+                .windows(2)
+                .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+            if camel && !schemas.contains_key(word) && !OUTSIDE_NAMES.contains(&word) {
+                found.push(word.to_string());
+            }
+        }
+        found
+    }
+
+    /// Every operation has a summary (one short line, no code: what a client generator names
+    /// the call by, what a reader scans) and a description, neither naming the code's
+    /// internals; and operation ids are unique, as OpenAPI requires and generators need.
+    #[test]
+    fn every_operation_is_summarised_and_described() {
+        let doc = serde_json::to_value(crate::app::openapi()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut faults = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        let mut count = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                count += 1;
+                let at = format!("{} {path}", method.to_uppercase());
+                let summary = op["summary"].as_str().unwrap_or("").trim();
+                let description = op["description"].as_str().unwrap_or("").trim();
+                if summary.is_empty() {
+                    faults.push(format!("{at}: no summary"));
+                } else if summary.contains('\n') || summary.chars().count() > 80 {
+                    faults.push(format!("{at}: the summary is not one short line"));
+                } else if summary.ends_with('.') || summary.contains(['`', '_']) {
+                    faults.push(format!(
+                        "{at}: the summary `{summary}` is not a plain title"
+                    ));
+                }
+                for name in internal_names(summary, schemas) {
+                    faults.push(format!("{at}: the summary names {name}"));
+                }
+                if description.split_whitespace().count() < 8 {
+                    faults.push(format!("{at}: no description"));
+                }
+                for name in internal_names(description, schemas) {
+                    faults.push(format!("{at}: the description names {name}"));
+                }
+                match op["operationId"].as_str() {
+                    Some(id) if !ids.insert(id.to_string()) => {
+                        faults.push(format!("{at}: operationId `{id}` is taken"))
+                    }
+                    Some(_) => {}
+                    None => faults.push(format!("{at}: no operationId")),
+                }
+            }
+        }
+        assert!(count > 150, "{count} operations");
+        assert!(faults.is_empty(), "{}", faults.join("\n"));
+    }
+
     /// Every error response is problem+json, and every operation that takes a token documents
     /// 401.
     #[test]
