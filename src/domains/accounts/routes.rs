@@ -110,12 +110,14 @@ async fn register(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::login))]
 pub struct Login {
     pub email: String,
     pub password: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(crate::http::examples::login_response))]
 pub struct LoginResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -237,6 +239,7 @@ async fn me(ctx: Ctx) -> Result<Tagged<User>, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     pub current_password: String,
+    #[schema(min_length = 10, max_length = 128)]
     pub new_password: String,
 }
 
