@@ -124,9 +124,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     // serde builds a struct from a JSON array as well, its fields in order (`[null, null]` was
     // read as an empty change of a role): a body whose type is an object is refused as an
-    // array. A type that reads an empty array is a list, and takes one.
+    // array (once it is JSON at all: `[1,2` is malformed, 400). A type that reads an empty
+    // array is a list, and takes one.
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') && serde_json::from_slice::<T>(b"[]").is_err() {
+    if first == Some(&b'[')
+        && serde_json::from_slice::<T>(b"[]").is_err()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
         return Err(ApiError::validation(vec![FieldError {
             field: String::new(),
             message: "must be a JSON object, not an array".to_string(),
