@@ -49,14 +49,20 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// The process is up.
+/// Check that the server is alive
+///
+/// Public, without a token: answers `{"status": "ok"}` while the process runs, whatever the state
+/// of the database. For liveness probes. Not audited.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, body = Health)))]
 pub async fn healthz() -> axum::Json<Health> {
     axum::Json(Health { status: "ok" })
 }
 
-/// The database answers.
+/// Check that the server is ready
+///
+/// Public, without a token: `{"status": "ready"}` when the database answers a query, else 503. For
+/// readiness probes and load balancers. Not audited.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = crate::http::Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
@@ -71,10 +77,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Health>,
     Ok(axum::Json(Health { status: "ready" }))
 }
 
-/// Prometheus text: request counts and latency histograms by route and status, and the audit
-/// trail's back-pressure (`Audit::render_metrics`). Needs a token with `metrics:read` (admin,
-/// auditor): the contract exempts only health, readiness and the docs. Not held back while the
-/// trail is behind (`MonitoringCtx`): that is when it matters.
+/// Scrape the Prometheus metrics
+///
+/// Needs `metrics:read` (admin, auditor). Prometheus text format: request counts and latency
+/// histograms by route and status, and the audit trail's back-pressure gauges. Answers even while
+/// the audit trail holds other requests back, which is when it matters. Not audited (counters, no
+/// one's data); a refused scrape is.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
         (status = 401, body = crate::http::Problem), (status = 403, body = crate::http::Problem)))]

@@ -254,6 +254,220 @@ mod tests {
         assert!(dangling.is_empty(), "dangling references: {dangling:?}");
     }
 
+    /// Words in CamelCase that a description may use although no schema has the name: the
+    /// names of things outside the code.
+    const OUTSIDE_NAMES: &[&str] = &["RxNorm", "WebSocket", "PostgreSQL", "SQLite"];
+
+    /// What in `text` looks like a name from the code rather than from the API: a Rust path
+    /// (`Audit::render_metrics`), a call (`render()`), or a CamelCase word that names no schema
+    /// of the document (`MonitoringCtx`).
+    fn internal_names(text: &str, schemas: &serde_json::Map<String, Value>) -> Vec<String> {
+        let mut found = Vec::new();
+        if text.contains("::") {
+            found.push("a `::` path".to_string());
+        }
+        if text.contains("()") {
+            found.push("a call `()`".to_string());
+        }
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            let camel = word
+                .as_bytes()
+                .windows(2)
+                .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+            if camel && !schemas.contains_key(word) && !OUTSIDE_NAMES.contains(&word) {
+                found.push(word.to_string());
+            }
+        }
+        found
+    }
+
+    /// Every operation has a summary (one short line, no code: what a client generator names
+    /// the call by, what a reader scans) and a description, neither naming the code's
+    /// internals; and operation ids are unique, as OpenAPI requires and generators need.
+    #[test]
+    fn every_operation_is_summarised_and_described() {
+        let doc = serde_json::to_value(crate::app::openapi()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut faults = Vec::new();
+        let mut ids = std::collections::HashSet::new();
+        let mut count = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                count += 1;
+                let at = format!("{} {path}", method.to_uppercase());
+                let summary = op["summary"].as_str().unwrap_or("").trim();
+                let description = op["description"].as_str().unwrap_or("").trim();
+                if summary.is_empty() {
+                    faults.push(format!("{at}: no summary"));
+                } else if summary.contains('\n') || summary.chars().count() > 80 {
+                    faults.push(format!("{at}: the summary is not one short line"));
+                } else if summary.ends_with('.') || summary.contains(['`', '_']) {
+                    faults.push(format!(
+                        "{at}: the summary `{summary}` is not a plain title"
+                    ));
+                }
+                for name in internal_names(summary, schemas) {
+                    faults.push(format!("{at}: the summary names {name}"));
+                }
+                if description.split_whitespace().count() < 8 {
+                    faults.push(format!("{at}: no description"));
+                }
+                for name in internal_names(description, schemas) {
+                    faults.push(format!("{at}: the description names {name}"));
+                }
+                match op["operationId"].as_str() {
+                    Some(id) if !ids.insert(id.to_string()) => {
+                        faults.push(format!("{at}: operationId `{id}` is taken"))
+                    }
+                    Some(_) => {}
+                    None => faults.push(format!("{at}: no operationId")),
+                }
+            }
+        }
+        assert!(count > 150, "{count} operations");
+        assert!(faults.is_empty(), "{}", faults.join("\n"));
+    }
+
+    /// An example that the server reads as `T` (a request body).
+    fn reads<T: serde::de::DeserializeOwned>(example: &Value) -> Result<(), String> {
+        serde_json::from_value::<T>(example.clone())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// An example that the server reads as `T` and writes back unchanged (an object it
+    /// answers with, every field given).
+    fn round_trips<T: serde::de::DeserializeOwned + serde::Serialize>(
+        example: &Value,
+    ) -> Result<(), String> {
+        let value: T = serde_json::from_value(example.clone()).map_err(|e| e.to_string())?;
+        let back = serde_json::to_value(value).map_err(|e| e.to_string())?;
+        if &back == example {
+            Ok(())
+        } else {
+            Err(format!("written back as {back}"))
+        }
+    }
+
+    /// The schemas of the main requests and answers, which carry a whole example, and how
+    /// each example is checked against its Rust type (`None`: the type is write-only, and only
+    /// the example's fields are checked against the schema's).
+    type Check = fn(&Value) -> Result<(), String>;
+    fn main_schemas() -> Vec<(&'static str, Option<Check>)> {
+        use crate::domains::{
+            accounts, appointments, billing, devices, lab, notifications, patients, pharmacy,
+            portal, records,
+        };
+        vec![
+            ("Register", Some(reads::<accounts::Register>)),
+            ("Registered", None),
+            ("Login", None),
+            ("LoginResponse", None),
+            ("User", Some(round_trips::<accounts::User>)),
+            ("NewPatient", Some(reads::<patients::NewPatient>)),
+            ("Patient", Some(round_trips::<patients::Patient>)),
+            ("NewDoctor", Some(reads::<patients::NewDoctor>)),
+            ("Doctor", Some(round_trips::<patients::Doctor>)),
+            (
+                "NewAppointment",
+                Some(reads::<appointments::NewAppointment>),
+            ),
+            (
+                "AppointmentChange",
+                Some(reads::<appointments::AppointmentChange>),
+            ),
+            (
+                "Appointment",
+                Some(round_trips::<appointments::Appointment>),
+            ),
+            ("NewRecord", Some(reads::<records::NewRecord>)),
+            ("MedicalRecord", Some(round_trips::<records::MedicalRecord>)),
+            ("NewOrder", Some(reads::<lab::NewOrder>)),
+            ("LabOrder", Some(round_trips::<lab::LabOrder>)),
+            ("NewResult", Some(reads::<lab::NewResult>)),
+            ("LabResult", Some(round_trips::<lab::LabResult>)),
+            ("NewPrescription", Some(reads::<pharmacy::NewPrescription>)),
+            ("Prescription", Some(round_trips::<pharmacy::Prescription>)),
+            ("Money", Some(round_trips::<crate::kit::Money>)),
+            ("NewClaim", Some(reads::<billing::NewClaim>)),
+            ("Claim", Some(round_trips::<billing::Claim>)),
+            ("NewReading", Some(round_trips::<devices::NewReading>)),
+            ("Readings", Some(reads::<devices::Readings>)),
+            ("IngestResult", Some(round_trips::<devices::IngestResult>)),
+            ("Reading", None),
+            ("NewMessage", Some(reads::<portal::NewMessage>)),
+            ("Message", Some(round_trips::<portal::Message>)),
+            (
+                "Notification",
+                Some(round_trips::<notifications::Notification>),
+            ),
+            ("Problem", None),
+        ]
+    }
+
+    /// Every value under an `example` or `examples` key of the document, anywhere.
+    fn example_values<'a>(v: &'a Value, inside: bool, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    example_values(v, inside || k == "examples" || k == "example", out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| example_values(v, inside, out)),
+            leaf if inside => out.push(leaf),
+            _ => {}
+        }
+    }
+
+    /// The main schemas carry a whole, realistic example: one that the server reads as the
+    /// schema's type (and, for an answer, writes back unchanged), with exactly the schema's
+    /// fields. No example anywhere is a generator's placeholder (`"string"`, an empty string,
+    /// 1073741824).
+    #[test]
+    fn examples_are_realistic_and_read_as_their_types() {
+        let doc = serde_json::to_value(crate::app::openapi()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut faults = Vec::new();
+        for (name, check) in main_schemas() {
+            let schema = &schemas[name];
+            let Some(examples) = schema["examples"].as_array().filter(|e| !e.is_empty()) else {
+                faults.push(format!("{name}: no example"));
+                continue;
+            };
+            let fields: std::collections::BTreeSet<&String> =
+                schema["properties"].as_object().unwrap().keys().collect();
+            for example in examples {
+                let given: std::collections::BTreeSet<&String> =
+                    example.as_object().unwrap().keys().collect();
+                let unknown: Vec<_> = given.difference(&fields).collect();
+                if !unknown.is_empty() {
+                    faults.push(format!(
+                        "{name}: the example has unknown fields {unknown:?}"
+                    ));
+                }
+                let required = schema["required"].as_array().into_iter().flatten();
+                for field in required.filter_map(Value::as_str) {
+                    if example.get(field).is_none() {
+                        faults.push(format!("{name}: the example lacks `{field}`"));
+                    }
+                }
+                if let Some(Err(e)) = check.map(|c| c(example)) {
+                    faults.push(format!("{name}: {e}"));
+                }
+            }
+        }
+        let mut values = Vec::new();
+        example_values(&doc, false, &mut values);
+        assert!(values.len() > 300, "{} example values", values.len());
+        for v in values {
+            let placeholder = v == "string" || v == "" || v.as_i64() == Some(1073741824);
+            if placeholder {
+                faults.push(format!("a placeholder example: {v}"));
+            }
+        }
+        assert!(faults.is_empty(), "{}", faults.join("\n"));
+    }
+
     /// Every error response is problem+json, and every operation that takes a token documents
     /// 401.
     #[test]

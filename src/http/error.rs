@@ -16,6 +16,7 @@ pub const PROBLEM_BASE: &str = "https://healthapi.dev/problems/";
 
 /// The problem+json body.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(examples(crate::http::examples::problem))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_: String,

@@ -2,6 +2,7 @@
 
 pub mod contract;
 pub mod error;
+pub mod examples;
 pub mod middleware;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -120,6 +121,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 return Err(ApiError::validation(errors));
             }
         }
+    }
+    // serde builds a struct from a JSON array as well, its fields in order (`[null, null]` was
+    // read as an empty change of a role): a body whose type is an object is refused as an
+    // array (once it is JSON at all: `[1,2` is malformed, 400). A type that reads an empty
+    // array is a list, and takes one.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[')
+        && serde_json::from_slice::<T>(b"[]").is_err()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(ApiError::validation(vec![FieldError {
+            field: String::new(),
+            message: "must be a JSON object, not an array".to_string(),
+        }]));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut *de) {

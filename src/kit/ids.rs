@@ -19,7 +19,7 @@ macro_rules! id_type {
             utoipa::ToSchema,
         )]
         #[serde(transparent)]
-        #[schema(value_type = String, format = Uuid)]
+        #[schema(value_type = String, format = Uuid, examples($name::schema_example))]
         $($schema)*
         pub struct $name(String);
 
@@ -35,6 +35,10 @@ macro_rules! id_type {
         }
 
         impl $name {
+            /// The id's example in the OpenAPI document (`http::examples`).
+            pub fn schema_example() -> String {
+                $crate::http::examples::id(stringify!($name))
+            }
             /// A new id (UUIDv7, so ids sort by creation time).
             pub fn generate() -> $name {
                 $name($crate::db::new_id())

@@ -10,10 +10,12 @@ use super::{Error, Result};
 /// An amount of money: `{"amount_minor": 1999, "currency": "USD"}` is 19.99 US dollars.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::money))]
 pub struct Money {
     /// Minor units (cents for USD), an integer.
     pub amount_minor: i64,
     /// ISO 4217 code, three capital letters (`USD`, `EUR`).
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
 }
 

@@ -169,6 +169,7 @@ impl utoipa::PartialSchema for Timestamp {
                 utoipa::openapi::KnownFormat::DateTime,
             )))
             .pattern(Some(TIMESTAMP_PATTERN))
+            .examples(["2026-05-04T09:30:00Z"])
             .description(Some(
                 "RFC 3339 with an offset, e.g. 2026-05-04T09:30:00Z, of a year 1900–9999 in UTC; \
                  stored in UTC to the microsecond",
@@ -241,6 +242,7 @@ impl utoipa::PartialSchema for Date {
             .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
                 utoipa::openapi::KnownFormat::Date,
             )))
+            .examples(["2026-05-04"])
             .description(Some("YYYY-MM-DD"))
             .into()
     }

@@ -41,6 +41,7 @@ const ROLE_NAME: UniqueKey = UniqueKey {
 
 /// An account as the API shows it. Never a password or its hash.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::user))]
 pub struct User {
     pub id: UserId,
     pub email: String,
@@ -66,16 +67,21 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub email: String,
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
+    #[schema(min_items = 1)]
     pub roles: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     /// Admin only.
+    #[schema(min_items = 1)]
     pub roles: Option<Vec<String>>,
     /// Admin only; deactivating revokes the user's tokens.
     pub is_active: Option<bool>,
@@ -105,7 +111,9 @@ pub struct Role {
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     /// Lower-case letters, digits and `_`, starting with a letter.
+    #[schema(pattern = "^[a-z][a-z0-9_]{1,49}$")]
     pub name: String,
+    #[schema(max_length = 500)]
     pub description: String,
     pub permissions: Vec<String>,
 }
@@ -113,23 +121,30 @@ pub struct NewRole {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
+    #[schema(max_length = 500)]
     pub description: Option<String>,
     pub permissions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::register))]
 pub struct Register {
     pub email: String,
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub given_name: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub family_name: String,
     pub birth_date: crate::kit::Date,
     pub sex: patients::Sex,
+    #[schema(max_length = 40)]
     pub phone: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(crate::http::examples::registered))]
 pub struct Registered {
     pub user: User,
     pub patient: Patient,

@@ -77,7 +77,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
 }
 
-/// Self-registration: a `patient` account and its own Patient record, in one transaction.
+/// Register as a patient
+///
+/// Public: anyone may sign up, without a token. Creates a `patient` account and its own patient
+/// record in one transaction, both audited as `register` by the new account. The email is unique
+/// regardless of case (409); the password must be 10–128 characters, and the names, birth date and
+/// phone are checked (422). Sign in with `POST /auth/login` afterwards to get a token.
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = Register,
     responses((status = 201, body = Registered), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
@@ -105,12 +110,14 @@ async fn register(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::login))]
 pub struct Login {
     pub email: String,
     pub password: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(examples(crate::http::examples::login_response))]
 pub struct LoginResponse {
     pub access_token: String,
     pub token_type: &'static str,
@@ -119,11 +126,16 @@ pub struct LoginResponse {
     pub user: User,
 }
 
-/// Exchange email and password for a bearer token. Unknown email and wrong password get the
-/// same 401. Repeated failures get 429 with `Retry-After`, for a wait that grows with each
-/// further failure: 5 of one account from one address hold that address for that account
-/// only; 20 from one address hold it for every account; 50 of one account from anywhere hold
-/// it for addresses it has not signed in from.
+/// Sign in
+///
+/// Public. Exchanges email and password for a bearer token, valid for `expires_in` seconds, with
+/// the account it opens; the sign-in is audited as `login`, a failed one as `login_failed`. An
+/// unknown email, a wrong password and a deactivated account get the same 401.
+///
+/// Repeated failures get 429 with `Retry-After`, for a wait that grows with each further failure: 5
+/// of one account from one address hold that address for that account only; 20 from one address
+/// hold it for every account; 50 of one account from anywhere hold it for addresses it has not
+/// signed in from.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = Login,
     responses((status = 200, body = LoginResponse), (status = 401, body = Problem),
         (status = 429, body = Problem)))]
@@ -190,7 +202,10 @@ async fn login(
     }))
 }
 
-/// Revoke the caller's token.
+/// Sign out
+///
+/// Any signed-in user. Revokes the token the request carries (the caller's other tokens stay
+/// valid); every later request with it is 401. Audited as `logout`.
 #[utoipa::path(post, path = "/auth/logout", tag = "auth",
     responses((status = 204), (status = 401, body = Problem)))]
 async fn logout(ctx: Ctx) -> Result<StatusCode, ApiError> {
@@ -201,7 +216,11 @@ async fn logout(ctx: Ctx) -> Result<StatusCode, ApiError> {
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The caller's own account.
+/// Read the caller's account
+///
+/// Any signed-in user: the account the token belongs to, with its roles and the ids of its linked
+/// patient and doctor records. Not audited (one's own account). The `ETag` is the account's
+/// version.
 #[utoipa::path(get, path = "/auth/me", tag = "auth",
     responses((status = 200, body = User), (status = 401, body = Problem)))]
 async fn me(ctx: Ctx) -> Result<Tagged<User>, ApiError> {
@@ -220,10 +239,16 @@ async fn me(ctx: Ctx) -> Result<Tagged<User>, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     pub current_password: String,
+    #[schema(min_length = 10, max_length = 128)]
     pub new_password: String,
 }
 
-/// Change the caller's password; every other token of theirs is revoked.
+/// Change the caller's password
+///
+/// Any signed-in user. `current_password` must be right (422 naming it, audited as a refused
+/// `password_change`); repeated failures are throttled like sign-in (429 with `Retry-After`). The
+/// new password must be 10–128 characters. Every other token of the caller is revoked; the one in
+/// use stays valid. Audited as `password_change`.
 #[utoipa::path(post, path = "/auth/password", tag = "auth", request_body = ChangePassword,
     responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem),
         (status = 429, body = Problem)))]
@@ -286,7 +311,12 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Create an account with the given roles (admin).
+/// Create an account
+///
+/// Needs `users:write` (admin). Creates a staff or patient account with the given roles (at least
+/// one; unknown names are 422); a caller who is not an admin may grant only roles whose permissions
+/// they hold (403). The email is unique regardless of case (409). No patient or doctor record is
+/// made: link one with `POST /patients` or `POST /doctors`. Audited as `create`.
 #[utoipa::path(post, path = "/users", tag = "accounts", request_body = CreateUser,
     responses((status = 201, body = User), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -309,7 +339,10 @@ async fn create_user(
     })
 }
 
-/// List accounts (admin, auditor).
+/// List accounts
+///
+/// Needs `users:read` (admin, auditor). Filters: `q` (part of the email or display name), `role`
+/// and `is_active`; in creation order, paged with `limit` and `cursor`. Audited as a `search`.
 #[utoipa::path(get, path = "/users", tag = "accounts", params(UserFilter, PageParams),
     responses((status = 200, body = ListResponse<User>), (status = 403, body = Problem)))]
 async fn list_users(
@@ -324,10 +357,12 @@ async fn list_users(
     Ok(ctx.reveal(found).await?)
 }
 
-/// Clear an account's login throttle (admin): every failed sign-in and password-change attempt
-/// counted against it, from every address, is forgotten, so its owner may sign in again at
-/// once. Audited as `delete` of `login_throttle`. Counters are kept per server node: this
-/// clears the node that serves the request.
+/// Clear an account's login throttle
+///
+/// Needs `users:write` (admin). Every failed sign-in and password-change attempt counted against
+/// the account, from every address, is forgotten, so its owner may sign in again at once. Audited
+/// as `delete` of `login_throttle`. Counters are kept per server node: this clears the node that
+/// serves the request.
 #[utoipa::path(delete, path = "/users/{id}/login-throttle", tag = "accounts",
     params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
@@ -343,7 +378,11 @@ async fn clear_login_throttle(ctx: Ctx, Path(id): Path<UserId>) -> Result<Status
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Read an account: admin and auditor any, everyone else themself.
+/// Read an account
+///
+/// Any signed-in user may read their own account; another account needs `users:read` (admin,
+/// auditor), else 404 (audited as a refused read). Audited as a `read`; the `ETag` is the account's
+/// version, for `If-Match` on `PATCH /users/{id}`.
 #[utoipa::path(get, path = "/users/{id}", tag = "accounts", params(("id" = String, Path)),
     responses((status = 200, body = User), (status = 404, body = Problem)))]
 async fn get_user(ctx: Ctx, Path(id): Path<UserId>) -> Result<Tagged<User>, ApiError> {
@@ -354,7 +393,13 @@ async fn get_user(ctx: Ctx, Path(id): Path<UserId>) -> Result<Tagged<User>, ApiE
     Ok(Tagged(user.version, user))
 }
 
-/// Change an account: `display_name` (self or admin); `roles`, `is_active` (admin).
+/// Change an account
+///
+/// The account's owner or an admin may change `display_name`; `roles` and `is_active` need
+/// `users:write` (admin; a holder who is not an admin may grant only roles within their own
+/// permissions, 403). Deactivating revokes every token of the user; new roles apply from their next
+/// request. Nobody deactivates themself, nor does an admin drop their own `admin` role (409).
+/// `If-Match` is honoured (412 when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/users/{id}", tag = "accounts", params(("id" = String, Path)),
     request_body = UserChange,
     responses((status = 200, body = User), (status = 403, body = Problem),
@@ -382,7 +427,10 @@ pub struct RoleList {
     pub next_cursor: Option<String>,
 }
 
-/// Every role (everyone signed in).
+/// List roles
+///
+/// Any signed-in user: the seven built-in roles and every custom one, with their permissions, in
+/// one page (`next_cursor` is always null). Not audited (a catalogue).
 #[utoipa::path(get, path = "/roles", tag = "accounts",
     responses((status = 200, body = RoleList)))]
 async fn list_roles(ctx: Ctx) -> Result<axum::Json<RoleList>, ApiError> {
@@ -405,7 +453,10 @@ pub struct PermissionList {
     pub next_cursor: Option<String>,
 }
 
-/// The permission catalogue (everyone signed in).
+/// List permissions
+///
+/// Any signed-in user: every permission a role can hold, by wire name (`records:read`), with what
+/// it allows, in one page (`next_cursor` is always null). Not audited (a catalogue).
 #[utoipa::path(get, path = "/permissions", tag = "accounts",
     responses((status = 200, body = PermissionList)))]
 async fn list_permissions(_ctx: Ctx) -> axum::Json<PermissionList> {
@@ -421,7 +472,12 @@ async fn list_permissions(_ctx: Ctx) -> axum::Json<PermissionList> {
     })
 }
 
-/// Create a custom role (admin).
+/// Create a custom role
+///
+/// Needs `roles:write` (admin). `name` is 2–50 lower-case letters, digits or `_`, starting with a
+/// letter, and unique (409); `permissions` are names from `GET /permissions` (422 naming unknown
+/// ones). A caller who is not an admin may include only permissions they hold (403). Audited as
+/// `create`.
 #[utoipa::path(post, path = "/roles", tag = "accounts", request_body = NewRole,
     responses((status = 201, body = Role), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -434,7 +490,12 @@ async fn create_role(ctx: Ctx, AppJson(body): AppJson<NewRole>) -> Result<Create
     })
 }
 
-/// Change a custom role (admin). Built-in roles cannot be changed (409).
+/// Change a custom role
+///
+/// Needs `roles:write` (admin). Replaces the description and/or the permission set (the same rules
+/// as creating one); built-in roles cannot be changed (409). `If-Match` is honoured (412 when
+/// stale). Signed-in holders of the role get the new permissions on their next request. Audited as
+/// `update`.
 #[utoipa::path(patch, path = "/roles/{id}", tag = "accounts", params(("id" = String, Path)),
     request_body = RoleChange,
     responses((status = 200, body = Role), (status = 403, body = Problem),
@@ -454,7 +515,10 @@ async fn patch_role(
     Ok(Tagged(role.version, role))
 }
 
-/// Delete a custom role (admin). Built-in roles and roles held by a user cannot (409).
+/// Delete a custom role
+///
+/// Needs `roles:write` (admin). Built-in roles, and roles that any user still holds, cannot be
+/// deleted (409). Audited as `delete`.
 #[utoipa::path(delete, path = "/roles/{id}", tag = "accounts", params(("id" = String, Path)),
     responses((status = 204), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -482,7 +546,12 @@ async fn trail_page(
     Ok(ctx.reveal(found).await?)
 }
 
-/// The audit trail (admin, auditor), newest first.
+/// Search the audit trail
+///
+/// Needs `audit:read` (admin, auditor). Entries newest first, filtered by `user_id`, `patient_id`,
+/// `resource_type`, `action`, `outcome`, `request_id` and a `from`/`to` window; paged. Entries
+/// still pending are sealed first, so the caller's own earlier requests show. Reading the trail is
+/// itself audited as a `search`.
 #[utoipa::path(get, path = "/audit-logs", tag = "audit", params(AuditFilter, PageParams),
     responses((status = 200, body = ListResponse<AuditLog>), (status = 403, body = Problem)))]
 async fn list_audit_logs(
@@ -493,7 +562,11 @@ async fn list_audit_logs(
     trail_page(&ctx, f, page).await
 }
 
-/// Who touched this patient's data: for the patient themself, admin and auditor.
+/// Read a patient's access log
+///
+/// Who touched this patient's data, newest first, optionally within `from`/`to`; paged. The patient
+/// themself, or a holder of `audit:read` (admin, auditor); another patient gets 404, other staff
+/// 403 (both audited). Reading it is audited as a `search` of the trail.
 #[utoipa::path(get, path = "/patients/{id}/access-log", tag = "audit",
     params(("id" = String, Path), AccessLogFilter, PageParams),
     responses((status = 200, body = ListResponse<AuditLog>), (status = 403, body = Problem),

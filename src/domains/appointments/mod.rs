@@ -96,6 +96,7 @@ pub const STATUS: Machine<'static, AppointmentStatus, Party> = Machine {
 pub const MAX_LENGTH_HOURS: i64 = 12;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::appointment))]
 pub struct Appointment {
     pub id: AppointmentId,
     pub patient_id: PatientId,
@@ -112,23 +113,28 @@ pub struct Appointment {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_appointment))]
 pub struct NewAppointment {
     pub patient_id: PatientId,
     pub doctor_id: DoctorId,
     pub start_time: Timestamp,
     pub end_time: Timestamp,
+    #[schema(max_length = 1000)]
     pub reason: Option<String>,
 }
 
 /// What a PATCH may change.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::appointment_change))]
 pub struct AppointmentChange {
     pub start_time: Option<Timestamp>,
     pub end_time: Option<Timestamp>,
+    #[schema(max_length = 1000)]
     pub reason: Option<String>,
     pub status: Option<AppointmentStatus>,
     /// Required when cancelling.
+    #[schema(max_length = 1000)]
     pub cancel_reason: Option<String>,
 }
 

@@ -22,8 +22,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(write, APPOINTMENT, routes!(patch_appointment)))
 }
 
-/// Book: a patient for themself, a doctor as the appointment's doctor, or an admin.
-/// Overlaps for the doctor or the patient are 409, even under concurrent bookings.
+/// Book an appointment
+///
+/// Needs `appointments:write`. A patient books for themself, a doctor as the appointment's doctor,
+/// an admin for anyone (403 otherwise). Times must lie in the future, end after start, at most 12
+/// hours apart (422). An overlap with a booked or checked-in appointment of the doctor or the
+/// patient is 409 `booking-clash`, even under concurrent bookings. The doctor joins the patient's
+/// care team, and the other party (the doctor, or the patient; both when an admin books) is
+/// notified. Audited as `create`.
 #[utoipa::path(post, path = "/appointments", tag = "appointments", request_body = NewAppointment,
     responses((status = 201, body = Appointment), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -39,7 +45,12 @@ async fn create_appointment(
     })
 }
 
-/// Appointments the caller may see, by start time.
+/// List appointments
+///
+/// Needs `appointments:read`. The appointments the caller reaches: a patient their own, a doctor
+/// their own and those of their care team's patients, an admin all. Filters: `patient_id`,
+/// `doctor_id`, `status`, and a `from`/`to` window on the start time; by start time, paged. Audited
+/// as a `search` per patient listed.
 #[utoipa::path(get, path = "/appointments", tag = "appointments", params(AppointmentFilter, PageParams),
     responses((status = 200, body = ListResponse<Appointment>), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -55,6 +66,11 @@ async fn list_appointments(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read an appointment
+///
+/// Needs `appointments:read`. Its patient, its doctor, a doctor on the patient's care team, or an
+/// admin; anyone else gets 404. Audited as a `read`. The `ETag` is its version, for `If-Match` on
+/// `PATCH`.
 #[utoipa::path(get, path = "/appointments/{id}", tag = "appointments", params(("id" = String, Path)),
     responses((status = 200, body = Appointment), (status = 404, body = Problem)))]
 async fn get_appointment(
@@ -68,8 +84,14 @@ async fn get_appointment(
     Ok(Tagged(a.version, a))
 }
 
-/// Reschedule (while `booked`) or change status. The patient may only cancel (or reschedule)
-/// their own; the appointment's doctor and admins may do every legal transition.
+/// Reschedule, cancel or progress an appointment
+///
+/// Needs `appointments:write`; only the appointment's patient, its doctor or an admin (403). New
+/// times are taken only while `booked` (409 otherwise) and are checked for clashes like a booking.
+/// Statuses: booked → checked_in → completed; booked → no_show; booked or checked_in → cancelled,
+/// with a `cancel_reason` (422 without). The patient may only cancel; a final status is 409
+/// `illegal-transition`. A cancellation or a new time notifies the other party. `If-Match` is
+/// honoured (412 when stale). Audited as `update`, or `state_change` when the status moves.
 #[utoipa::path(patch, path = "/appointments/{id}", tag = "appointments", params(("id" = String, Path)),
     request_body = AppointmentChange,
     responses((status = 200, body = Appointment), (status = 403, body = Problem),

@@ -78,6 +78,7 @@ pub struct ClaimLine {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::claim))]
 pub struct Claim {
     pub id: ClaimId,
     pub patient_id: PatientId,
@@ -100,6 +101,7 @@ pub struct Claim {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClaimLine {
+    #[schema(pattern = "^[A-Za-z0-9]{1,10}$")]
     pub code: String,
     pub description: String,
     pub amount: Money,
@@ -107,6 +109,7 @@ pub struct NewClaimLine {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_claim))]
 pub struct NewClaim {
     pub patient_id: PatientId,
     pub plan_id: PlanId,
@@ -114,6 +117,7 @@ pub struct NewClaim {
     pub service_date: Date,
     pub appointment_id: Option<AppointmentId>,
     /// 1–100 lines, all in one currency.
+    #[schema(min_items = 1, max_items = 100)]
     pub lines: Vec<NewClaimLine>,
 }
 

@@ -101,6 +101,7 @@ pub struct Invoice {
 pub struct NewInvoiceLine {
     pub description: String,
     /// 1–10,000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
     /// In the invoice's currency, at least 0.
     pub unit_amount: Money,
@@ -113,8 +114,10 @@ pub struct NewInvoice {
     /// A claim of the same patient.
     pub claim_id: Option<ClaimId>,
     /// ISO 4217.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
     #[serde(default)]
+    #[schema(max_items = 200)]
     pub lines: Vec<NewInvoiceLine>,
     pub due_date: Option<Date>,
 }

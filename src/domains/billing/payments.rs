@@ -67,6 +67,7 @@ pub struct NewPayment {
     /// At least 1 minor unit, in the claim's or invoice's currency.
     pub amount: Money,
     pub method: PaymentMethod,
+    #[schema(max_length = 200)]
     pub reference: Option<String>,
 }
 

@@ -64,7 +64,11 @@ fn require_admin(tx: &crate::kit::Tx, action: Action, id: Option<&str>) -> Resul
     ))
 }
 
-/// Add an insurance plan (admin); `plan_code` is unique.
+/// Add an insurance plan
+///
+/// Needs `billing:write`, and only an admin (403, audited, for billing staff). Name and payer 1–200
+/// characters; `plan_code` 1–50 characters and unique (409). Active unless `active` is false.
+/// Audited as `create`.
 #[utoipa::path(post, path = "/insurance-plans", tag = "billing", request_body = NewPlan,
     responses((status = 201, body = InsurancePlan), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -85,6 +89,10 @@ async fn create_plan(
     })
 }
 
+/// List insurance plans
+///
+/// Any signed-in user. Filters: `payer`, `active`; in creation order, paged. Not audited (the plan
+/// directory names no patient).
 #[utoipa::path(get, path = "/insurance-plans", tag = "billing", params(PlanFilter, PageParams),
     responses((status = 200, body = ListResponse<InsurancePlan>)))]
 async fn list_plans(
@@ -98,6 +106,10 @@ async fn list_plans(
         .await?)
 }
 
+/// Read an insurance plan
+///
+/// Any signed-in user. Not audited (it names no patient). The `ETag` is its version, for `If-Match`
+/// on `PATCH`.
 #[utoipa::path(get, path = "/insurance-plans/{id}", tag = "billing", params(("id" = String, Path)),
     responses((status = 200, body = InsurancePlan), (status = 404, body = Problem)))]
 async fn get_plan(ctx: Ctx, Path(id): Path<PlanId>) -> Result<Tagged<InsurancePlan>, ApiError> {
@@ -105,6 +117,11 @@ async fn get_plan(ctx: Ctx, Path(id): Path<PlanId>) -> Result<Tagged<InsurancePl
     Ok(Tagged(p.version, p))
 }
 
+/// Change an insurance plan
+///
+/// Needs `billing:write`, and only an admin (403 for billing staff). Changes the fields given;
+/// `plan_code` stays unique (409). An inactive plan takes no new claims. `If-Match` is honoured
+/// (412 when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/insurance-plans/{id}", tag = "billing", params(("id" = String, Path)),
     request_body = PlanChange,
     responses((status = 200, body = InsurancePlan), (status = 403, body = Problem),
@@ -125,8 +142,13 @@ async fn patch_plan(
     Ok(Tagged(p.version, p))
 }
 
-/// File a claim (billing staff, admins): lines with amounts in one currency; `total` is their
-/// sum. The plan must be active.
+/// File an insurance claim
+///
+/// Needs `billing:write`; billing staff or an admin (403). 1–100 lines, each a procedure code (CPT,
+/// e.g. `99213`), a description and a non-negative amount, all in one currency (422); `total` is
+/// their sum. The patient must exist and the plan be active (409); `appointment_id` must be one of
+/// the patient's (409). The claim starts `submitted` and the patient is notified. Audited as
+/// `create`.
 #[utoipa::path(post, path = "/claims", tag = "billing", request_body = NewClaim,
     responses((status = 201, body = Claim), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -142,7 +164,11 @@ async fn create_claim(
     })
 }
 
-/// Claims in reach: every claim for billing staff and admins, a patient's own.
+/// List insurance claims
+///
+/// Needs `billing:read`. Billing staff and admins see every claim, a patient their own; doctors
+/// none. Filters: `patient_id`, `plan_id`, `status`; in creation order, paged. Audited as a
+/// `search` per patient listed.
 #[utoipa::path(get, path = "/claims", tag = "billing", params(ClaimFilter, PageParams),
     responses((status = 200, body = ListResponse<Claim>), (status = 403, body = Problem)))]
 async fn list_claims(
@@ -157,6 +183,10 @@ async fn list_claims(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read an insurance claim
+///
+/// Needs `billing:read`: billing staff, admins, or the claim's patient (404 for anyone else).
+/// Audited as a `read`. The `ETag` is its version.
 #[utoipa::path(get, path = "/claims/{id}", tag = "billing", params(("id" = String, Path)),
     responses((status = 200, body = Claim), (status = 404, body = Problem)))]
 async fn get_claim(ctx: Ctx, Path(id): Path<ClaimId>) -> Result<Tagged<Claim>, ApiError> {
@@ -167,8 +197,12 @@ async fn get_claim(ctx: Ctx, Path(id): Path<ClaimId>) -> Result<Tagged<Claim>, A
     Ok(Tagged(c.version, c))
 }
 
-/// Review a claim (billing staff, admins): submitted → in_review → approved (with
-/// `approved_amount` ≤ total) | denied (with `denial_reason`). `paid` comes from payments.
+/// Review an insurance claim
+///
+/// Needs `billing:write`; billing staff or an admin (403). submitted → in_review → approved (with
+/// an `approved_amount` of at least 1 minor unit and at most the total, in its currency) or denied
+/// (with a `denial_reason`); any other arrow is 409 `illegal-transition`, and `paid` comes only
+/// from payments. The patient is notified of each step. Audited as `state_change`.
 #[utoipa::path(post, path = "/claims/{id}/transition", tag = "billing", params(("id" = String, Path)),
     request_body = ClaimTransition,
     responses((status = 200, body = Claim), (status = 403, body = Problem),
@@ -185,9 +219,13 @@ async fn transition_claim(
     Ok(Tagged(c.version, c))
 }
 
-/// Record a payment (billing staff, admins) on an approved claim or an issued invoice; never
-/// more than is approved or owed (409). `Idempotency-Key` is required (400 without): a repeat
-/// returns the first payment, another body under the key is 422.
+/// Record a payment
+///
+/// Needs `billing:write`; billing staff or an admin (403). Against exactly one of an approved claim
+/// or an issued invoice (422 otherwise, 409 in another status), in its currency, never more than is
+/// approved or owed (409); covered in full, the claim or invoice becomes `paid`. The patient is
+/// notified. `Idempotency-Key` is required (400 without): a repeat returns the first payment,
+/// another body under the key is 422. Audited as `create`.
 #[utoipa::path(post, path = "/payments", tag = "billing", request_body = NewPayment,
     params(("Idempotency-Key" = String, Header, description = "Required: makes a retried payment safe")),
     responses((status = 201, body = Payment), (status = 400, body = Problem),
@@ -216,6 +254,11 @@ async fn create_payment(
     })
 }
 
+/// List payments
+///
+/// Needs `billing:read`. Billing staff and admins see every payment, a patient their own. Filters:
+/// `claim_id`, `invoice_id`, `patient_id`; in creation order, paged. Audited as a `search` per
+/// patient listed.
 #[utoipa::path(get, path = "/payments", tag = "billing", params(PaymentFilter, PageParams),
     responses((status = 200, body = ListResponse<Payment>), (status = 403, body = Problem)))]
 async fn list_payments(
@@ -230,6 +273,10 @@ async fn list_payments(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read a payment
+///
+/// Needs `billing:read`: billing staff, admins, or the payment's patient (404 for anyone else).
+/// Payments never change. Audited as a `read`.
 #[utoipa::path(get, path = "/payments/{id}", tag = "billing", params(("id" = String, Path)),
     responses((status = 200, body = Payment), (status = 404, body = Problem)))]
 async fn get_payment(ctx: Ctx, Path(id): Path<PaymentId>) -> Result<axum::Json<Payment>, ApiError> {
@@ -239,7 +286,12 @@ async fn get_payment(ctx: Ctx, Path(id): Path<PaymentId>) -> Result<axum::Json<P
     Ok(axum::Json(ctx.reveal(found).await?))
 }
 
-/// Draft an invoice (billing staff, admins) with the next number.
+/// Draft an invoice
+///
+/// Needs `billing:write`; billing staff or an admin (403). Up to 200 lines, each a description, a
+/// quantity of 1–10,000 and a unit amount in the invoice's ISO 4217 `currency` (422). The patient
+/// must exist, and `claim_id` be one of the patient's (409). The draft gets the next sequential
+/// `number`, never reused. Audited as `create`.
 #[utoipa::path(post, path = "/invoices", tag = "billing", request_body = NewInvoice,
     responses((status = 201, body = Invoice), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -255,6 +307,11 @@ async fn create_invoice(
     })
 }
 
+/// List invoices
+///
+/// Needs `billing:read`. Billing staff and admins see every invoice, a patient their own. Filters:
+/// `patient_id`, `status`, `claim_id`; in creation order, paged. Audited as a `search` per patient
+/// listed.
 #[utoipa::path(get, path = "/invoices", tag = "billing", params(InvoiceFilter, PageParams),
     responses((status = 200, body = ListResponse<Invoice>), (status = 403, body = Problem)))]
 async fn list_invoices(
@@ -269,6 +326,10 @@ async fn list_invoices(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read an invoice
+///
+/// Needs `billing:read`: billing staff, admins, or the invoice's patient (404 for anyone else).
+/// Audited as a `read`. The `ETag` is its version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/invoices/{id}", tag = "billing", params(("id" = String, Path)),
     responses((status = 200, body = Invoice), (status = 404, body = Problem)))]
 async fn get_invoice(ctx: Ctx, Path(id): Path<InvoiceId>) -> Result<Tagged<Invoice>, ApiError> {
@@ -279,7 +340,11 @@ async fn get_invoice(ctx: Ctx, Path(id): Path<InvoiceId>) -> Result<Tagged<Invoi
     Ok(Tagged(i.version, i))
 }
 
-/// Change a draft's lines (replaced whole) or due date; 409 once issued.
+/// Change a draft invoice
+///
+/// Needs `billing:write`; billing staff or an admin (403). Replaces the lines whole and/or the due
+/// date, and re-prices the total; once issued an invoice no longer changes (409). `If-Match` is
+/// honoured (412 when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/invoices/{id}", tag = "billing", params(("id" = String, Path)),
     request_body = InvoiceChange,
     responses((status = 200, body = Invoice), (status = 404, body = Problem),
@@ -297,7 +362,11 @@ async fn patch_invoice(
     Ok(Tagged(i.version, i))
 }
 
-/// Issue a draft: the patient is told.
+/// Issue an invoice
+///
+/// Needs `billing:write`; billing staff or an admin (403). A draft with at least one line and a
+/// total above zero becomes `issued` (409 otherwise), and the patient is notified of the amount
+/// due. Audited as `state_change`.
 #[utoipa::path(post, path = "/invoices/{id}/issue", tag = "billing", params(("id" = String, Path)),
     responses((status = 200, body = Invoice), (status = 404, body = Problem),
         (status = 409, body = Problem)))]
@@ -306,7 +375,11 @@ async fn issue_invoice(ctx: Ctx, Path(id): Path<InvoiceId>) -> Result<Tagged<Inv
     Ok(Tagged(i.version, i))
 }
 
-/// Void a draft, or an issued invoice with no payment.
+/// Void an invoice
+///
+/// Needs `billing:write`; billing staff or an admin (403). A draft, or an issued invoice with no
+/// payment, becomes `void` and keeps its number; a paid or partly paid one is 409. Audited as
+/// `state_change`.
 #[utoipa::path(post, path = "/invoices/{id}/void", tag = "billing", params(("id" = String, Path)),
     responses((status = 200, body = Invoice), (status = 404, body = Problem),
         (status = 409, body = Problem)))]

@@ -60,7 +60,9 @@ pub struct ConsentForm {
 #[serde(deny_unknown_fields)]
 pub struct NewForm {
     pub kind: ConsentKind,
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
+    #[schema(min_length = 1, max_length = 20000)]
     pub body: String,
     /// Defaults to true.
     pub active: Option<bool>,
@@ -92,6 +94,7 @@ pub struct ConsentEvent {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConsent {
+    #[schema(min_length = 1, max_length = 64)]
     pub consent_form_id: String,
     pub action: ConsentAction,
 }

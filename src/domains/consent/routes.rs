@@ -45,7 +45,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(read, CHECK, routes!(consent_check)))
 }
 
-/// Publish a consent form (admin). Its `version` counts forms of the same kind.
+/// Publish a consent form
+///
+/// Needs `consent_forms:write` (admin). A kind, a title (1–200 characters) and the text (up to
+/// 20,000); its `version` counts the forms of the same kind. The text never changes afterwards: a
+/// new text is a new form. Active unless `active` is false. Audited as `create`.
 #[utoipa::path(post, path = "/consent-forms", tag = "consent", request_body = NewForm,
     responses((status = 201, body = ConsentForm), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -61,6 +65,10 @@ async fn create_form(
     })
 }
 
+/// List consent forms
+///
+/// Any signed-in user: the published consent texts, filtered by `kind` and `active`; in creation
+/// order, paged. Not audited (the texts name no one).
 #[utoipa::path(get, path = "/consent-forms", tag = "consent", params(FormFilter, PageParams),
     responses((status = 200, body = ListResponse<ConsentForm>)))]
 async fn list_forms(
@@ -74,6 +82,10 @@ async fn list_forms(
         .await?)
 }
 
+/// Read a consent form
+///
+/// Any signed-in user reads any form, retired ones included. Not audited (it names no one). The
+/// `ETag` is the form's version.
 #[utoipa::path(get, path = "/consent-forms/{id}", tag = "consent", params(("id" = String, Path)),
     responses((status = 200, body = ConsentForm), (status = 404, body = Problem)))]
 async fn get_form(ctx: Ctx, Path(id): Path<String>) -> Result<Tagged<ConsentForm>, ApiError> {
@@ -81,7 +93,11 @@ async fn get_form(ctx: Ctx, Path(id): Path<String>) -> Result<Tagged<ConsentForm
     Ok(Tagged(f.version, f))
 }
 
-/// Retire or re-activate a form (admin). The text of a form never changes: publish a new one.
+/// Retire or re-activate a consent form
+///
+/// Needs `consent_forms:write` (admin). Only `active` changes; the text of a form never does
+/// (publish a new one). A retired form takes no new `given` consent. `If-Match` is honoured (412
+/// when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/consent-forms/{id}", tag = "consent", params(("id" = String, Path)),
     request_body = FormChange,
     responses((status = 200, body = ConsentForm), (status = 403, body = Problem),
@@ -98,7 +114,13 @@ async fn patch_form(
     Ok(Tagged(form.version, form))
 }
 
-/// Give or revoke consent for oneself. Append-only: there is no PATCH or DELETE.
+/// Give or revoke consent
+///
+/// Needs `consent:write` (every built-in role). Appends a `given` or `revoked` event for the
+/// caller's own account on a form, with the caller's address; there is no PATCH or DELETE. A form
+/// that does not exist is 409, and so is giving consent on a retired form. The flows that need
+/// consent (virtual visits, remote monitoring) read the latest event on every request, so a
+/// revocation takes effect at once. Audited as `consent_given` or `consent_revoked`.
 #[utoipa::path(post, path = "/consents", tag = "consent", request_body = NewConsent,
     responses((status = 201, body = ConsentEvent), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
@@ -114,8 +136,11 @@ async fn record_consent(
     })
 }
 
-/// The consent history of one user, oldest first: oneself, or a user whose patient record the
-/// caller reaches.
+/// List a user's consent history
+///
+/// Needs `consent:read`. One user's events, oldest first: `user_id` defaults to the caller; another
+/// user's history is for an admin or a doctor on their patient record's care team (404 for anyone
+/// else). Paged. Audited as a `search`.
 #[utoipa::path(get, path = "/consents", tag = "consent", params(ConsentFilter, PageParams),
     responses((status = 200, body = ListResponse<ConsentEvent>), (status = 403, body = Problem),
         (status = 404, body = Problem)))]
@@ -131,7 +156,11 @@ async fn list_consents(
     Ok(ctx.reveal(found).await?)
 }
 
-/// The current consent per kind for a user.
+/// Read a user's current consents
+///
+/// Needs `consent:read`. One entry per consent kind: `given`, `revoked` or `none`, since when, and
+/// the form (the active form of the kind when there is no event). The user themself, an admin, or a
+/// doctor on their patient record's care team (404 otherwise). Audited as a `read`.
 #[utoipa::path(get, path = "/users/{id}/consent-status", tag = "consent", params(("id" = String, Path)),
     responses((status = 200, body = Vec<ConsentStatus>), (status = 403, body = Problem),
         (status = 404, body = Problem)))]
@@ -145,8 +174,12 @@ async fn consent_status(
     Ok(axum::Json(ctx.reveal(found).await?))
 }
 
-/// Pre-flight for clients: 204 if the patient has given consent of this kind, else 409
-/// `consent-required` — the same check virtual visits and device uploads apply.
+/// Check a patient's consent
+///
+/// Needs `consent:read`, and clinical reach of the patient (the patient, an admin, a doctor on the
+/// care team; 404 otherwise). A pre-flight for clients: 204 if the patient has given consent of
+/// this kind, else 409 `consent-required`, the same check virtual visits and device uploads apply.
+/// An unknown kind is 422. Audited as a `read`, whatever the outcome.
 #[utoipa::path(get, path = "/patients/{id}/consent-check/{kind}", tag = "consent",
     params(("id" = String, Path), ("kind" = ConsentKind, Path)),
     responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem),

@@ -20,6 +20,7 @@ pub const FUTURE_GRACE_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_reading))]
 pub struct NewReading {
     /// A metric of `GET /device-metrics`.
     pub metric: String,
@@ -31,12 +32,15 @@ pub struct NewReading {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::readings))]
 pub struct Readings {
     /// 1–10,000.
+    #[schema(min_items = 1)]
     pub readings: Vec<NewReading>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::ingest_result))]
 pub struct IngestResult {
     /// Readings stored.
     pub accepted: usize,
@@ -46,6 +50,7 @@ pub struct IngestResult {
 
 /// A stored reading.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::reading))]
 pub struct Reading {
     pub device_id: DeviceId,
     pub metric: String,

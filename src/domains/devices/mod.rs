@@ -190,6 +190,7 @@ pub struct NewDevice {
     pub patient_id: Option<PatientId>,
     pub kind: DeviceKind,
     pub manufacturer: String,
+    #[schema(max_length = 200)]
     pub model: Option<String>,
     pub serial_number: String,
 }

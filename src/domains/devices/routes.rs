@@ -45,15 +45,24 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(write, LOG, routes!(acknowledge_log)))
 }
 
-/// The metric catalogue: units, plausible ranges, default thresholds.
+/// List the device metric catalogue
+///
+/// Any signed-in user. Every metric a reading may have (`heart_rate`, `spo2`, `glucose`...), with
+/// its unit, the plausible range of a value, and the default warning and critical thresholds that a
+/// patient's monitoring rules start from. Not audited (it names no patient).
 #[utoipa::path(get, path = "/device-metrics", tag = "devices",
     responses((status = 200, body = Vec<Metric>)))]
 async fn list_metrics(_ctx: Ctx) -> axum::Json<Vec<Metric>> {
     axum::Json(super::metrics())
 }
 
-/// Register a device (the patient for self; a care-team doctor or admin for a patient), with
-/// the patient's remote-monitoring consent. The answer holds the ingest token, this once.
+/// Register a wearable device
+///
+/// Needs `devices:write`. The patient registers for themself (`patient_id` defaults to their own
+/// record); a doctor on the care team or an admin names the patient (404 out of reach). The patient
+/// must have given `remote_monitoring` consent and have an account, which owns the device (409
+/// `consent-required` otherwise). The answer holds the device's ingest token, this once. Audited as
+/// `create`; the device's monitoring log records the registration.
 #[utoipa::path(post, path = "/devices", tag = "devices", request_body = NewDevice,
     responses((status = 201, body = DeviceWithToken), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -69,6 +78,11 @@ async fn register_device(
     })
 }
 
+/// List wearable devices
+///
+/// Needs `devices:read`. The devices the caller reaches: a patient their own, a doctor those of
+/// their care team's patients, an admin all. Filters: `patient_id`, `status`; paged. Audited as a
+/// `search` per patient listed.
 #[utoipa::path(get, path = "/devices", tag = "devices", params(DeviceFilter, PageParams),
     responses((status = 200, body = ListResponse<WearableDevice>), (status = 403, body = Problem)))]
 async fn list_devices(
@@ -83,6 +97,10 @@ async fn list_devices(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read a wearable device
+///
+/// Needs `devices:read`: the patient, a doctor on the care team, or an admin (404 otherwise). Never
+/// the ingest token. Audited as a `read`. The `ETag` is its version.
 #[utoipa::path(get, path = "/devices/{id}", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, body = WearableDevice), (status = 404, body = Problem)))]
 async fn get_device(
@@ -96,7 +114,11 @@ async fn get_device(
     Ok(Tagged(d.version, d))
 }
 
-/// A new ingest token (shown once); the old one stops working at once.
+/// Rotate a device's ingest token
+///
+/// Needs `devices:write`: the patient, a doctor on the care team, or an admin (404 otherwise). A
+/// new token, shown once in the answer; the old one stops working at once. A revoked device is 409.
+/// Audited as `update`; the device's monitoring log records it.
 #[utoipa::path(post, path = "/devices/{id}/rotate-token", tag = "devices",
     params(("id" = String, Path)),
     responses((status = 200, body = DeviceWithToken), (status = 404, body = Problem),
@@ -109,6 +131,11 @@ async fn rotate_token(
     Ok(axum::Json(d))
 }
 
+/// Revoke a wearable device
+///
+/// Needs `devices:write`: the patient, a doctor on the care team, or an admin (404 otherwise). The
+/// device sends no more readings; revoking twice is 409 `illegal-transition`. Audited as
+/// `state_change`; the device's monitoring log records it.
 #[utoipa::path(post, path = "/devices/{id}/revoke", tag = "devices", params(("id" = String, Path)),
     responses((status = 200, body = WearableDevice), (status = 404, body = Problem),
         (status = 409, body = Problem)))]
@@ -152,9 +179,15 @@ impl FromRequestParts<AppState> for Sender {
     }
 }
 
-/// Ingest 1–10,000 readings, atomically: one bad reading is a 422 naming its index, and
-/// nothing is stored; duplicates (same metric and time) are counted, not stored again. A
-/// revoked device or consent is 409.
+/// Upload device readings
+///
+/// Sent by the device itself (`Authorization: Device <ingest_token>`, which reaches only its own
+/// device) or by its owner, the patient (`devices:write`; others who reach the device get 403).
+/// 1–10,000 readings, stored atomically: one bad reading (a metric not in the catalogue, the wrong
+/// unit, a value outside the plausible range, a time more than 5 minutes ahead) is a 422 naming its
+/// index, and nothing is stored; duplicates (same metric and time) are counted, not stored again. A
+/// revoked device or withdrawn consent is 409. Readings past the patient's limits open or extend
+/// monitoring log entries and notify the care-team doctors. Audited as one `create` per request.
 #[utoipa::path(post, path = "/devices/{id}/data", tag = "devices", params(("id" = String, Path)),
     request_body = Readings,
     responses((status = 200, body = IngestResult), (status = 401, body = Problem),
@@ -204,7 +237,12 @@ async fn post_data(
     Ok(axum::Json(result))
 }
 
-/// A device's readings of one metric: raw (paged), or downsampled per bucket in SQL.
+/// Read a device's readings
+///
+/// Needs `devices:read`: the patient, a doctor on the care team, or an admin (404 otherwise). One
+/// `metric` (required) within `from`/`to`: raw readings oldest first and paged, or with `bucket`
+/// (`1m`, `5m`, `1h`, `1d`) count, min, max and mean per bucket, computed in the database (at most
+/// 100,000 buckets). Audited as a `read`.
 #[utoipa::path(get, path = "/devices/{id}/data", tag = "devices",
     params(("id" = String, Path), DataQuery, PageParams),
     responses((status = 200, body = DataPage), (status = 404, body = Problem),
@@ -222,7 +260,11 @@ async fn get_data(
     Ok(axum::Json(ctx.reveal(found).await?))
 }
 
-/// The patient's monitoring rules: the catalogue's defaults with their overrides.
+/// Read a patient's monitoring rules
+///
+/// Needs `devices:read`, and clinical reach of the patient (the patient, a doctor on the care team,
+/// an admin; 404 otherwise). One rule per metric of the catalogue: its defaults, replaced by the
+/// patient's overrides. Audited as a `read`.
 #[utoipa::path(get, path = "/patients/{id}/monitoring-rules", tag = "devices",
     params(("id" = String, Path)),
     responses((status = 200, body = Vec<MonitoringRule>), (status = 404, body = Problem)))]
@@ -236,7 +278,11 @@ async fn get_rules(
     Ok(axum::Json(ctx.reveal(found).await?))
 }
 
-/// Override rules (a doctor of the patient's care team): the metrics named are replaced.
+/// Override a patient's monitoring rules
+///
+/// Needs `devices:write`; a doctor on the patient's care team or an admin (403; 404 out of reach).
+/// The metrics named are replaced, the others keep their rules; each rule keeps warning limits
+/// inside critical ones and low below high (422). Audited as `update`.
 #[utoipa::path(put, path = "/patients/{id}/monitoring-rules", tag = "devices",
     params(("id" = String, Path)), request_body = Vec<MonitoringRule>,
     responses((status = 200, body = Vec<MonitoringRule>), (status = 403, body = Problem),
@@ -252,6 +298,12 @@ async fn put_rules(
     Ok(axum::Json(rules))
 }
 
+/// List remote monitoring log entries
+///
+/// Needs `devices:read`. The entries the caller reaches: a patient their own, a doctor those of
+/// their care team's patients, an admin all; threshold alerts (warning, critical) and device events
+/// (info). Filters: `patient_id`, `device_id`, `severity`, `acknowledged`; paged. Audited as a
+/// `search` per patient listed.
 #[utoipa::path(get, path = "/remote-monitoring-logs", tag = "devices",
     params(LogFilter, PageParams),
     responses((status = 200, body = ListResponse<MonitoringLog>), (status = 403, body = Problem)))]
@@ -267,8 +319,11 @@ async fn list_logs(
     Ok(ctx.reveal(found).await?)
 }
 
-/// Acknowledge an entry (a doctor of the patient's care team); further readings past the limit
-/// open a new one.
+/// Acknowledge a monitoring alert
+///
+/// Needs `devices:write`; a doctor on the patient's care team or an admin (403; 404 out of reach).
+/// Stamps who acknowledged it and when; an entry acknowledged already is 409. Further readings past
+/// the limit open a new entry. Audited as `update`.
 #[utoipa::path(post, path = "/remote-monitoring-logs/{id}/acknowledge", tag = "devices",
     params(("id" = String, Path)),
     responses((status = 200, body = MonitoringLog), (status = 403, body = Problem),

@@ -85,7 +85,9 @@ pub struct NewImage {
     /// A lab order of the same patient.
     pub lab_order_id: Option<LabOrderId>,
     pub modality: Modality,
+    #[schema(max_length = 200)]
     pub body_site: Option<String>,
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     pub taken_at: Option<Timestamp>,
 }

@@ -111,6 +111,7 @@ pub const STATUS: Machine<'static, OrderStatus, Party> = Machine {
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::lab_order))]
 pub struct LabOrder {
     pub id: LabOrderId,
     pub patient_id: PatientId,
@@ -133,16 +134,20 @@ pub struct LabOrder {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_lab_order))]
 pub struct NewOrder {
     pub patient_id: PatientId,
     /// Admins must name the ordering doctor; a doctor orders as themself.
     pub doctor_id: Option<DoctorId>,
     /// An appointment with the patient, for a doctor not (yet) on the care team.
     pub appointment_id: Option<AppointmentId>,
+    #[schema(pattern = "^[0-9]{1,7}-[0-9]$")]
     pub test_code: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub test_name: String,
     /// Default `routine`.
     pub priority: Option<Priority>,
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
 }
 

@@ -43,6 +43,7 @@ wire_enum!(
 );
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::lab_result))]
 pub struct LabResult {
     pub id: LabResultId,
     pub lab_order_id: LabOrderId,
@@ -66,18 +67,23 @@ pub struct LabResult {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_lab_result))]
 pub struct NewResult {
     /// The analyte's LOINC code; default the order's.
+    #[schema(pattern = "^[0-9]{1,7}-[0-9]$")]
     pub test_code: Option<String>,
     /// As reported, e.g. `5.4` or `positive`.
+    #[schema(min_length = 1)]
     pub value: String,
     /// Default: `value` read as a number, when it is one.
     pub value_numeric: Option<f64>,
+    #[schema(max_length = 50)]
     pub unit: Option<String>,
     pub reference_low: Option<f64>,
     pub reference_high: Option<f64>,
     /// Default: `abnormal` when the number is outside the reference range, else `normal`.
     pub interpretation: Option<Interpretation>,
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 
@@ -87,10 +93,12 @@ pub struct NewResult {
 pub struct ResultChange {
     pub value: Option<String>,
     pub value_numeric: Option<f64>,
+    #[schema(max_length = 50)]
     pub unit: Option<String>,
     pub reference_low: Option<f64>,
     pub reference_high: Option<f64>,
     pub interpretation: Option<Interpretation>,
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 

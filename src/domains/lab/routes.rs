@@ -43,9 +43,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(read, IMAGE, routes!(get_content)))
 }
 
-/// Order a test: a doctor on the care team (or with an appointment with the patient), or an
-/// admin naming the doctor. `test_code` is a LOINC code.
-#[utoipa::path(post, path = "/lab-orders", tag = "lab", request_body = NewOrder,
+/// Order a lab test
+///
+/// Needs `lab:write`. A doctor orders as themself (an admin names `doctor_id`, 422 without) and
+/// must be on the patient's care team or be the doctor of the named `appointment_id` (404
+/// otherwise); a missing patient, doctor or appointment is 409. `test_code` is a LOINC code
+/// (`2345-7`, 422 otherwise); `priority` defaults to `routine`. The order starts `ordered`, and the
+/// doctor joins the care team. Audited as `create`.
+#[utoipa::path(post, path = "/lab-orders", operation_id = "create_lab_order", tag = "lab", request_body = NewOrder,
     responses((status = 201, body = LabOrder), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
@@ -61,9 +66,14 @@ async fn create_order(
     })
 }
 
-/// Orders in reach; for lab technicians every order, `stat` first, then `urgent`, then
-/// `routine`, oldest first within each (`?status=ordered&priority=stat` is the work list).
-#[utoipa::path(get, path = "/lab-orders", tag = "lab", params(OrderFilter, PageParams),
+/// List lab orders
+///
+/// Needs `lab:read`. The orders the caller reaches: a patient their own, a doctor those they
+/// ordered and those of their care team's patients, lab technicians and admins every order. `stat`
+/// first, then `urgent`, then `routine`, oldest first within each, so
+/// `?status=ordered&priority=stat` is the lab's work list. Filters: `patient_id`, `doctor_id`,
+/// `status`, `priority`, `test_code`; paged. Audited as a `search` per patient listed.
+#[utoipa::path(get, path = "/lab-orders", operation_id = "list_lab_orders", tag = "lab", params(OrderFilter, PageParams),
     responses((status = 200, body = ListResponse<LabOrder>), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
 async fn list_orders(
@@ -78,7 +88,12 @@ async fn list_orders(
     Ok(ctx.reveal(found).await?)
 }
 
-#[utoipa::path(get, path = "/lab-orders/{id}", tag = "lab", params(("id" = String, Path)),
+/// Read a lab order
+///
+/// Needs `lab:read`. The patient, the ordering doctor, a doctor on the patient's care team, a lab
+/// technician or an admin; anyone else gets 404. Audited as a `read`. The `ETag` is the order's
+/// version.
+#[utoipa::path(get, path = "/lab-orders/{id}", operation_id = "get_lab_order", tag = "lab", params(("id" = String, Path)),
     responses((status = 200, body = LabOrder), (status = 404, body = Problem)))]
 async fn get_order(ctx: Ctx, Path(id): Path<LabOrderId>) -> Result<Tagged<LabOrder>, ApiError> {
     let found = ctx
@@ -88,7 +103,11 @@ async fn get_order(ctx: Ctx, Path(id): Path<LabOrderId>) -> Result<Tagged<LabOrd
     Ok(Tagged(o.version, o))
 }
 
-/// The lab collected the sample (lab technician, admin): `ordered` → `collected`.
+/// Mark a lab order's sample collected
+///
+/// Needs `lab:write`; a lab technician or an admin (403 for the ordering doctor). Moves the order
+/// `ordered` → `collected` and stamps who collected it and when; from any other status it is 409
+/// `illegal-transition`. Audited as `state_change`.
 #[utoipa::path(post, path = "/lab-orders/{id}/collect", tag = "lab", params(("id" = String, Path)),
     responses((status = 200, body = LabOrder), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem)))]
@@ -99,7 +118,11 @@ async fn collect_order(ctx: Ctx, Path(id): Path<LabOrderId>) -> Result<Tagged<La
     Ok(Tagged(o.version, o))
 }
 
-/// Cancel with a reason (the ordering doctor, admin) while `ordered` or `collected`.
+/// Cancel a lab order
+///
+/// Needs `lab:write`; the ordering doctor or an admin (403 otherwise), with a `reason` (1–1000
+/// characters), while the order is `ordered` or `collected` (409 `illegal-transition` once resulted
+/// or cancelled). Audited as `state_change`.
 #[utoipa::path(post, path = "/lab-orders/{id}/cancel", tag = "lab", params(("id" = String, Path)),
     request_body = Cancel,
     responses((status = 200, body = LabOrder), (status = 403, body = Problem),
@@ -114,8 +137,14 @@ async fn cancel_order(
     Ok(Tagged(o.version, o))
 }
 
-/// Record a result (lab technician, admin) of a collected order; the first moves the order to
-/// `resulted`. A critical value notifies the ordering doctor at once.
+/// Record a lab result
+///
+/// Needs `lab:write`; a lab technician or an admin (403). One result per analyte: `test_code`
+/// defaults to the order's, `value_numeric` to `value` read as a number, and `interpretation` to
+/// `abnormal` outside the reference range, else `normal`. The order must be `collected` or
+/// `resulted` (409); its first result moves it to `resulted`. The ordering doctor and the patient
+/// are notified (one unread notice per order); a `critical` value notifies the doctor at once,
+/// every time. Audited as `create`.
 #[utoipa::path(post, path = "/lab-orders/{id}/results", tag = "lab", params(("id" = String, Path)),
     request_body = NewResult,
     responses((status = 201, body = LabResult), (status = 403, body = Problem),
@@ -136,6 +165,12 @@ async fn create_result(
     })
 }
 
+/// List lab results
+///
+/// Needs `lab:read`. The results the caller reaches: a patient their own, a doctor those of orders
+/// they placed and of their care team's patients, lab technicians and admins all. Filters:
+/// `patient_id`, `lab_order_id`, `interpretation`; oldest first, paged. Audited as a `search` per
+/// patient listed.
 #[utoipa::path(get, path = "/lab-results", tag = "lab", params(ResultFilter, PageParams),
     responses((status = 200, body = ListResponse<LabResult>), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -151,6 +186,11 @@ async fn list_results(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read a lab result
+///
+/// Needs `lab:read`, and the reach of its order: the patient, the ordering doctor, a doctor on the
+/// care team, a lab technician or an admin (404 otherwise). Audited as a `read`. The `ETag` is the
+/// result's version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/lab-results/{id}", tag = "lab", params(("id" = String, Path)),
     responses((status = 200, body = LabResult), (status = 404, body = Problem)))]
 async fn get_result(ctx: Ctx, Path(id): Path<LabResultId>) -> Result<Tagged<LabResult>, ApiError> {
@@ -161,8 +201,13 @@ async fn get_result(ctx: Ctx, Path(id): Path<LabResultId>) -> Result<Tagged<LabR
     Ok(Tagged(r.version, r))
 }
 
-/// Correct a result (lab technician, admin; `If-Match` honoured): status `corrected`, the
-/// earlier values kept in its history; the ordering doctor is notified again.
+/// Correct a lab result
+///
+/// Needs `lab:write`; a lab technician or an admin (403). Changes the values given, re-deriving the
+/// interpretation when the value or range changes and none is given; the status becomes
+/// `corrected`, and every earlier version stays in the history. The ordering doctor is notified
+/// again, and at once when the correction makes the value critical. `If-Match` is honoured (412
+/// when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/lab-results/{id}", tag = "lab", params(("id" = String, Path)),
     request_body = ResultChange,
     responses((status = 200, body = LabResult), (status = 403, body = Problem),
@@ -180,7 +225,10 @@ async fn patch_result(
     Ok(Tagged(r.version, r))
 }
 
-/// Every version of a result, oldest first.
+/// Read a lab result's history
+///
+/// Needs `lab:read`, and the same reach as reading the result (404 otherwise). Every version,
+/// oldest first, with who changed it and when. Audited as a `read`.
 #[utoipa::path(get, path = "/lab-results/{id}/history", tag = "lab", params(("id" = String, Path)),
     responses((status = 200, body = Vec<ResultVersion>), (status = 404, body = Problem)))]
 async fn result_history(
@@ -193,8 +241,13 @@ async fn result_history(
     Ok(axum::Json(ctx.reveal(found).await?))
 }
 
-/// Create an image record, `pending_upload` (a doctor on the care team, a lab technician,
-/// admin); then `PUT /diagnostic-images/{id}/content`.
+/// Create a diagnostic image record
+///
+/// Needs `lab:write`. A doctor creates it as themself and must be on the patient's care team (404
+/// otherwise); a lab technician or an admin may name any doctor, or none. The patient and doctor
+/// must exist, and `lab_order_id` must be an order of the same patient (409). The image starts
+/// `pending_upload`: send its bytes with `PUT /diagnostic-images/{id}/content`. A named doctor
+/// joins the care team. Audited as `create`.
 #[utoipa::path(post, path = "/diagnostic-images", tag = "lab", request_body = NewImage,
     responses((status = 201, body = DiagnosticImage), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
@@ -211,6 +264,12 @@ async fn create_image(
     })
 }
 
+/// List diagnostic images
+///
+/// Needs `lab:read`. The images the caller reaches: a patient their own, a doctor those they are
+/// named on and those of their care team's patients, lab technicians and admins all. Filters:
+/// `patient_id`, `lab_order_id`, `modality`, `status`; paged. Audited as a `search` per patient
+/// listed.
 #[utoipa::path(get, path = "/diagnostic-images", tag = "lab", params(ImageFilter, PageParams),
     responses((status = 200, body = ListResponse<DiagnosticImage>), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -226,6 +285,11 @@ async fn list_images(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read a diagnostic image record
+///
+/// Needs `lab:read`: the patient, the image's doctor, a doctor on the care team, a lab technician
+/// or an admin (404 otherwise). The record only: its bytes are at `GET
+/// /diagnostic-images/{id}/content`. Audited as a `read`.
 #[utoipa::path(get, path = "/diagnostic-images/{id}", tag = "lab", params(("id" = String, Path)),
     responses((status = 200, body = DiagnosticImage), (status = 404, body = Problem)))]
 async fn get_image(ctx: Ctx, Path(id): Path<ImageId>) -> Result<Tagged<DiagnosticImage>, ApiError> {
@@ -236,10 +300,13 @@ async fn get_image(ctx: Ctx, Path(id): Path<ImageId>) -> Result<Tagged<Diagnosti
     Ok(Tagged(i.version, i))
 }
 
-/// Upload the image's bytes (`image/jpeg`, `image/png` or `application/dicom`, checked against
-/// the bytes' own signature: 415 on a mismatch), streamed to the blob store with their SHA-256;
-/// larger than `HEALTHAPI_MAX_IMAGE_BYTES` → 413; once uploaded the content never changes (409).
-/// A failed upload leaves the image `pending_upload` and stores nothing.
+/// Upload a diagnostic image's bytes
+///
+/// Needs `lab:write`, and the reach of reading the image (404). The body is `image/jpeg`,
+/// `image/png` or `application/dicom`, checked against the bytes' own signature (415 on a
+/// mismatch), streamed to the blob store with their SHA-256; larger than the server's image limit
+/// is 413. Once uploaded the content never changes (409). A failed upload leaves the image
+/// `pending_upload` and stores nothing. Audited as `update`.
 #[utoipa::path(put, path = "/diagnostic-images/{id}/content", tag = "lab", params(("id" = String, Path)),
     request_body(description = "The image's bytes",
         content((Binary = "image/jpeg"), (Binary = "image/png"), (Binary = "application/dicom"))),
@@ -368,8 +435,11 @@ fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<std::ops::Range<u
     Ok(Some(range))
 }
 
-/// Download the image's bytes with their content type; `ETag` is their SHA-256; `Range`
-/// (one range) answers 206.
+/// Download a diagnostic image's bytes
+///
+/// Needs `lab:read`, and the reach of reading the image (404). The bytes with their content type;
+/// the `ETag` is their SHA-256 (`If-None-Match` answers 304), and one `Range` answers 206 (416 when
+/// it lies outside). 409 while nothing is uploaded. Audited as a `read`.
 #[utoipa::path(get, path = "/diagnostic-images/{id}/content", tag = "lab", params(("id" = String, Path)),
     responses((status = 200, description = "The image's bytes",
             content((Binary = "image/jpeg"), (Binary = "image/png"), (Binary = "application/dicom"))),

@@ -23,6 +23,7 @@ pub const NOTIFICATION: Resource = Resource::named("notification");
 pub const TOPIC: &str = "notification";
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::notification))]
 pub struct Notification {
     pub id: String,
     pub user_id: UserId,
@@ -46,7 +47,9 @@ pub struct NotificationFilter {
 #[serde(deny_unknown_fields)]
 pub struct SystemMessage {
     pub user_id: UserId,
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
+    #[schema(min_length = 1, max_length = 2000)]
     pub body: String,
 }
 

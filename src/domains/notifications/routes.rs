@@ -43,7 +43,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(Access::SignedIn, NOTIFICATION, routes!(stream)))
 }
 
-/// The caller's own notifications, newest first.
+/// List the caller's notifications
+///
+/// Any signed-in user, their own only. Newest first; `unread=true` keeps the unread ones; paged.
+/// Notifications are created by the flows that concern the caller (a booking, a lab result, a
+/// message...) in the same transaction. Audited as a `search`.
 #[utoipa::path(get, path = "/notifications", tag = "notifications",
     params(NotificationFilter, PageParams),
     responses((status = 200, body = ListResponse<Notification>)))]
@@ -72,6 +76,10 @@ pub struct UnreadCount {
     pub count: i64,
 }
 
+/// Count the caller's unread notifications
+///
+/// Any signed-in user, their own only: what a client polls for a badge. Not audited (a count of
+/// one's own notifications).
 #[utoipa::path(get, path = "/notifications/unread-count", tag = "notifications",
     responses((status = 200, body = UnreadCount)))]
 async fn unread_count(ctx: Ctx) -> Result<axum::Json<UnreadCount>, ApiError> {
@@ -82,7 +90,10 @@ async fn unread_count(ctx: Ctx) -> Result<axum::Json<UnreadCount>, ApiError> {
     Ok(axum::Json(UnreadCount { count }))
 }
 
-/// Marks one of the caller's notifications read; someone else's is 404.
+/// Mark a notification read
+///
+/// Any signed-in user, on their own notifications only: someone else's is 404 (audited as a refused
+/// update). Marking one that is read already keeps its first `read_at`. Audited as `update`.
 #[utoipa::path(post, path = "/notifications/{id}/read", tag = "notifications",
     params(("id" = String, Path)),
     responses((status = 200, body = Notification), (status = 404, body = Problem)))]
@@ -98,6 +109,10 @@ pub struct ReadAll {
     pub updated: usize,
 }
 
+/// Mark every notification read
+///
+/// Any signed-in user: every unread notification of the caller becomes read; the answer says how
+/// many. Audited as `update`.
 #[utoipa::path(post, path = "/notifications/read-all", tag = "notifications",
     responses((status = 200, body = ReadAll)))]
 async fn read_all(ctx: Ctx) -> Result<axum::Json<ReadAll>, ApiError> {
@@ -105,7 +120,11 @@ async fn read_all(ctx: Ctx) -> Result<axum::Json<ReadAll>, ApiError> {
     Ok(axum::Json(ReadAll { updated }))
 }
 
-/// A system message from an admin to one user.
+/// Send a system notification
+///
+/// Needs `notifications:send` (admin). A `system` notification to one user, with a title (1–200
+/// characters) and a body (1–2000); it reaches their open streams at once. A user that does not
+/// exist is 409. Audited as `create`.
 #[utoipa::path(post, path = "/notifications", tag = "notifications",
     request_body = SystemMessage,
     responses((status = 201, body = Notification), (status = 403, body = Problem),
@@ -122,8 +141,12 @@ async fn send_notification(
     })
 }
 
-/// Server-sent events: every new notification of the caller, event id = notification id.
-/// Sending `Last-Event-ID` replays what was created after that id first.
+/// Stream the caller's notifications
+///
+/// Any signed-in user: server-sent events (`text/event-stream`) of every new notification of the
+/// caller, event `notification`, event id = notification id, with a keep-alive every 15 seconds.
+/// Sending `Last-Event-ID` replays what was created after that id first (up to 1,000). Opening the
+/// stream is audited as one `search`.
 #[utoipa::path(get, path = "/notifications/stream", tag = "notifications",
     responses((status = 200, description = "text/event-stream of notifications", content_type = "text/event-stream")))]
 async fn stream(ctx: Ctx, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {

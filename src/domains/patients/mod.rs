@@ -53,6 +53,7 @@ wire_enum!(
 );
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::patient))]
 pub struct Patient {
     pub id: PatientId,
     /// Medical record number: generated, unique, never reused.
@@ -71,6 +72,7 @@ pub struct Patient {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::doctor))]
 pub struct Doctor {
     pub id: DoctorId,
     pub user_id: Option<UserId>,
@@ -88,13 +90,18 @@ pub struct Doctor {
 /// A patient's demographics as created (`POST /patients`, registration, the demo loader).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_patient))]
 pub struct NewPatient {
+    #[schema(min_length = 1, max_length = 100)]
     pub given_name: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub family_name: String,
     pub birth_date: Date,
     pub sex: Sex,
+    #[schema(max_length = 40)]
     pub phone: Option<String>,
     pub email: Option<String>,
+    #[schema(max_length = 500)]
     pub address: Option<String>,
     /// Links an existing account that holds the `patient` role and has no patient record yet
     /// (admin only).
@@ -104,12 +111,16 @@ pub struct NewPatient {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientChange {
+    #[schema(min_length = 1, max_length = 100)]
     pub given_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub family_name: Option<String>,
     pub birth_date: Option<Date>,
     pub sex: Option<Sex>,
+    #[schema(max_length = 40)]
     pub phone: Option<String>,
     pub email: Option<String>,
+    #[schema(max_length = 500)]
     pub address: Option<String>,
 }
 
@@ -135,28 +146,40 @@ pub struct PatientFilter {
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_doctor))]
 pub struct NewDoctor {
+    #[schema(min_length = 1, max_length = 100)]
     pub given_name: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub family_name: String,
+    #[schema(min_length = 1, max_length = 100)]
     pub specialty: String,
+    #[schema(min_length = 3, max_length = 50)]
     pub license_number: String,
     pub email: String,
+    #[schema(max_length = 40)]
     pub phone: Option<String>,
     /// Link an existing account (it gains the `doctor` role).
     pub user_id: Option<UserId>,
     /// Or create a login for the doctor with this password (email as login).
+    #[schema(min_length = 10, max_length = 128)]
     pub password: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DoctorChange {
+    #[schema(min_length = 1, max_length = 100)]
     pub given_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub family_name: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub specialty: Option<String>,
     /// Admin only.
+    #[schema(min_length = 3, max_length = 50)]
     pub license_number: Option<String>,
     pub email: Option<String>,
+    #[schema(max_length = 40)]
     pub phone: Option<String>,
 }
 
@@ -182,6 +205,7 @@ pub struct CareTeamMember {
 #[serde(deny_unknown_fields)]
 pub struct BreakGlassRequest {
     /// Why access is needed now; at least 10 characters.
+    #[schema(min_length = 10, max_length = 1000)]
     pub reason: String,
 }
 

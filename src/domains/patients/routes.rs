@@ -57,8 +57,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
 }
 
-/// Register a patient (admin, doctor). A doctor who registers a patient joins their care team.
-/// Only an admin links the record to an account (one with the `patient` role and no record).
+/// Register a patient
+///
+/// Needs `patients:write`, and the caller must be an admin or a doctor (403 otherwise). A doctor
+/// who registers a patient joins their care team. Only an admin links the record to an account with
+/// `user_id` (403 for a doctor); the account must exist and hold the `patient` role (409), and have
+/// no patient record yet (409). The medical record number (`mrn`) is generated. Audited as
+/// `create`.
 #[utoipa::path(post, path = "/patients", tag = "patients", request_body = NewPatient,
     responses((status = 201, body = Patient), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -78,7 +83,12 @@ async fn create_patient(
     })
 }
 
-/// Search patients: admin and doctors see all demographics, a patient only themself.
+/// Search patients
+///
+/// Needs `patients:read`. Admins, doctors, lab technicians and billing staff search every patient's
+/// demographics; a patient finds only themself. Filters: `q` (every word must match the given or
+/// family name), `mrn`, `birth_date`; in creation order, paged. Audited as a `search` entry per
+/// patient listed, so each patient's access log shows who found them.
 #[utoipa::path(get, path = "/patients", tag = "patients", params(PatientFilter, PageParams),
     responses((status = 200, body = ListResponse<Patient>), (status = 403, body = Problem)))]
 async fn list_patients(
@@ -93,7 +103,11 @@ async fn list_patients(
     Ok(ctx.reveal(found).await?)
 }
 
-/// Read one patient's demographics (audited).
+/// Read a patient's demographics
+///
+/// Needs `patients:read`. Admins, doctors, lab technicians and billing staff read any patient; a
+/// patient only themself, anyone else gets 404. Audited as a `read` in the patient's access log.
+/// The `ETag` is the record's version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/patients/{id}", tag = "patients", params(("id" = String, Path)),
     responses((status = 200, body = Patient), (status = 403, body = Problem),
         (status = 404, body = Problem)))]
@@ -105,7 +119,12 @@ async fn get_patient(ctx: Ctx, Path(id): Path<PatientId>) -> Result<Tagged<Patie
     Ok(Tagged(patient.version, patient))
 }
 
-/// Change a patient: admin or a doctor on the care team; the patient only contact fields.
+/// Change a patient's demographics
+///
+/// Needs `patients:write`. An admin or a doctor on the patient's care team may change every field
+/// (a doctor off the team gets 403); the patient only their contact fields `phone`, `email` and
+/// `address` (403 for more). Fields left out keep their value. `If-Match` is honoured (412 when
+/// stale). Audited as `update`.
 #[utoipa::path(patch, path = "/patients/{id}", tag = "patients", params(("id" = String, Path)),
     request_body = PatientChange,
     responses((status = 200, body = Patient), (status = 403, body = Problem),
@@ -123,7 +142,12 @@ async fn patch_patient(
     Ok(Tagged(patient.version, patient))
 }
 
-/// The doctors currently linked to a patient (the patient, admin, doctors on the team).
+/// List a patient's care team
+///
+/// Needs `patients:read` and clinical reach of the patient: the patient themself, an admin, or a
+/// doctor on the team (404 for anyone else). The doctors linked now, each with what linked them (an
+/// appointment, a record, a referral, break-glass...) and, for break-glass, when it expires.
+/// Audited as a `read`.
 #[utoipa::path(get, path = "/patients/{id}/care-team", tag = "patients",
     params(("id" = String, Path)),
     responses((status = 200, body = Vec<CareTeamMember>), (status = 403, body = Problem),
@@ -138,8 +162,12 @@ async fn get_care_team(
     Ok(axum::Json(ctx.reveal(found).await?))
 }
 
-/// Emergency access: a doctor states a reason and reaches one patient's clinical data for a
-/// limited time. Flagged in the audit trail; the patient is notified.
+/// Break the glass for a patient
+///
+/// Emergency access: needs `break_glass`, and the caller must be a doctor (403). The doctor states
+/// a `reason` (10–1000 characters) and joins the patient's care team for a limited time (the
+/// server's break-glass period), reaching their clinical data until `expires_at`. Flagged in the
+/// audit trail as `break_glass`; the patient is notified.
 #[utoipa::path(post, path = "/patients/{id}/break-glass", tag = "patients",
     params(("id" = String, Path)), request_body = BreakGlassRequest,
     responses((status = 201, body = BreakGlassGrant), (status = 403, body = Problem),
@@ -160,7 +188,12 @@ async fn break_glass(
     })
 }
 
-/// Add a doctor (admin), optionally with a login.
+/// Add a doctor
+///
+/// Needs `doctors:write` (admin). Either links an existing account with `user_id` (it gains the
+/// `doctor` role), or creates a login with `password` (the email signs in), or neither; giving both
+/// is 422. The license number is unique (409), as is one doctor record per account (409). Audited
+/// as `create`.
 #[utoipa::path(post, path = "/doctors", tag = "doctors", request_body = NewDoctor,
     responses((status = 201, body = Doctor), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -190,7 +223,10 @@ async fn create_doctor(
     })
 }
 
-/// The doctor directory (everyone signed in).
+/// List doctors
+///
+/// The doctor directory: any signed-in user. Filters: `specialty`, `q` (given or family name); in
+/// creation order, paged. Not audited (it reveals no patient's data).
 #[utoipa::path(get, path = "/doctors", tag = "doctors", params(DoctorFilter, PageParams),
     responses((status = 200, body = ListResponse<Doctor>)))]
 async fn list_doctors(
@@ -204,6 +240,10 @@ async fn list_doctors(
         .await?)
 }
 
+/// Read a doctor
+///
+/// The doctor directory: any signed-in user reads any doctor's entry. Not audited (it reveals no
+/// patient's data). The `ETag` is the record's version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/doctors/{id}", tag = "doctors", params(("id" = String, Path)),
     responses((status = 200, body = Doctor), (status = 404, body = Problem)))]
 async fn get_doctor(ctx: Ctx, Path(id): Path<DoctorId>) -> Result<Tagged<Doctor>, ApiError> {
@@ -213,7 +253,11 @@ async fn get_doctor(ctx: Ctx, Path(id): Path<DoctorId>) -> Result<Tagged<Doctor>
     Ok(Tagged(d.version, d))
 }
 
-/// Change a doctor: admin, or the doctor themself (not the license number).
+/// Change a doctor
+///
+/// The doctor themself, or a holder of `doctors:write` (admin); anyone else gets 403. Only an admin
+/// changes `license_number` (403), which stays unique (409). `If-Match` is honoured (412 when
+/// stale). Audited as `update`.
 #[utoipa::path(patch, path = "/doctors/{id}", tag = "doctors", params(("id" = String, Path)),
     request_body = DoctorChange,
     responses((status = 200, body = Doctor), (status = 403, body = Problem),

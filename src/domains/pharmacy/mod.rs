@@ -66,8 +66,11 @@ pub struct Medication {
 #[serde(deny_unknown_fields)]
 pub struct NewMedication {
     pub name: String,
+    #[schema(pattern = "^[0-9]{1,20}$")]
     pub code: String,
+    #[schema(max_length = 100)]
     pub form: Option<String>,
+    #[schema(max_length = 100)]
     pub strength: Option<String>,
     /// Default true.
     pub active: Option<bool>,
@@ -77,8 +80,11 @@ pub struct NewMedication {
 #[serde(deny_unknown_fields)]
 pub struct MedicationChange {
     pub name: Option<String>,
+    #[schema(pattern = "^[0-9]{1,20}$")]
     pub code: Option<String>,
+    #[schema(max_length = 100)]
     pub form: Option<String>,
+    #[schema(max_length = 100)]
     pub strength: Option<String>,
     pub active: Option<bool>,
 }
@@ -108,7 +114,9 @@ pub struct Pharmacy {
 #[serde(deny_unknown_fields)]
 pub struct NewPharmacy {
     pub name: String,
+    #[schema(max_length = 500)]
     pub address: Option<String>,
+    #[schema(max_length = 50)]
     pub phone: Option<String>,
     pub email: Option<String>,
     /// Default true.

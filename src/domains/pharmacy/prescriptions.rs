@@ -63,6 +63,7 @@ pub const STATUS: Machine<'static, PrescriptionStatus, Party> = Machine {
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::prescription))]
 pub struct Prescription {
     pub id: PrescriptionId,
     pub patient_id: PatientId,
@@ -100,6 +101,7 @@ impl Prescription {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_prescription))]
 pub struct NewPrescription {
     pub patient_id: PatientId,
     /// Admins name the prescriber; a doctor prescribes as themself.
@@ -107,11 +109,16 @@ pub struct NewPrescription {
     /// An appointment with the patient, for a doctor not (yet) on the care team.
     pub appointment_id: Option<AppointmentId>,
     pub medication_id: MedicationId,
+    #[schema(min_length = 1)]
     pub dosage: String,
+    #[schema(min_length = 1)]
     pub frequency: String,
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i32,
     /// 0–11; default 0.
+    #[schema(minimum = 0, maximum = 11)]
     pub refills: Option<i32>,
+    #[schema(max_length = 2000)]
     pub instructions: Option<String>,
     pub valid_until: Option<Date>,
 }

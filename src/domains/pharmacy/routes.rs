@@ -75,7 +75,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(write, ORDER, routes!(transition_order)))
 }
 
-/// Add a medication to the catalogue (admin, pharmacist); `code` (RxNorm) is unique.
+/// Add a medication to the catalogue
+///
+/// Needs `medications:write` (admin, pharmacist). `code` is an RxNorm code (RXCUI, digits only, 422
+/// otherwise) and unique (409); the name is 1–200 characters. Active unless `active` is false.
+/// Audited as `create`.
 #[utoipa::path(post, path = "/medications", tag = "pharmacy", request_body = NewMedication,
     responses((status = 201, body = Medication), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -93,7 +97,10 @@ async fn create_medication(
     })
 }
 
-/// The catalogue, by name: `q` matches words of the name or the code.
+/// Search the medication catalogue
+///
+/// Any signed-in user. Ordered by name; `q` matches words of the name or the code, `active` filters
+/// on whether it can be prescribed; paged. Not audited (the catalogue names no patient).
 #[utoipa::path(get, path = "/medications", tag = "pharmacy", params(MedicationFilter, PageParams),
     responses((status = 200, body = ListResponse<Medication>)))]
 async fn list_medications(
@@ -107,6 +114,10 @@ async fn list_medications(
         .await?)
 }
 
+/// Read a medication
+///
+/// Any signed-in user reads any medication of the catalogue. Not audited (it names no patient). The
+/// `ETag` is its version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/medications/{id}", tag = "pharmacy", params(("id" = String, Path)),
     responses((status = 200, body = Medication), (status = 404, body = Problem)))]
 async fn get_medication(
@@ -119,6 +130,11 @@ async fn get_medication(
     Ok(Tagged(m.version, m))
 }
 
+/// Change a medication
+///
+/// Needs `medications:write` (admin, pharmacist). Changes the fields given; a changed `code` stays
+/// unique (409). Setting `active` to false stops new prescriptions of it (existing ones are kept).
+/// `If-Match` is honoured (412 when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/medications/{id}", tag = "pharmacy", params(("id" = String, Path)),
     request_body = MedicationChange,
     responses((status = 200, body = Medication), (status = 404, body = Problem),
@@ -136,6 +152,11 @@ async fn patch_medication(
     Ok(Tagged(m.version, m))
 }
 
+/// Add a pharmacy
+///
+/// Needs `pharmacies:write` (admin). A name (1–200 characters), optional address, phone and email;
+/// active unless `active` is false. Put pharmacists on its staff with `POST
+/// /pharmacies/{id}/staff`. Audited as `create`.
 #[utoipa::path(post, path = "/pharmacies", tag = "pharmacy", request_body = NewPharmacy,
     responses((status = 201, body = Pharmacy), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -153,6 +174,11 @@ async fn create_pharmacy(
     })
 }
 
+/// List pharmacies
+///
+/// The pharmacy directory: any signed-in user, so that a patient can choose where to send a
+/// prescription. Filters: `q` (part of the name), `active`; paged. Not audited (it names no
+/// patient).
 #[utoipa::path(get, path = "/pharmacies", tag = "pharmacy", params(PharmacyFilter, PageParams),
     responses((status = 200, body = ListResponse<Pharmacy>)))]
 async fn list_pharmacies(
@@ -166,6 +192,10 @@ async fn list_pharmacies(
         .await?)
 }
 
+/// Read a pharmacy
+///
+/// The pharmacy directory: any signed-in user. Not audited (it names no patient). The `ETag` is its
+/// version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/pharmacies/{id}", tag = "pharmacy", params(("id" = String, Path)),
     responses((status = 200, body = Pharmacy), (status = 404, body = Problem)))]
 async fn get_pharmacy(ctx: Ctx, Path(id): Path<PharmacyId>) -> Result<Tagged<Pharmacy>, ApiError> {
@@ -175,6 +205,10 @@ async fn get_pharmacy(ctx: Ctx, Path(id): Path<PharmacyId>) -> Result<Tagged<Pha
     Ok(Tagged(p.version, p))
 }
 
+/// Change a pharmacy
+///
+/// Needs `pharmacies:write` (admin). Changes the fields given; an inactive pharmacy takes no new
+/// orders. `If-Match` is honoured (412 when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/pharmacies/{id}", tag = "pharmacy", params(("id" = String, Path)),
     request_body = PharmacyChange,
     responses((status = 200, body = Pharmacy), (status = 404, body = Problem),
@@ -191,7 +225,10 @@ async fn patch_pharmacy(
     Ok(Tagged(p.version, p))
 }
 
-/// Put a pharmacist on a pharmacy's staff (admin; the user must hold `pharmacist`).
+/// Add a pharmacist to a pharmacy's staff
+///
+/// Needs `pharmacies:write` (admin). The user must hold the `pharmacist` role (409). Staff see and
+/// work the pharmacy's orders and are notified of new ones. Audited as an `update` of the pharmacy.
 #[utoipa::path(post, path = "/pharmacies/{id}/staff", tag = "pharmacy", params(("id" = String, Path)),
     request_body = NewStaff,
     responses((status = 201, body = StaffMember), (status = 404, body = Problem),
@@ -209,7 +246,10 @@ async fn add_staff(
     })
 }
 
-/// A pharmacy's staff (admins and the pharmacy's own pharmacists).
+/// List a pharmacy's staff
+///
+/// Needs `pharmacy:read`; only admins and the pharmacy's own pharmacists (404 for anyone else, who
+/// does not learn who works where). Not audited (it names pharmacists, no patient).
 #[utoipa::path(get, path = "/pharmacies/{id}/staff", tag = "pharmacy", params(("id" = String, Path)),
     responses((status = 200, body = Vec<StaffMember>), (status = 404, body = Problem)))]
 async fn list_staff(
@@ -222,6 +262,10 @@ async fn list_staff(
     Ok(axum::Json(s))
 }
 
+/// Remove a pharmacist from a pharmacy's staff
+///
+/// Needs `pharmacies:write` (admin). 404 when the user is not on the staff. The pharmacist no
+/// longer reaches the pharmacy's orders. Audited as an `update` of the pharmacy.
 #[utoipa::path(delete, path = "/pharmacies/{id}/staff/{user_id}", tag = "pharmacy",
     params(("id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204), (status = 404, body = Problem)))]
@@ -234,8 +278,13 @@ async fn remove_staff(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Prescribe: a doctor on the care team (or with an appointment with the patient), or an
-/// admin naming the doctor; the medication must be active (409).
+/// Prescribe a medication
+///
+/// Needs `pharmacy:write`. A doctor prescribes as themself (an admin names `doctor_id`, 422
+/// without) and must be on the patient's care team or be the doctor of the named `appointment_id`
+/// (404 otherwise). The medication must exist and be active (409). Quantity 1–10,000, refills 0–11,
+/// `valid_until` not in the past (422). The prescription starts `active`, and the doctor joins the
+/// care team. Audited as `create`.
 #[utoipa::path(post, path = "/prescriptions", tag = "pharmacy", request_body = NewPrescription,
     responses((status = 201, body = Prescription), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
@@ -254,8 +303,12 @@ async fn create_prescription(
     })
 }
 
-/// Prescriptions in reach: the compartment's, the prescriber's, and for pharmacists those with
-/// an order at a pharmacy they staff.
+/// List prescriptions
+///
+/// Needs `pharmacy:read`. The prescriptions the caller reaches: a patient their own, a doctor those
+/// they wrote and those of their care team's patients, a pharmacist those with an order at a
+/// pharmacy they staff, an admin all. Filters: `patient_id`, `status`, `medication_id`; paged.
+/// Audited as a `search` per patient listed.
 #[utoipa::path(get, path = "/prescriptions", tag = "pharmacy", params(PrescriptionFilter, PageParams),
     responses((status = 200, body = ListResponse<Prescription>), (status = 403, body = Problem)))]
 async fn list_prescriptions(
@@ -270,6 +323,11 @@ async fn list_prescriptions(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read a prescription
+///
+/// Needs `pharmacy:read`: the patient, the prescriber, a doctor on the care team, a pharmacist of a
+/// pharmacy with an order of it, or an admin (404 otherwise). Audited as a `read`. The `ETag` is
+/// its version.
 #[utoipa::path(get, path = "/prescriptions/{id}", tag = "pharmacy", params(("id" = String, Path)),
     responses((status = 200, body = Prescription), (status = 404, body = Problem)))]
 async fn get_prescription(
@@ -283,7 +341,11 @@ async fn get_prescription(
     Ok(Tagged(p.version, p))
 }
 
-/// Cancel an active prescription (the prescriber, admin), with a reason.
+/// Cancel a prescription
+///
+/// Needs `pharmacy:write`; the prescriber or an admin (403), with a `reason` (1–1000 characters),
+/// while it is `active` (409 `illegal-transition` once completed or cancelled). Audited as
+/// `state_change`.
 #[utoipa::path(post, path = "/prescriptions/{id}/cancel", tag = "pharmacy",
     params(("id" = String, Path)), request_body = CancelPrescription,
     responses((status = 200, body = Prescription), (status = 403, body = Problem),
@@ -300,10 +362,14 @@ async fn cancel_prescription(
     Ok(Tagged(p.version, p))
 }
 
-/// Send a prescription to a pharmacy (the prescriber or the patient). With an
-/// `Idempotency-Key`, a repeat of the same request returns the first order; another request
-/// under the key is 422.
-#[utoipa::path(post, path = "/pharmacy-orders", tag = "pharmacy", request_body = NewOrder,
+/// Send a prescription to a pharmacy
+///
+/// Needs `pharmacy:write`; the prescriber, the patient or an admin (403). The prescription must
+/// exist, be active, unexpired, with a fill left and no open order (409); the pharmacy must exist
+/// and be active (409). The order starts `sent`, and the pharmacy's pharmacists are notified. With
+/// an `Idempotency-Key`, a repeat of the same request returns the first order; another request
+/// under the key is 422. Audited as `create`.
+#[utoipa::path(post, path = "/pharmacy-orders", operation_id = "create_pharmacy_order", tag = "pharmacy", request_body = NewOrder,
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST safe")),
     responses((status = 201, body = PharmacyOrder), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
@@ -326,8 +392,13 @@ async fn create_order(
     })
 }
 
-/// Orders in reach: a pharmacist's pharmacies', the patient's, the prescriber's.
-#[utoipa::path(get, path = "/pharmacy-orders", tag = "pharmacy", params(OrderFilter, PageParams),
+/// List pharmacy orders
+///
+/// Needs `pharmacy:read`. The orders the caller reaches: a pharmacist their pharmacies' orders, a
+/// patient their own, a doctor those of prescriptions they wrote and of their care team's patients,
+/// an admin all. Filters: `pharmacy_id`, `prescription_id`, `patient_id`, `status`; paged. Audited
+/// as a `search` per patient listed.
+#[utoipa::path(get, path = "/pharmacy-orders", operation_id = "list_pharmacy_orders", tag = "pharmacy", params(OrderFilter, PageParams),
     responses((status = 200, body = ListResponse<PharmacyOrder>), (status = 403, body = Problem)))]
 async fn list_orders(
     ctx: Ctx,
@@ -341,7 +412,11 @@ async fn list_orders(
     Ok(ctx.reveal(found).await?)
 }
 
-#[utoipa::path(get, path = "/pharmacy-orders/{id}", tag = "pharmacy", params(("id" = String, Path)),
+/// Read a pharmacy order
+///
+/// Needs `pharmacy:read`: a pharmacist of its pharmacy, the patient, the prescriber, a doctor on
+/// the care team, or an admin (404 otherwise). Audited as a `read`. The `ETag` is its version.
+#[utoipa::path(get, path = "/pharmacy-orders/{id}", operation_id = "get_pharmacy_order", tag = "pharmacy", params(("id" = String, Path)),
     responses((status = 200, body = PharmacyOrder), (status = 404, body = Problem)))]
 async fn get_order(ctx: Ctx, Path(id): Path<OrderId>) -> Result<Tagged<PharmacyOrder>, ApiError> {
     let found = ctx
@@ -351,9 +426,13 @@ async fn get_order(ctx: Ctx, Path(id): Path<OrderId>) -> Result<Tagged<PharmacyO
     Ok(Tagged(o.version, o))
 }
 
-/// Move an order: sent → received → filled → picked_up (the pharmacy's pharmacists); sent |
-/// received → cancelled (the pharmacist, the prescriber, the patient). A fill uses one of the
-/// prescription's fills.
+/// Move a pharmacy order along its statuses
+///
+/// Needs `pharmacy:write`. sent → received → filled → picked_up, by the pharmacy's pharmacists;
+/// sent or received → cancelled, by the pharmacist, the prescriber, the patient or an admin (403
+/// for anyone else, 409 `illegal-transition` for an arrow that does not exist). Filling uses one of
+/// the prescription's fills (409 when none is left; the last completes it) and notifies the
+/// patient; cancelling notifies the patient and the prescriber. Audited as `state_change`.
 #[utoipa::path(post, path = "/pharmacy-orders/{id}/transition", tag = "pharmacy",
     params(("id" = String, Path)), request_body = OrderTransition,
     responses((status = 200, body = PharmacyOrder), (status = 403, body = Problem),

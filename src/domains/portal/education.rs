@@ -73,6 +73,7 @@ pub struct NewResource {
     pub url: Option<String>,
     pub category: String,
     /// Up to 20.
+    #[schema(max_items = 20)]
     pub tags: Option<Vec<String>>,
     /// Default `en`.
     pub language: Option<String>,
@@ -140,6 +141,7 @@ pub struct NewRecommendation {
     /// A published resource.
     pub resource_id: ResourceId,
     /// For the patient, up to 2,000 characters.
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 

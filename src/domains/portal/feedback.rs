@@ -46,9 +46,11 @@ pub struct Feedback {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewFeedback {
+    #[schema(minimum = 1, maximum = 5)]
     pub rating: i32,
     pub category: FeedbackCategory,
     /// At most 5,000 characters.
+    #[schema(max_length = 5000)]
     pub comment: Option<String>,
     /// One of the caller's own appointments (as its patient or its doctor).
     pub appointment_id: Option<AppointmentId>,

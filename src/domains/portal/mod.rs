@@ -43,6 +43,7 @@ crate::id_type!(
 );
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::message))]
 pub struct Message {
     pub id: MessageId,
     /// The first message's id; replies share it.
@@ -58,10 +59,13 @@ pub struct Message {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_message))]
 pub struct NewMessage {
     pub receiver_id: UserId,
+    #[schema(min_length = 1)]
     pub subject: String,
     /// 1–10,000 characters.
+    #[schema(min_length = 1)]
     pub body: String,
     /// A message of the caller's (sent or received): the new one joins its thread.
     pub reply_to: Option<MessageId>,

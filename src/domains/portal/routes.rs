@@ -71,8 +71,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(super::survey_routes::router())
 }
 
-/// Send a message: a patient to a doctor of their care team or an admin; a doctor to a
-/// patient of theirs or any staff; staff to staff; admins to anyone. Anyone else: 404.
+/// Send a secure message
+///
+/// Any signed-in user, to a receiver they may write to: a patient to a doctor of their care team or
+/// an admin; a doctor to a patient of their care team or any staff user; staff to staff; an admin
+/// to anyone. Any other receiver, or one that does not exist or is inactive, is 404. Subject 1–200
+/// characters, body 1–10,000. `reply_to` (a message of the caller's, 409 otherwise) puts it in that
+/// thread. The receiver is notified. Audited as `create` (by id; the body never enters the trail).
 #[utoipa::path(post, path = "/messages", tag = "portal", request_body = NewMessage,
     responses((status = 201, body = Message), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -88,7 +93,11 @@ async fn send_message(
     })
 }
 
-/// The caller's inbox (default) or sent box, newest first.
+/// List the caller's messages
+///
+/// Any signed-in user: their inbox (`box=inbox`, the default; `unread=true` for unread ones) or
+/// their sent box (`box=sent`), newest first, paged. Nobody, admins included, lists anyone else's
+/// mail. Audited as a `search`.
 #[utoipa::path(get, path = "/messages", tag = "portal", params(BoxQuery, PageParams),
     responses((status = 200, body = ListResponse<Message>)))]
 async fn list_messages(
@@ -103,7 +112,10 @@ async fn list_messages(
     Ok(ctx.reveal(found).await?)
 }
 
-/// One message the caller sent or received (404 for anyone else, admins included).
+/// Read a message
+///
+/// Any signed-in user, for a message they sent or received (404 for anyone else, admins included).
+/// Reading does not mark it read. Audited as a `read`, by id.
 #[utoipa::path(get, path = "/messages/{id}", tag = "portal", params(("id" = String, Path)),
     responses((status = 200, body = Message), (status = 404, body = Problem)))]
 async fn get_message(ctx: Ctx, Path(id): Path<MessageId>) -> Result<axum::Json<Message>, ApiError> {
@@ -113,7 +125,10 @@ async fn get_message(ctx: Ctx, Path(id): Path<MessageId>) -> Result<axum::Json<M
     Ok(axum::Json(ctx.reveal(found).await?))
 }
 
-/// The receiver marks a message read.
+/// Mark a message read
+///
+/// Its receiver only (403 for the sender, 404 for anyone else); marking it again keeps the first
+/// `read_at`. Audited as `update`.
 #[utoipa::path(post, path = "/messages/{id}/read", tag = "portal", params(("id" = String, Path)),
     responses((status = 200, body = Message), (status = 403, body = Problem),
         (status = 404, body = Problem)))]
@@ -125,7 +140,10 @@ async fn read_message(
     Ok(axum::Json(m))
 }
 
-/// A thread: the messages of it the caller sent or received, oldest first.
+/// Read a message thread
+///
+/// Any signed-in user: the messages of the thread that they sent or received, oldest first; 404
+/// when there are none. Audited as a `read` of the thread.
 #[utoipa::path(get, path = "/messages/threads/{thread_id}", tag = "portal",
     params(("thread_id" = String, Path)),
     responses((status = 200, body = Vec<Message>), (status = 404, body = Problem)))]
@@ -139,7 +157,11 @@ async fn get_thread(
     Ok(axum::Json(ctx.reveal(found).await?))
 }
 
-/// Give feedback: a rating 1–5 in a category, a comment; about an appointment only your own.
+/// Give feedback
+///
+/// Any signed-in user. A rating of 1–5 in a category, with an optional comment (up to 5,000
+/// characters); about an appointment only one of the caller's own, as its patient or its doctor
+/// (409). Audited as `create`.
 #[utoipa::path(post, path = "/feedback", tag = "portal", request_body = NewFeedback,
     responses((status = 201, body = Feedback), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
@@ -155,7 +177,10 @@ async fn give_feedback(
     })
 }
 
-/// The caller's own feedback; admins see everyone's. Newest first.
+/// List feedback
+///
+/// Any signed-in user sees their own feedback; admins see everyone's. Filters: `category`,
+/// `rating`, and a `from`/`to` window; newest first, paged. Not audited (it names no patient).
 #[utoipa::path(get, path = "/feedback", tag = "portal", params(FeedbackFilter, PageParams),
     responses((status = 200, body = ListResponse<Feedback>)))]
 async fn list_feedback(
@@ -169,7 +194,10 @@ async fn list_feedback(
         .await?)
 }
 
-/// Count and mean rating per category (admins).
+/// Summarise feedback by category
+///
+/// Admins only (403 otherwise, audited). The count and mean rating per category, computed in the
+/// database. Not audited as a read (counts and means, no one's data).
 #[utoipa::path(get, path = "/feedback/summary", tag = "portal",
     responses((status = 200, body = Vec<CategorySummary>), (status = 403, body = Problem)))]
 async fn feedback_summary(ctx: Ctx) -> Result<axum::Json<Vec<CategorySummary>>, ApiError> {
@@ -177,8 +205,11 @@ async fn feedback_summary(ctx: Ctx) -> Result<axum::Json<Vec<CategorySummary>>, 
     Ok(axum::Json(s))
 }
 
-/// Add an educational resource (admins): Markdown, category, tags, language; a draft until
-/// `published`.
+/// Add an educational resource
+///
+/// Needs `portal:write` (admin). A title, a summary, a Markdown body, an optional http(s) link, a
+/// category and up to 20 tags (lowercase slugs), and a language (BCP 47, default `en`); a draft
+/// that only admins see until `published`. Audited as `create`.
 #[utoipa::path(post, path = "/educational-resources", tag = "portal", request_body = NewResource,
     responses((status = 201, body = EducationalResource), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -194,7 +225,11 @@ async fn create_resource(
     })
 }
 
-/// Change a resource (admins; `If-Match` honoured); `tags` replace the old ones.
+/// Change an educational resource
+///
+/// Needs `portal:write` (admin). Changes the fields given; `tags` replace the old ones, and `url:
+/// null` removes the link. Publishing makes it visible to everyone. `If-Match` is honoured (412
+/// when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/educational-resources/{id}", tag = "portal",
     params(("id" = String, Path)), request_body = ResourceChange,
     responses((status = 200, body = EducationalResource), (status = 403, body = Problem),
@@ -212,8 +247,12 @@ async fn patch_resource(
     Ok(Tagged(r.version, r))
 }
 
-/// Educational resources: full-text search with `q` (best match first), filters by category,
-/// tag and language. Published ones only, but for admins.
+/// Search educational resources
+///
+/// Any signed-in user. Full-text search with `q` (web-search style: all words, `"a phrase"`, `or`,
+/// `-word`; best match first), filters by `category`, `tag` and `language`; without `q`, in
+/// creation order; paged. Published ones only, but for admins (who may filter on `published`). Not
+/// audited (health education names no patient).
 #[utoipa::path(get, path = "/educational-resources", tag = "portal",
     params(ResourceFilter, PageParams),
     responses((status = 200, body = ListResponse<EducationalResource>),
@@ -229,7 +268,10 @@ async fn list_resources(
         .await?)
 }
 
-/// One educational resource (a draft only for admins).
+/// Read an educational resource
+///
+/// Any signed-in user reads a published resource; a draft only admins (404 for anyone else). Not
+/// audited (it names no patient). The `ETag` is its version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/educational-resources/{id}", tag = "portal",
     params(("id" = String, Path)),
     responses((status = 200, body = EducationalResource), (status = 404, body = Problem)))]
@@ -243,7 +285,11 @@ async fn get_resource(
     Ok(Tagged(r.version, r))
 }
 
-/// A doctor of the patient's care team recommends a published resource; the patient is told.
+/// Recommend an educational resource to a patient
+///
+/// A doctor on the patient's care team (403 for other callers; 404 out of reach) recommends a
+/// published resource, with an optional note, once per patient and resource (409). The patient is
+/// notified. Audited as `create` of an `education_recommendation`.
 #[utoipa::path(post, path = "/patients/{id}/educational-resources", tag = "portal",
     params(("id" = String, Path)), request_body = NewRecommendation,
     responses((status = 201, body = Recommendation), (status = 403, body = Problem),
@@ -265,8 +311,10 @@ async fn recommend(
     })
 }
 
-/// The resources recommended to a patient, newest first (the patient, their care team,
-/// admins).
+/// List a patient's recommended resources
+///
+/// The patient, a doctor on their care team, or an admin (404 for anyone else). Newest first, each
+/// with the recommending doctor, the note and the resource's card; paged. Audited as a `search`.
 #[utoipa::path(get, path = "/patients/{id}/educational-resources", tag = "portal",
     params(("id" = String, Path), PageParams),
     responses((status = 200, body = ListResponse<Recommendation>),

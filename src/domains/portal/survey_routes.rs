@@ -45,8 +45,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
 }
 
-/// Create a survey (admins): a title, an audience (`all`, `patients`, `staff`) and 1–50
-/// questions.
+/// Create a survey
+///
+/// Needs `portal:write` (admin). A title, an audience (`all`, `patients`, `staff`) and 1–50
+/// questions: single or multiple choice (2–20 options), a scale (`min` below `max`) or text; ids
+/// are generated where absent. Active unless `active` is false. Audited as `create`.
 #[utoipa::path(post, path = "/surveys", tag = "portal", request_body = NewSurvey,
     responses((status = 201, body = Survey), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -62,8 +65,12 @@ async fn create_survey(
     })
 }
 
-/// Surveys, newest first: the active ones for the caller's audience (patients: `all` and
-/// `patients`; staff, every role but patient: `all` and `staff`); admins see every one.
+/// List surveys
+///
+/// Any signed-in user: the active surveys for the caller's audience (patients: `all` and
+/// `patients`; staff, every role but patient: `all` and `staff`); admins see every one and may
+/// filter by `active` and `audience`. Newest first, paged. Not audited (questions are no one's
+/// data).
 #[utoipa::path(get, path = "/surveys", tag = "portal", params(SurveyFilter, PageParams),
     responses((status = 200, body = ListResponse<Survey>)))]
 async fn list_surveys(
@@ -77,7 +84,10 @@ async fn list_surveys(
         .await?)
 }
 
-/// One survey, with the same visibility as the list (404 otherwise).
+/// Read a survey
+///
+/// Any signed-in user, with the same visibility as the list (404 otherwise). Not audited (questions
+/// are no one's data). The `ETag` is its version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/surveys/{id}", tag = "portal", params(("id" = String, Path)),
     responses((status = 200, body = Survey), (status = 404, body = Problem)))]
 async fn get_survey(ctx: Ctx, Path(id): Path<SurveyId>) -> Result<Tagged<Survey>, ApiError> {
@@ -87,8 +97,11 @@ async fn get_survey(ctx: Ctx, Path(id): Path<SurveyId>) -> Result<Tagged<Survey>
     Ok(Tagged(s.version, s))
 }
 
-/// Change a survey (admins; `If-Match` honoured). Its questions cannot change once it has a
-/// response (409).
+/// Change a survey
+///
+/// Needs `portal:write` (admin). Changes the fields given; the questions are replaced whole, and
+/// only while the survey has no response (409; sending them unchanged is no change). `If-Match` is
+/// honoured (412 when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/surveys/{id}", tag = "portal", params(("id" = String, Path)),
     request_body = SurveyChange,
     responses((status = 200, body = Survey), (status = 403, body = Problem),
@@ -106,9 +119,12 @@ async fn patch_survey(
     Ok(Tagged(s.version, s))
 }
 
-/// Answer a survey, once: an active one for the caller's audience (404 otherwise); each answer
-/// is checked against its question (422 naming it, `answers.<question id>`); a second
-/// response is 409.
+/// Answer a survey
+///
+/// Any signed-in user, once per survey: an active one for the caller's audience (404 otherwise).
+/// `answers` maps question ids to answers, each checked against its question (422 naming it,
+/// `answers.<question id>`; required questions must be answered). A second response is 409. Audited
+/// as `create` of a `survey_response`.
 #[utoipa::path(post, path = "/surveys/{id}/responses", tag = "portal",
     params(("id" = String, Path)), request_body = NewResponse,
     responses((status = 201, body = SurveyResponse), (status = 404, body = Problem),
@@ -126,8 +142,11 @@ async fn respond_to_survey(
     })
 }
 
-/// A survey's results (admins): per question how many answered; counts per option of choice
-/// questions, the mean of scales, the text answers without who gave them.
+/// Read a survey's results
+///
+/// Needs `portal:write` (admin). Per question how many answered; counts per option of choice
+/// questions, the mean of scales, and the text answers without who gave them. Not audited
+/// (aggregates and anonymous texts).
 #[utoipa::path(get, path = "/surveys/{id}/results", tag = "portal",
     params(("id" = String, Path)),
     responses((status = 200, body = SurveyResults), (status = 403, body = Problem),

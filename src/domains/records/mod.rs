@@ -91,6 +91,7 @@ pub const STATUS: Machine<'static, RecordStatus, Party> = Machine {
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(examples(crate::http::examples::medical_record))]
 pub struct MedicalRecord {
     pub id: RecordId,
     pub patient_id: PatientId,
@@ -122,15 +123,19 @@ pub struct RecordVersion {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(crate::http::examples::new_record))]
 pub struct NewRecord {
     pub patient_id: PatientId,
     /// Admins must name the doctor; a doctor writes as themself.
     pub doctor_id: Option<DoctorId>,
     pub appointment_id: Option<AppointmentId>,
     pub record_type: RecordType,
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
+    #[schema(min_length = 1, max_length = 100000)]
     pub content: String,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub diagnosis_codes: Vec<String>,
 }
 
@@ -138,8 +143,11 @@ pub struct NewRecord {
 #[serde(deny_unknown_fields)]
 pub struct RecordChange {
     pub record_type: Option<RecordType>,
+    #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
+    #[schema(min_length = 1, max_length = 100000)]
     pub content: Option<String>,
+    #[schema(max_items = 50)]
     pub diagnosis_codes: Option<Vec<String>>,
     /// `entered_in_error`, or `amended` (what any other change makes a record anyway).
     pub status: Option<RecordStatus>,

@@ -23,7 +23,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(read, HISTORY, routes!(record_history)))
 }
 
-/// Write a record: a doctor on the patient's care team, or with an appointment with the patient.
+/// Write a medical record
+///
+/// Needs `records:write`. A doctor writes as themself (naming another doctor is 403); an admin must
+/// name `doctor_id` (422 without). The doctor must be on the patient's care team or be the doctor
+/// of the named `appointment_id` (404 otherwise); a patient, doctor or appointment that does not
+/// exist is 409. Title 1–200 characters, content up to 100,000, at most 50 diagnosis codes (ICD-10
+/// style, 422). Version 1 is `final`; the doctor joins the care team. Audited as `create`.
 #[utoipa::path(post, path = "/medical-records", tag = "medical-records", request_body = NewRecord,
     responses((status = 201, body = MedicalRecord), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem),
@@ -40,7 +46,11 @@ async fn create_record(
     })
 }
 
-/// Records the caller may reach: the patient's own, a doctor's care-team patients', all for admin.
+/// List medical records
+///
+/// Needs `records:read`. The records the caller reaches: a patient their own, a doctor those they
+/// wrote and those of their care team's patients, an admin all. Filters: `patient_id`,
+/// `record_type`, `status`; in creation order, paged. Audited as a `search` per patient listed.
 #[utoipa::path(get, path = "/medical-records", tag = "medical-records", params(RecordFilter, PageParams),
     responses((status = 200, body = ListResponse<MedicalRecord>), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -56,6 +66,11 @@ async fn list_records(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read a medical record
+///
+/// Needs `records:read`. The patient, the record's author, a doctor on the patient's care team, or
+/// an admin; anyone else gets 404 (audited as a refused read). Audited as a `read`. The `ETag` is
+/// the record's version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/medical-records/{id}", tag = "medical-records", params(("id" = String, Path)),
     responses((status = 200, body = MedicalRecord), (status = 404, body = Problem)))]
 async fn get_record(ctx: Ctx, Path(id): Path<RecordId>) -> Result<Tagged<MedicalRecord>, ApiError> {
@@ -66,7 +81,12 @@ async fn get_record(ctx: Ctx, Path(id): Path<RecordId>) -> Result<Tagged<Medical
     Ok(Tagged(r.version, r))
 }
 
-/// Amend a record (a doctor on the care team): a new version; `If-Match` honoured.
+/// Amend a medical record
+///
+/// Needs `records:write`: the record's author, a doctor on the patient's care team, or an admin
+/// (403; a patient never amends). Every change writes a new version, kept in the history; the
+/// status becomes `amended`, or `entered_in_error`, which is final (a later change is 409).
+/// `If-Match` is honoured (412 when stale). Audited as `update`.
 #[utoipa::path(patch, path = "/medical-records/{id}", tag = "medical-records", params(("id" = String, Path)),
     request_body = RecordChange,
     responses((status = 200, body = MedicalRecord), (status = 403, body = Problem),
@@ -84,7 +104,10 @@ async fn patch_record(
     Ok(Tagged(rec.version, rec))
 }
 
-/// Every version of a record, oldest first.
+/// Read a medical record's history
+///
+/// Needs `records:read`, and the same reach as reading the record (404 otherwise). Every version,
+/// oldest first, with who wrote it and when. Audited as a `read` of the history.
 #[utoipa::path(get, path = "/medical-records/{id}/history", tag = "medical-records", params(("id" = String, Path)),
     responses((status = 200, body = Vec<RecordVersion>), (status = 404, body = Problem)))]
 async fn record_history(

@@ -186,6 +186,7 @@ pub struct NewReferral {
     pub reason: String,
     /// Default `routine`.
     pub priority: Option<ReferralPriority>,
+    #[schema(max_length = 200)]
     pub specialty: Option<String>,
     /// An appointment with the patient, for a referring doctor not (yet) on the care team.
     pub appointment_id: Option<AppointmentId>,
@@ -196,6 +197,7 @@ pub struct NewReferral {
 pub struct Transition {
     pub to: ReferralCode,
     /// Required to reject or cancel.
+    #[schema(max_length = 2000)]
     pub reason: Option<String>,
     /// With `scheduled`: the specialist's appointment with the patient.
     pub appointment_id: Option<AppointmentId>,

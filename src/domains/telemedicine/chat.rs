@@ -50,6 +50,7 @@ pub struct ChatMessage {
 #[serde(deny_unknown_fields)]
 pub struct NewChatMessage {
     /// 1–4,000 characters.
+    #[schema(min_length = 1, max_length = 4000)]
     pub body: String,
 }
 

@@ -36,8 +36,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(read, CHAT, routes!(chat_socket)))
 }
 
-/// Schedule: a patient for themself, a doctor as the visit's doctor, or an admin. Needs the
-/// patient's telemedicine consent; overlaps for the doctor are 409, even when concurrent.
+/// Schedule a virtual visit
+///
+/// Needs `telemedicine:write`. A patient schedules for themself, a doctor as the visit's doctor, an
+/// admin for anyone (403 otherwise). Times must lie in the future, end after start, within the
+/// longest visit (422). The patient must have given `telemedicine` consent (409
+/// `consent-required`); an overlap with another scheduled or in-progress visit of the doctor is 409
+/// `booking-clash`, even when concurrent. The doctor joins the care team and the other party is
+/// notified. Audited as `create`.
 #[utoipa::path(post, path = "/virtual-visits", tag = "telemedicine", request_body = NewVisit,
     responses((status = 201, body = VirtualVisit), (status = 403, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
@@ -53,7 +59,12 @@ async fn create_visit(
     })
 }
 
-/// The visits the caller takes part in (every visit for admins), by start time.
+/// List virtual visits
+///
+/// Needs `telemedicine:read`. The visits the caller takes part in, as patient or doctor (every
+/// visit for admins; the rest of the care team does not see them). Filters: `patient_id`,
+/// `doctor_id`, `status`, and a `from`/`to` window on the start time; by start time, paged. Audited
+/// as a `search` per patient listed.
 #[utoipa::path(get, path = "/virtual-visits", tag = "telemedicine", params(VisitFilter, PageParams),
     responses((status = 200, body = ListResponse<VirtualVisit>), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
@@ -69,6 +80,10 @@ async fn list_visits(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read a virtual visit
+///
+/// Needs `telemedicine:read`: the visit's patient, its doctor, or an admin (404 for anyone else).
+/// Audited as a `read`. The `ETag` is its version, for `If-Match` on `PATCH`.
 #[utoipa::path(get, path = "/virtual-visits/{id}", tag = "telemedicine", params(("id" = String, Path)),
     responses((status = 200, body = VirtualVisit), (status = 404, body = Problem)))]
 async fn get_visit(ctx: Ctx, Path(id): Path<VisitId>) -> Result<Tagged<VirtualVisit>, ApiError> {
@@ -79,8 +94,15 @@ async fn get_visit(ctx: Ctx, Path(id): Path<VisitId>) -> Result<Tagged<VirtualVi
     Ok(Tagged(v.version, v))
 }
 
-/// Reschedule (while `scheduled`), cancel (either party, with `cancel_reason`) or complete (the
-/// doctor, once in progress). Completing or cancelling ends a live video session.
+/// Reschedule, cancel or complete a virtual visit
+///
+/// Needs `telemedicine:write`; the visit's patient, its doctor or an admin (404 for anyone else,
+/// 403 for a status the caller may not set). New times only while `scheduled` (409 otherwise),
+/// checked for clashes like scheduling. Cancel (either party, with a `cancel_reason`, 422 without)
+/// while scheduled or in progress; complete (the doctor or an admin) once in progress; other moves
+/// are 409 `illegal-transition`. Completing or cancelling ends a live video session; a cancellation
+/// or a new time notifies the other party. `If-Match` is honoured (412 when stale). Audited as
+/// `update` or `state_change`.
 #[utoipa::path(patch, path = "/virtual-visits/{id}", tag = "telemedicine", params(("id" = String, Path)),
     request_body = VisitChange,
     responses((status = 200, body = VirtualVisit), (status = 403, body = Problem),
@@ -98,8 +120,13 @@ async fn patch_visit(
     Ok(Tagged(v.version, v))
 }
 
-/// Start a video session (the visit's patient or doctor): consent checked again; one live
-/// session per visit; the first one moves the visit to `in_progress`.
+/// Start a video session
+///
+/// Needs `telemedicine:write`; the visit's patient or doctor (403 for an admin, 404 for anyone
+/// else). The patient's telemedicine consent is checked again (409 `consent-required`); the visit
+/// must be scheduled or in progress and have no live session (409). The answer holds the room's
+/// name and, when configured, its join URL. The first session moves the visit to `in_progress`; the
+/// other party is notified. Audited as `create`.
 #[utoipa::path(post, path = "/virtual-visits/{id}/video-sessions", tag = "telemedicine",
     params(("id" = String, Path)),
     responses((status = 201, body = VideoSession), (status = 403, body = Problem),
@@ -119,7 +146,10 @@ async fn start_session(
     })
 }
 
-/// The visit's video sessions, oldest first.
+/// List a visit's video sessions
+///
+/// Needs `telemedicine:read`: the visit's patient, its doctor, or an admin (404 otherwise). Oldest
+/// first, paged. Audited as a `search`.
 #[utoipa::path(get, path = "/virtual-visits/{id}/video-sessions", tag = "telemedicine",
     params(("id" = String, Path), PageParams),
     responses((status = 200, body = ListResponse<VideoSession>), (status = 404, body = Problem)))]
@@ -135,6 +165,10 @@ async fn list_sessions(
     Ok(ctx.reveal(found).await?)
 }
 
+/// Read a video session
+///
+/// Needs `telemedicine:read`: the visit's patient, its doctor, or an admin (404 otherwise). Audited
+/// as a `read`.
 #[utoipa::path(get, path = "/video-sessions/{id}", tag = "telemedicine",
     params(("id" = String, Path)),
     responses((status = 200, body = VideoSession), (status = 404, body = Problem)))]
@@ -149,7 +183,11 @@ async fn get_session(
     Ok(Tagged(s.version, s))
 }
 
-/// End a live session: `ended_at` and `duration_seconds` are set; a second end is 409.
+/// End a video session
+///
+/// Needs `telemedicine:write`: the visit's patient, its doctor, or an admin clearing a stuck one
+/// (404 for anyone else). Sets `ended_at` and `duration_seconds`; a second end is 409
+/// `illegal-transition`. Audited as `update`.
 #[utoipa::path(post, path = "/video-sessions/{id}/end", tag = "telemedicine",
     params(("id" = String, Path)),
     responses((status = 200, body = VideoSession), (status = 404, body = Problem),
@@ -164,8 +202,13 @@ async fn end_session(
     Ok(Tagged(s.version, s))
 }
 
-/// Post a chat message (the visit's patient or doctor, while the visit is open). It reaches
-/// every connected socket of the visit, on every node.
+/// Post a chat message to a visit
+///
+/// Needs `telemedicine:write`; the visit's patient or doctor (403 for an admin, 404 for anyone
+/// else), while the visit is scheduled or in progress (409 once closed). The body is 1–4000
+/// characters, not blank. The message reaches every connected socket of the visit, on every node,
+/// and the other party is notified unless a chat notification of this visit is still unread.
+/// Audited as `create`.
 #[utoipa::path(post, path = "/virtual-visits/{id}/chat", tag = "telemedicine",
     params(("id" = String, Path)), request_body = NewChatMessage,
     responses((status = 201, body = ChatMessage), (status = 403, body = Problem),
@@ -189,8 +232,11 @@ async fn post_message(
     })
 }
 
-/// The visit's chat, oldest first; `after` (a message id) for what came since.
-#[utoipa::path(get, path = "/virtual-visits/{id}/chat", tag = "telemedicine",
+/// List a visit's chat messages
+///
+/// Needs `telemedicine:read`: the visit's patient, its doctor, or an admin (404 otherwise). Oldest
+/// first; `after` (a message id) for what came since; paged. Audited as a `search` of the chat.
+#[utoipa::path(get, path = "/virtual-visits/{id}/chat", operation_id = "list_chat_messages", tag = "telemedicine",
     params(("id" = String, Path), ChatFilter, PageParams),
     responses((status = 200, body = ListResponse<ChatMessage>), (status = 404, body = Problem)))]
 async fn list_messages(
@@ -206,9 +252,12 @@ async fn list_messages(
     Ok(ctx.reveal(found).await?)
 }
 
-/// A single-use ticket, valid 60 seconds, that opens the chat socket as the caller:
-/// `GET /virtual-visits/{id}/chat/ws?ticket=...` (browsers cannot set headers on a WebSocket,
-/// and a session token never goes into a URL).
+/// Get a ticket for the chat socket
+///
+/// Needs `telemedicine:read`: the visit's patient, its doctor, or an admin (404 otherwise). A
+/// single-use ticket, valid 60 seconds, that opens the chat socket as the caller: `GET
+/// /virtual-visits/{id}/chat/ws?ticket=...` (browsers cannot set headers on a WebSocket, and a
+/// session token never goes into a URL). Only its hash is stored. Audited as `create`.
 #[utoipa::path(post, path = "/virtual-visits/{id}/chat/ticket", tag = "telemedicine",
     params(("id" = String, Path)),
     responses((status = 201, body = ChatTicket), (status = 404, body = Problem)))]
@@ -265,10 +314,14 @@ impl FromRequestParts<AppState> for SocketCaller {
     }
 }
 
-/// The chat as a WebSocket. Frames are JSON: send `{"body": "..."}`; receive
-/// `{"type": "message", "message": ChatMessage}` for every message of the visit (yours too,
-/// once stored), and `{"type": "error", "detail": "...", "problem": Problem}` for a frame that
-/// was refused (the socket stays open). `?after=` replays what was missed first.
+/// Open the chat socket of a visit
+///
+/// Needs `telemedicine:read` (the bearer header, or a `ticket` from the ticket route): the visit's
+/// patient, its doctor, or an admin (404 otherwise). Frames are JSON: send `{"body": "..."}`;
+/// receive `{"type": "message", "message": ChatMessage}` for every message of the visit (yours too,
+/// once stored), and `{"type": "error", "detail": "...", "problem": Problem}` for a frame that was
+/// refused (the socket stays open). `?after=` replays what was missed first. Opening it is audited
+/// as a read of the chat.
 #[utoipa::path(get, path = "/virtual-visits/{id}/chat/ws", tag = "telemedicine",
     params(("id" = String, Path), SocketParams),
     responses((status = 101, description = "Switching to the WebSocket protocol"),
