@@ -1,15 +1,15 @@
 //! Insurance plans, a billing clerk, claims, payments and invoices.
 
-use rand::rngs::StdRng;
+use chrono::Duration;
+use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::{actor, principal, run, DemoReport, Person, DEMO_DOMAIN, DEMO_PASSWORD};
-use crate::audit::Audit;
+use super::appointments::{Schedule, Visit};
+use super::{actor, principal, Cast, Ctx, DemoReport, DEMO_DOMAIN, DEMO_PASSWORD};
 use crate::auth::permissions::BILLING;
-use crate::db::{now, Db, DbConn};
+use crate::db::DbConn;
 use crate::domains::{accounts, billing};
-use crate::kit::{Actor, Date, Money, PatientId, Tx};
-use chrono::Duration;
+use crate::kit::{Date, Money, Tx};
 
 /// Billed services: (CPT code, description, price in cents).
 const SERVICES: &[(&str, &str, i64)] = &[
@@ -31,26 +31,35 @@ const SERVICES: &[(&str, &str, i64)] = &[
     ("71046", "Chest X-ray, two views", 9_700),
 ];
 
+/// Why insurers deny a claim.
+const DENIALS: &[&str] = &[
+    "Service not covered by the plan",
+    "Prior authorization missing",
+    "Member not eligible on the date of service",
+    "Duplicate claim",
+    "Diagnosis does not support the service billed",
+];
+
 /// Billing: plans from a few payers, a billing clerk, claims in every state of their review
 /// (paid ones through payments), and invoices drafted, issued, paid and voided.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn load(
     conn: &mut DbConn,
-    db: &Db,
-    audit: &Audit,
-    system: &Actor,
-    hash: &str,
-    rng: &mut StdRng,
-    patient_people: &[Person],
+    ctx: &Ctx,
+    cast: &Cast,
+    schedule: &Schedule,
     report: &mut DemoReport,
 ) -> anyhow::Result<()> {
     use billing::{ClaimStatus as C, ClaimTransition, InvoiceLineInput, NewClaim, NewClaimLine};
-    if patient_people.is_empty() {
+    let mut rng = ctx.rng("billing");
+    let rng = &mut rng;
+    let patient_people = &cast.patients;
+    if patient_people.is_empty() || schedule.visits.is_empty() {
         return Ok(());
     }
     let mut plans = Vec::new();
     let mut clerk_id = String::new();
-    run(conn, db, system, |tx| {
+    ctx.run(conn, |tx| {
         for (name, payer, code) in [
             ("Acme Gold PPO", "Acme Health", "ACME-GOLD"),
             ("Acme Silver HMO", "Acme Health", "ACME-SILVER"),
@@ -77,20 +86,46 @@ pub(super) fn load(
                 display_name: "Billing Clerk".into(),
                 roles: vec![BILLING.to_string()],
             },
-            hash.to_string(),
+            ctx.hash.clone(),
         )?;
         clerk_id = u.id.into_string();
         report.billing_login = email;
         Ok(())
     })?;
-    let clerk = actor(audit, principal(&clerk_id, BILLING, None, None));
+    let clerk = actor(ctx.audit, principal(&clerk_id, BILLING, None, None));
+    // Claims of the last two months' visits (older ones have long been settled).
+    let recent: Vec<&Visit> = schedule
+        .visits
+        .iter()
+        .filter(|v| v.start >= ctx.clock - Duration::days(60))
+        .collect();
+    let visits: Vec<&Visit> = if recent.is_empty() {
+        schedule.visits.iter().collect()
+    } else {
+        recent
+    };
     let wanted = (patient_people.len() / 4).max(12);
     let mut plan = Vec::new();
     for i in 0..wanted {
-        let p = rng.gen_range(0..patient_people.len());
-        let services: Vec<usize> = (0..rng.gen_range(1..4))
-            .map(|_| rng.gen_range(0..SERVICES.len()))
-            .collect();
+        let v = *visits.choose(rng).expect("non-empty");
+        let s = cast.doctors[v.doctor].specialty;
+        // The visit, by its length, and what the specialty did at it.
+        let minutes = (v.end - v.start).num_minutes();
+        let mut services = vec![if minutes <= 20 { 0 } else { 1 }];
+        if s.name == "Cardiology" && rng.gen_bool(0.6) {
+            services.push(6);
+        }
+        if s.name == "Pulmonology" && rng.gen_bool(0.4) {
+            services.push(7);
+        }
+        if let Some(panel) = s.panels.choose(rng).filter(|_| rng.gen_bool(0.5)) {
+            services.push(match *panel {
+                "51990-0" => 2,
+                "58410-2" => 3,
+                "4548-4" => 4,
+                _ => 5,
+            });
+        }
         let fate = if i < 12 { i % 6 } else { rng.gen_range(0..6) };
         // The first invoiced claim's share is paid and the second's is not, so that every
         // invoice state shows.
@@ -99,13 +134,19 @@ pub(super) fn load(
             11 => false,
             _ => rng.gen_bool(0.5),
         };
-        let (plan_i, days_ago) = (rng.gen_range(0..plans.len()), rng.gen_range(1..60));
-        plan.push((p, plan_i, services, fate, days_ago, pays));
+        // A patient's plan: the senior plan from 65, else one of the others, the same each time.
+        let plan_i = if cast.patients[v.patient].age_on(v.start.date()) >= 65 {
+            plans.len() - 1
+        } else {
+            v.patient % (plans.len() - 1).max(1)
+        };
+        let denial = *DENIALS.choose(rng).expect("non-empty");
+        plan.push((v, plan_i, services, fate, denial, pays));
     }
-    run(conn, db, system, |tx| {
-        for (pi, plan_i, services, fate, days_ago, pays) in &plan {
-            let patient_id =
-                PatientId::from_db(patient_people[*pi].patient_id.clone().expect("patient"));
+    ctx.run(conn, |tx| {
+        for (v, plan_i, services, fate, denial, pays) in &plan {
+            let pi = &v.patient;
+            let patient_id = patient_people[*pi].patient_id();
             let lines: Vec<NewClaimLine> = services
                 .iter()
                 .map(|s| NewClaimLine {
@@ -118,8 +159,8 @@ pub(super) fn load(
                 patient_id: patient_id.clone(),
                 plan_id: plans[*plan_i].clone(),
                 member_id: format!("M{:08}", pi * 7919 % 100_000_000),
-                service_date: Date::from_db(now().date() - Duration::days(*days_ago)),
-                appointment_id: None,
+                service_date: Date::from_db(v.start.date()),
+                appointment_id: Some(v.appointment.clone()),
                 lines,
             };
             let c = tx.as_actor(&clerk, |tx| billing::file_claim(tx, new))?;
@@ -141,7 +182,7 @@ pub(super) fn load(
             match fate {
                 1 => {}
                 3 => {
-                    step(tx, C::Denied, None, Some("Service not covered by the plan"))?;
+                    step(tx, C::Denied, None, Some(denial))?;
                 }
                 _ => {
                     step(tx, C::Approved, Some(approved.clone()), None)?;
@@ -171,9 +212,7 @@ pub(super) fn load(
                                         quantity: 1,
                                         unit_amount: Money::new(share, "USD"),
                                     }],
-                                    due_date: Some(Date::from_db(
-                                        now().date() + Duration::days(30),
-                                    )),
+                                    due_date: Some(Date::from_db(ctx.today() + Duration::days(30))),
                                 },
                             )
                         })?;
@@ -196,8 +235,7 @@ pub(super) fn load(
         }
         // A draft and a voided invoice, so that every state shows.
         for void in [false, true] {
-            let patient_id =
-                PatientId::from_db(patient_people[0].patient_id.clone().expect("patient"));
+            let patient_id = patient_people[0].patient_id();
             let inv = tx.as_actor(&clerk, |tx| {
                 billing::draft_invoice(
                     tx,

@@ -1,45 +1,39 @@
 //! Devices of the patients who consented to remote monitoring, with a week of readings.
 
-use rand::rngs::StdRng;
+use chrono::Duration;
 use rand::Rng;
 
-use super::{actor, principal, run, DemoReport, Person};
-use crate::audit::Audit;
-use crate::auth::permissions::PATIENT;
-use crate::db::{now, Db, DbConn};
+use super::{Cast, Ctx, DemoReport};
+use crate::db::DbConn;
 use crate::domains::devices;
-use crate::kit::{Actor, Timestamp};
-use chrono::Duration;
+use crate::kit::Timestamp;
 
 /// Devices for patients who consented to remote monitoring: a heart-rate monitor (a week at
 /// one reading every five minutes, circadian: lower at night, higher by day, now and then a
 /// run of tachycardia) and for some a glucose meter (every fifteen minutes, rising after
 /// meals). Readings go through the ingest rule, so the thresholds raise their alerts.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn load(
     conn: &mut DbConn,
-    db: &Db,
-    audit: &Audit,
-    system: &Actor,
-    rng: &mut StdRng,
+    ctx: &Ctx,
+    cast: &Cast,
     remote_patients: &[usize],
-    patient_people: &[Person],
     report: &mut DemoReport,
 ) -> anyhow::Result<()> {
+    let mut rng = ctx.rng("devices");
+    let rng = &mut rng;
+    let patient_people = &cast.patients;
     use chrono::Timelike;
     use devices::{DeviceKind, NewDevice, NewReading, Readings};
-    let week_start = now() - Duration::days(7);
+    // The week up to the demo's clock.
+    let week_start = ctx.clock - Duration::days(7);
     let wanted: Vec<usize> = remote_patients.iter().copied().take(30).collect();
     for (n, pi) in wanted.iter().enumerate() {
         let p = &patient_people[*pi];
-        let patient = actor(
-            audit,
-            principal(&p.user_id, PATIENT, p.patient_id.as_deref(), None),
-        );
+        let patient = p.actor(ctx.audit);
         let with_glucose = n % 3 == 0;
         let tachy_day = rng.gen_range(0..7);
         let noise: Vec<f64> = (0..2016).map(|_| rng.gen_range(-4.0..4.0)).collect();
-        run(conn, db, system, |tx| {
+        ctx.run(conn, |tx| {
             let mut kinds = vec![(DeviceKind::HeartRateMonitor, "Polar", "H10")];
             if with_glucose {
                 kinds.push((DeviceKind::GlucoseMeter, "Abbott", "FreeStyle Libre 3"));

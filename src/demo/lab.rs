@@ -1,18 +1,16 @@
-//! The lab's demo story: a technician, orders in every state, results of common panels,
-//! and small generated images in the blob store.
+//! The lab's demo story: a technician, orders placed at visits in every state, results of
+//! common panels at the times the lab would have produced them, and small generated images.
 
-use rand::rngs::StdRng;
+use chrono::Duration;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::{actor, principal, run, DemoReport, Person, DEMO_DOMAIN, DEMO_PASSWORD};
-use crate::audit::Audit;
-use crate::auth::permissions::{DOCTOR, LAB_TECHNICIAN};
-use crate::config::Config;
-use crate::db::{now, Db, DbConn};
+use super::appointments::{Schedule, Visit};
+use super::{actor, backdate, principal, Cast, Ctx, DemoReport, DEMO_DOMAIN, DEMO_PASSWORD};
+use crate::auth::permissions::LAB_TECHNICIAN;
+use crate::db::DbConn;
 use crate::domains::{accounts, lab};
-use crate::kit::{Actor, DoctorId, PatientId, Timestamp};
-use chrono::Duration;
+use crate::kit::Timestamp;
 
 /// A panel the demo orders: its LOINC code and name, and its analytes as (LOINC code, name,
 /// unit, reference low, reference high, decimals, critical below, critical above).
@@ -60,29 +58,34 @@ const PANELS: &[(&str, &str, &[Analyte])] = &[
     ),
 ];
 
-/// Lab data: a demo lab technician; orders placed by doctors for patients they have seen, in
-/// every state (15% ordered, 10% collected, 65% resulted, 10% cancelled); results of common
-/// panels with right units and ranges, some abnormal and a few critical; and small generated
-/// images in the blob store, some pending upload.
-#[allow(clippy::too_many_arguments)]
+/// Why an order is cancelled.
+const CANCELS: &[&str] = &[
+    "Ordered in error",
+    "Duplicate order",
+    "Patient declined the test",
+    "Sample hemolyzed; new order placed",
+    "No longer needed after review",
+    "Not authorized by the insurer",
+];
+
+/// Lab data: a demo lab technician; orders placed by doctors at completed visits, of the
+/// panels their specialty orders, in every state (about 8% still ordered and 5% collected —
+/// from the last days' visits —, 77% resulted, 10% cancelled), collected and resulted when the
+/// lab would have; results of common panels with right units and ranges, some abnormal and a
+/// few critical; and small generated images of the body part a visit was about, in the blob
+/// store, some pending upload.
 pub(super) fn load(
     conn: &mut DbConn,
-    db: &Db,
-    config: &Config,
-    audit: &Audit,
-    system: &Actor,
-    hash: &str,
-    rng: &mut StdRng,
-    seen: &[(usize, usize)],
-    (doctor_people, patient_people): (&[Person], &[Person]),
+    ctx: &Ctx,
+    cast: &Cast,
+    schedule: &Schedule,
     report: &mut DemoReport,
 ) -> anyhow::Result<()> {
-    if seen.is_empty() {
-        return Ok(());
-    }
+    let mut rng = ctx.rng("lab");
+    let rng = &mut rng;
     let email = format!("lab.tech@{DEMO_DOMAIN}");
     let mut tech_id = String::new();
-    run(conn, db, system, |tx| {
+    ctx.run(conn, |tx| {
         let u = accounts::create_account(
             tx,
             accounts::CreateUser {
@@ -91,32 +94,72 @@ pub(super) fn load(
                 display_name: "Lab Technician".into(),
                 roles: vec![LAB_TECHNICIAN.to_string()],
             },
-            hash.to_string(),
+            ctx.hash.clone(),
         )?;
         tech_id = u.id.into_string();
         Ok(())
     })?;
     report.lab_login = email;
-    let tech = actor(audit, principal(&tech_id, LAB_TECHNICIAN, None, None));
-    let today = now().date().and_hms_opt(7, 0, 0).expect("seven o'clock");
-    let orders = (patient_people.len()).max(10);
+    let tech = actor(ctx.audit, principal(&tech_id, LAB_TECHNICIAN, None, None));
+    let ordering: Vec<&Visit> = schedule
+        .visits
+        .iter()
+        .filter(|v| !cast.doctors[v.doctor].specialty.panels.is_empty())
+        .collect();
+    if ordering.is_empty() {
+        return Ok(());
+    }
+    // The last days' visits: the ones whose orders may still wait for the lab.
+    let mut recent: Vec<&Visit> = ordering
+        .iter()
+        .copied()
+        .filter(|v| v.start >= ctx.clock - Duration::days(10))
+        .collect();
+    if recent.len() < 3 {
+        let mut latest = ordering.clone();
+        latest.sort_by_key(|v| std::cmp::Reverse(v.start));
+        recent = latest.into_iter().take(3).collect();
+    }
+    let orders = cast.patients.len().max(10);
     for chunk in 0..orders.div_ceil(200) {
         let n = (orders - chunk * 200).min(200);
         let mut plan = Vec::new();
-        for _ in 0..n {
-            let (di, pi) = *seen.choose(rng).expect("seen");
-            let panel = rng.gen_range(0..PANELS.len());
-            let fate = rng.gen_range(0..100);
-            let priority = *[
-                lab::Priority::Routine,
-                lab::Priority::Routine,
-                lab::Priority::Routine,
-                lab::Priority::Urgent,
-                lab::Priority::Stat,
-            ]
-            .choose(rng)
-            .expect("non-empty");
-            let day = rng.gen_range(-90..0);
+        for i in 0..n {
+            // 0 ordered, 1 collected, 2 resulted, 3 cancelled: each at least once.
+            let fate = match (chunk * 200 + i, rng.gen_range(0..100)) {
+                (k @ 0..=3, _) => k,
+                (_, 0..=7) => 0,
+                (_, 8..=12) => 1,
+                (_, 13..=22) => 3,
+                _ => 2,
+            };
+            let v = *if fate < 2 { &recent } else { &ordering }
+                .choose(rng)
+                .expect("non-empty");
+            let s = cast.doctors[v.doctor].specialty;
+            let code = *s.panels.choose(rng).expect("non-empty");
+            let panel = PANELS
+                .iter()
+                .position(|p| p.0 == code)
+                .expect("a panel of the table");
+            let priority = match rng.gen_range(0..20) {
+                0 => lab::Priority::Stat,
+                1..=3 => lab::Priority::Urgent,
+                _ => lab::Priority::Routine,
+            };
+            let ordered = v.end - Duration::minutes(rng.gen_range(1..6));
+            let to_lab = match priority {
+                lab::Priority::Routine => rng.gen_range(15..240),
+                _ => rng.gen_range(5..30),
+            };
+            let collected = (ordered + Duration::minutes(to_lab)).min(ctx.clock);
+            let to_result = match priority {
+                lab::Priority::Routine => rng.gen_range(180..1440),
+                _ => rng.gen_range(30..120),
+            };
+            let resulted = (collected + Duration::minutes(to_result)).min(ctx.clock);
+            let cancelled = (ordered + Duration::minutes(rng.gen_range(10..2880))).min(ctx.clock);
+            let fasting = code != CBC_CODE && rng.gen_bool(0.4);
             // Per analyte: 0 normal, 1 abnormal, 2 critical.
             let kinds: Vec<(u8, f64)> = (0..PANELS[panel].2.len())
                 .map(|_| {
@@ -128,43 +171,47 @@ pub(super) fn load(
                     (k, rng.gen_range(0.0..1.0))
                 })
                 .collect();
-            plan.push((di, pi, panel, fate, priority, day, kinds));
+            let why = *CANCELS.choose(rng).expect("non-empty");
+            let times = (ordered, collected, resulted, cancelled);
+            plan.push((v, panel, fate, priority, fasting, times, kinds, why));
         }
-        run(conn, db, system, |tx| {
-            for (di, pi, panel, fate, priority, day, kinds) in &plan {
-                let (d, p) = (&doctor_people[*di], &patient_people[*pi]);
+        ctx.run(conn, |tx| {
+            for (v, panel, fate, priority, fasting, times, kinds, why) in &plan {
+                let (d, p) = (&cast.doctors[v.doctor], &cast.patients[v.patient]);
+                let (ordered, collected, resulted, cancelled) = *times;
                 let (code, name, analytes) = PANELS[*panel];
-                let doctor = actor(
-                    audit,
-                    principal(&d.user_id, DOCTOR, None, d.doctor_id.as_deref()),
-                );
+                let doctor = d.actor(ctx.audit);
                 let new = lab::NewOrder {
-                    patient_id: PatientId::from_db(p.patient_id.clone().expect("patient")),
+                    patient_id: p.patient_id(),
                     doctor_id: None,
-                    appointment_id: None,
+                    appointment_id: Some(v.appointment.clone()),
                     test_code: code.into(),
                     test_name: name.into(),
                     priority: Some(*priority),
-                    notes: None,
+                    notes: fasting.then(|| "Fasting sample, please".to_string()),
                 };
                 let o = tx.as_actor(&doctor, |tx| lab::order(tx, new))?;
                 report.lab_orders += 1;
-                let at = |minutes: i64| {
-                    Timestamp::from_db(today + Duration::days(*day) + Duration::minutes(minutes))
-                };
+                let id = o.id.as_str();
                 match fate {
-                    0..=14 => continue,
-                    15..=24 => {
+                    0 => {
+                        backdate::row(tx, "lab_orders", id, ordered, ordered)?;
+                        continue;
+                    }
+                    3 => {
                         let reason = lab::Cancel {
-                            reason: "Ordered in error".into(),
+                            reason: why.to_string(),
                         };
                         tx.as_actor(&doctor, |tx| lab::cancel(tx, &o.id, reason))?;
+                        backdate::row(tx, "lab_orders", id, ordered, cancelled)?;
                         continue;
                     }
                     _ => {}
                 }
-                tx.as_actor(&tech, |tx| lab::collect(tx, &o.id, at(30)))?;
-                if *fate < 35 {
+                let at = Timestamp::from_db(collected);
+                tx.as_actor(&tech, |tx| lab::collect(tx, &o.id, at))?;
+                if *fate == 1 {
+                    backdate::row(tx, "lab_orders", id, ordered, collected)?;
                     continue;
                 }
                 for ((a_code, unit, low, high, decimals, crit_low, crit_high), (kind, u)) in
@@ -194,41 +241,52 @@ pub(super) fn load(
                         interpretation,
                         note: None,
                     };
-                    tx.as_actor(&tech, |tx| lab::record_result(tx, &o.id, r, at(240)))?;
+                    let at = Timestamp::from_db(resulted);
+                    tx.as_actor(&tech, |tx| lab::record_result(tx, &o.id, r, at))?;
                     report.lab_results += 1;
+                }
+                backdate::row(tx, "lab_orders", id, ordered, resulted)?;
+                for column in ["created_at", "updated_at"] {
+                    backdate::column(tx, "lab_results", column, "lab_order_id", id, resulted)?;
                 }
             }
             Ok(())
         })?;
     }
 
-    // Images: a few dozen small radiographs, most uploaded, some still pending.
-    let blobs = crate::blob::Blobs::open(config.blob_url.as_deref(), &config.data_dir)?;
-    let wanted = (patient_people.len() / 20).clamp(4, 40);
+    // Images: a few dozen small radiographs and ultrasounds of what visits were about, most
+    // uploaded, some still pending.
+    let imaged: Vec<(&Visit, (lab::Modality, &str, &str))> = schedule
+        .visits
+        .iter()
+        .filter_map(|v| image_of(v.condition.code).map(|i| (v, i)))
+        .collect();
+    if imaged.is_empty() {
+        return Ok(());
+    }
+    let blobs = crate::blob::Blobs::open(ctx.config.blob_url.as_deref(), &ctx.config.data_dir)?;
+    let wanted = (cast.patients.len() / 20).clamp(4, 40);
     for i in 0..wanted {
-        let (di, pi) = *seen.choose(rng).expect("seen");
-        let (d, p) = (&doctor_people[di], &patient_people[pi]);
+        let (v, (modality, site, description)) = *imaged.choose(rng).expect("non-empty");
+        let (d, p) = (&cast.doctors[v.doctor], &cast.patients[v.patient]);
+        let taken = v.start
+            + Duration::minutes(
+                rng.gen_range(5..v.end.signed_duration_since(v.start).num_minutes().max(6)),
+            );
         let new = lab::NewImage {
-            patient_id: PatientId::from_db(p.patient_id.clone().expect("patient")),
-            doctor_id: Some(DoctorId::from_db(d.doctor_id.clone().expect("doctor"))),
+            patient_id: p.patient_id(),
+            doctor_id: Some(d.doctor_id()),
             lab_order_id: None,
-            modality: *[lab::Modality::Dx, lab::Modality::Cr, lab::Modality::Us]
-                .choose(rng)
-                .expect("non-empty"),
-            body_site: Some(
-                ["chest", "left wrist", "right knee", "abdomen"]
-                    .choose(rng)
-                    .expect("non-empty")
-                    .to_string(),
-            ),
-            description: Some("Demo image".into()),
-            taken_at: Some(Timestamp::from_db(
-                today - Duration::days(rng.gen_range(1..60)),
-            )),
+            modality,
+            body_site: Some(site.to_string()),
+            description: Some(description.to_string()),
+            taken_at: Some(Timestamp::from_db(taken)),
         };
         let mut image = None;
-        run(conn, db, system, |tx| {
-            image = Some(tx.as_actor(&tech, |tx| lab::create_image(tx, new))?);
+        ctx.run(conn, |tx| {
+            let made = tx.as_actor(&tech, |tx| lab::create_image(tx, new))?;
+            backdate::row(tx, "diagnostic_images", made.id.as_str(), taken, taken)?;
+            image = Some(made);
             Ok(())
         })?;
         let image = image.expect("created");
@@ -247,14 +305,41 @@ pub(super) fn load(
                 .build()?
                 .block_on(upload),
         }?;
-        run(conn, db, system, |tx| {
+        ctx.run(conn, |tx| {
             tx.as_actor(&tech, |tx| {
                 lab::complete_upload(tx, &image.id, &key, "image/png", &stored)
             })?;
+            let uploaded = taken + Duration::minutes(20);
+            backdate::row(tx, "diagnostic_images", image.id.as_str(), taken, uploaded)?;
             Ok(())
         })?;
     }
     Ok(())
+}
+
+const CBC_CODE: &str = "58410-2";
+
+/// The image a visit for this condition would take: modality, body site, description.
+fn image_of(code: &str) -> Option<(lab::Modality, &'static str, &'static str)> {
+    use lab::Modality::{Cr, Dx, Us};
+    Some(match code {
+        "M17.9" => (Dx, "knee", "Knee X-ray, weight-bearing, two views"),
+        "M25.561" => (Dx, "right knee", "Right knee X-ray, two views"),
+        "S93.409A" => (Dx, "ankle", "Ankle X-ray, three views"),
+        "M75.40" => (Dx, "shoulder", "Shoulder X-ray, two views"),
+        "M54.50" => (Dx, "lumbar spine", "Lumbar spine X-ray, two views"),
+        "M72.2" => (Dx, "foot", "Foot X-ray, lateral view"),
+        "S61.419A" => (Dx, "hand", "Hand X-ray, three views"),
+        "J18.9" | "J44.1" | "R05.9" | "R91.1" | "J44.9" => {
+            (Cr, "chest", "Chest X-ray, PA and lateral")
+        }
+        "N20.0" | "R31.9" => (Us, "kidneys", "Renal ultrasound"),
+        "N40.1" => (Us, "bladder", "Bladder ultrasound, post-void residual"),
+        "K76.0" => (Us, "abdomen", "Abdominal ultrasound, liver"),
+        "N92.0" | "Z34.80" | "Z34.00" => (Us, "pelvis", "Pelvic ultrasound"),
+        "E04.1" => (Us, "neck", "Thyroid ultrasound"),
+        _ => return None,
+    })
 }
 
 /// A grayscale PNG of `width` × `height`: a soft radial gradient, shifted by `seed`. Written

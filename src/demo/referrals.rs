@@ -1,130 +1,191 @@
-//! Referrals between colleagues, in every status, with the specialists' notes.
+//! Referrals: a primary-care doctor refers a patient they saw to a specialist who fits the
+//! patient (no pediatrician for adults, no gynecologist for men), in every status of the graph
+//! (pending, accepted, scheduled, completed, rejected, cancelled), with the specialist's triage
+//! note on acceptance and their reply after the consultation, at the times it happened.
 
-use rand::rngs::StdRng;
+use chrono::{Duration, NaiveDateTime};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::{actor, principal, run, DemoReport, Person};
-use crate::audit::Audit;
-use crate::auth::permissions::DOCTOR;
-use crate::db::{now, Db, DbConn};
-use crate::domains::appointments::{self, NewAppointment};
+use super::appointments::{slot, workday, Schedule, Visit};
+use super::people::{self, FUTURE_DAYS};
+use super::{backdate, Cast, Ctx, DemoReport};
+use crate::db::DbConn;
+use crate::domains::appointments::{self, AppointmentChange, AppointmentStatus, NewAppointment};
 use crate::domains::referrals;
-use crate::kit::{Actor, DoctorId, Error, PatientId, Timestamp, Tx};
-use chrono::Duration;
+use crate::kit::{Actor, Error, IfMatch, Timestamp, Tx, WireEnum};
 
-/// Referrals from doctors to colleagues of other specialties, in every status of the graph
-/// (pending, accepted, scheduled, completed, rejected, cancelled), with the specialists' notes.
-#[allow(clippy::too_many_arguments)]
+const TRIAGE: &[&str] = &[
+    "Accepted. Please send the most recent labs.",
+    "Accepted; first available slot offered.",
+    "Accepted as a priority.",
+    "Accepted. Patient to bring a list of current medicines.",
+    "Accepted; imaging requested before the visit.",
+];
+const REJECTIONS: &[&str] = &[
+    "Better seen by another service",
+    "Does not meet the referral criteria; advice sent to the referrer",
+    "Already under another specialist for this",
+];
+const CANCELLATIONS: &[&str] = &[
+    "Symptoms resolved",
+    "Patient chose another clinic",
+    "Patient moved out of the area",
+];
+
 pub(super) fn load(
     conn: &mut DbConn,
-    db: &Db,
-    audit: &Audit,
-    system: &Actor,
-    rng: &mut StdRng,
-    seen: &[(usize, usize)],
-    (doctor_people, patient_people): (&[Person], &[Person]),
+    ctx: &Ctx,
+    cast: &Cast,
+    schedule: &Schedule,
     report: &mut DemoReport,
 ) -> anyhow::Result<()> {
     use referrals::{NewNote, NewReferral, ReferralCode as Code, Transition};
-    if seen.is_empty() || doctor_people.len() < 2 {
+    let mut rng = ctx.rng("referrals");
+    let (doctors, patients) = (&cast.doctors, &cast.patients);
+    // Visits with a primary-care doctor, oldest first: a referral of the last weeks may still
+    // wait; an older one has run its course.
+    let mut origins: Vec<&Visit> = schedule
+        .visits
+        .iter()
+        .filter(|v| doctors[v.doctor].specialty.primary)
+        .collect();
+    origins.sort_by_key(|v| v.start);
+    if origins.is_empty() {
         return Ok(());
     }
-    let wanted = (patient_people.len() / 4).max(12);
+    let split = origins.len() * 3 / 4;
+    let (older, recent) = if split == 0 {
+        (&origins[..], &origins[..])
+    } else {
+        origins.split_at(split)
+    };
+    let wanted = (patients.len() / 4).max(12);
     let mut plan = Vec::new();
     for i in 0..wanted {
-        let (di, pi) = *seen.choose(rng).expect("seen");
-        let si = (di + 1 + rng.gen_range(0..doctor_people.len() - 1)) % doctor_people.len();
         // Every status at least twice, then by weight.
         let fate = if i < 12 { i % 6 } else { rng.gen_range(0..6) };
-        let (reason, note) = *REFERRAL_TEXTS.choose(rng).expect("non-empty");
-        plan.push((di, pi, si, fate, reason, note, rng.gen_range(1..30)));
+        let v = *if fate <= 2 { recent } else { older }
+            .choose(&mut rng)
+            .expect("non-empty");
+        let p = &patients[v.patient];
+        let specialists: Vec<usize> = (0..doctors.len())
+            .filter(|&d| {
+                let s = doctors[d].specialty;
+                d != v.doctor
+                    && !s.referrals.is_empty()
+                    && people::fits(ctx, &s.who, p.sex, p.birth)
+            })
+            .collect();
+        let Some(&si) = specialists.choose(&mut rng) else {
+            continue;
+        };
+        let s = doctors[si].specialty;
+        let k = rng.gen_range(0..s.referrals.len());
+        let created = v.end + Duration::minutes(rng.gen_range(10..240));
+        let accepted = (created + Duration::hours(rng.gen_range(20..96))).min(ctx.clock);
+        // The consultation: ahead for a scheduled referral, behind for a completed one.
+        let (from, to) = if fate == 3 {
+            let from = (accepted.date() - ctx.today()).num_days() + 3;
+            (from.min(-1), 0)
+        } else {
+            (1, FUTURE_DAYS.min(40))
+        };
+        let day = workday(ctx, s, from, to, &mut rng);
+        let (start, minutes) = slot(s, day, &mut rng);
+        let closed = (created + Duration::hours(rng.gen_range(4..120))).min(ctx.clock);
+        let urgent = rng.gen_bool(0.2);
+        let triage = *TRIAGE.choose(&mut rng).expect("non-empty");
+        let why = if fate == 4 { REJECTIONS } else { CANCELLATIONS }
+            .choose(&mut rng)
+            .expect("non-empty");
+        plan.push((
+            v,
+            si,
+            fate,
+            k,
+            urgent,
+            triage,
+            *why,
+            [created, accepted, closed],
+            (start, minutes),
+        ));
     }
-    run(conn, db, system, |tx| {
-        for (di, pi, si, fate, reason, note, day) in &plan {
-            let (d, p, s) = (
-                &doctor_people[*di],
-                &patient_people[*pi],
-                &doctor_people[*si],
-            );
-            let referring = actor(
-                audit,
-                principal(&d.user_id, DOCTOR, None, d.doctor_id.as_deref()),
-            );
-            let specialist = actor(
-                audit,
-                principal(&s.user_id, DOCTOR, None, s.doctor_id.as_deref()),
-            );
-            let patient_id = PatientId::from_db(p.patient_id.clone().expect("patient"));
-            let specialist_id = DoctorId::from_db(s.doctor_id.clone().expect("doctor"));
+    ctx.run(conn, |tx| {
+        for (v, si, fate, k, urgent, triage, why, [created, accepted, closed], (start, minutes)) in
+            &plan
+        {
+            let (d, p, s) = (&doctors[v.doctor], &patients[v.patient], &doctors[*si]);
+            let referring = d.actor(ctx.audit);
+            let specialist = s.actor(ctx.audit);
             let new = NewReferral {
-                patient_id: patient_id.clone(),
+                patient_id: p.patient_id(),
                 referring_doctor_id: None,
-                specialist_id: specialist_id.clone(),
-                reason: reason.to_string(),
-                priority: Some(if *day < 5 {
+                specialist_id: s.doctor_id(),
+                reason: s.specialty.referrals[*k].to_string(),
+                priority: Some(if *urgent {
                     referrals::ReferralPriority::Urgent
                 } else {
                     referrals::ReferralPriority::Routine
                 }),
-                specialty: None,
-                appointment_id: None,
+                specialty: Some(s.specialty.name.to_string()),
+                appointment_id: Some(v.appointment.clone()),
             };
             let r = tx.as_actor(&referring, |tx| referrals::refer(tx, new))?;
             report.referrals += 1;
-            let step = |tx: &mut Tx, by: &Actor, to: Code, reason: Option<&str>, appt| {
+            let id = r.id.as_str().to_string();
+            backdate::referral_step(tx, &id, "pending", *created)?;
+            let step = |tx: &mut Tx, by: &Actor, to: Code, reason: Option<&str>, appt, at| {
                 let t = Transition {
                     to,
                     reason: reason.map(str::to_string),
                     appointment_id: appt,
                 };
-                tx.as_actor(by, |tx| referrals::transition(tx, &r.id, t))
+                tx.as_actor(by, |tx| referrals::transition(tx, &r.id, t))?;
+                backdate::referral_step(tx, &id, to.as_str(), at)
             };
-            let mut write_note = |tx: &mut Tx| -> crate::kit::Result<()> {
+            let mut note = |tx: &mut Tx, text: &str, at: NaiveDateTime| -> crate::kit::Result<()> {
                 let n = NewNote {
-                    note: note.to_string(),
+                    note: text.to_string(),
                 };
-                tx.as_actor(&specialist, |tx| referrals::add_note(tx, &r.id, n))?;
+                let made = tx.as_actor(&specialist, |tx| referrals::add_note(tx, &r.id, n))?;
                 report.specialist_notes += 1;
-                Ok(())
+                backdate::column(
+                    tx,
+                    "specialist_notes",
+                    "created_at",
+                    "id",
+                    made.id.as_str(),
+                    at,
+                )
             };
-            match fate {
-                0 => {}
+            let end = *start + Duration::minutes(*minutes);
+            let last = match fate {
+                0 => *created,
                 4 => {
-                    step(
-                        tx,
-                        &specialist,
-                        Code::Rejected,
-                        Some("Better seen by another service"),
-                        None,
-                    )?;
+                    step(tx, &specialist, Code::Rejected, Some(why), None, *closed)?;
+                    *closed
                 }
                 5 => {
-                    step(
-                        tx,
-                        &referring,
-                        Code::Cancelled,
-                        Some("Symptoms resolved"),
-                        None,
-                    )?;
+                    step(tx, &referring, Code::Cancelled, Some(why), None, *closed)?;
+                    *closed
                 }
                 _ => {
-                    step(tx, &specialist, Code::Accepted, None, None)?;
-                    write_note(tx)?;
-                    if *fate >= 2 {
+                    step(tx, &specialist, Code::Accepted, None, None, *accepted)?;
+                    note(tx, triage, *accepted)?;
+                    if *fate == 1 {
+                        *accepted
+                    } else {
                         // The specialist's appointment with the patient, if the slot is free.
-                        let start = now().date().and_hms_opt(9, 0, 0).expect("nine")
-                            + Duration::days(*day)
-                            + Duration::minutes(30 * (*pi as i64 % 16));
                         let booked = tx.as_actor(&specialist, |tx| {
                             appointments::book(
                                 tx,
                                 NewAppointment {
-                                    patient_id: patient_id.clone(),
-                                    doctor_id: specialist_id.clone(),
-                                    start_time: Timestamp::from_db(start),
-                                    end_time: Timestamp::from_db(start + Duration::minutes(30)),
-                                    reason: Some("Specialist consultation".into()),
+                                    patient_id: p.patient_id(),
+                                    doctor_id: s.doctor_id(),
+                                    start_time: Timestamp::from_db(*start),
+                                    end_time: Timestamp::from_db(end),
+                                    reason: Some(s.specialty.referrals[*k].to_string()),
                                 },
                                 false,
                             )
@@ -134,40 +195,47 @@ pub(super) fn load(
                             Err(Error::Conflict { .. }) => None,
                             Err(e) => return Err(e),
                         };
-                        step(tx, &specialist, Code::Scheduled, None, appt)?;
-                    }
-                    if *fate == 3 {
-                        step(tx, &specialist, Code::Completed, None, None)?;
-                        write_note(tx)?;
+                        let scheduled = *accepted + Duration::minutes(30);
+                        step(
+                            tx,
+                            &specialist,
+                            Code::Scheduled,
+                            None,
+                            appt.clone(),
+                            scheduled,
+                        )?;
+                        if let Some(a) = &appt {
+                            backdate::row(tx, "appointments", a.as_str(), scheduled, scheduled)?;
+                        }
+                        if *fate == 2 {
+                            scheduled
+                        } else {
+                            // Seen: the appointment completed, the referral closed, the reply.
+                            if let Some(a) = &appt {
+                                for status in
+                                    [AppointmentStatus::CheckedIn, AppointmentStatus::Completed]
+                                {
+                                    let c = AppointmentChange {
+                                        status: Some(status),
+                                        ..Default::default()
+                                    };
+                                    tx.as_actor(&specialist, |tx| {
+                                        appointments::change(tx, a, c, IfMatch::default())
+                                    })?;
+                                }
+                                backdate::row(tx, "appointments", a.as_str(), scheduled, end)?;
+                            }
+                            let done = end.min(ctx.clock);
+                            step(tx, &specialist, Code::Completed, None, None, done)?;
+                            note(tx, s.specialty.replies[*k], done)?;
+                            done
+                        }
                     }
                 }
-            }
+            };
+            backdate::row(tx, "referral_requests", &id, *created, last)?;
         }
         Ok(())
     })?;
     Ok(())
 }
-
-/// Why doctors refer, and what the specialist writes back.
-const REFERRAL_TEXTS: &[(&str, &str)] = &[
-    (
-        "Chest pain on exertion; please assess for coronary disease",
-        "Stress test scheduled; start aspirin 81 mg daily meanwhile.",
-    ),
-    (
-        "Persistent knee pain after a fall, no improvement with physiotherapy",
-        "MRI shows a small meniscal tear; conservative care first.",
-    ),
-    (
-        "New-onset headaches with visual aura",
-        "Migraine with aura; no red flags. Diary and triptan as needed.",
-    ),
-    (
-        "HbA1c rising despite metformin",
-        "Adding a GLP-1 agonist; review in three months with a new HbA1c.",
-    ),
-    (
-        "Suspicious pigmented lesion on the back",
-        "Dermoscopy benign-looking; excised for histology to be sure.",
-    ),
-];

@@ -1,26 +1,18 @@
 //! The patient-experience survey and its responses.
 
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::{actor, principal, run, Person};
-use crate::audit::Audit;
-use crate::auth::permissions::PATIENT;
-use crate::db::{Db, DbConn};
+use super::{Cast, Ctx, Patient};
+use crate::db::DbConn;
 use crate::domains::portal;
-use crate::kit::Actor;
 
 /// A patient-experience survey (every kind of question), answered through the same rules as
 /// the API by a quarter of the patients (at most 250: the load stays quick).
-pub(super) fn load(
-    conn: &mut DbConn,
-    db: &Db,
-    audit: &Audit,
-    system: &Actor,
-    rng: &mut StdRng,
-    patient_people: &[Person],
-) -> anyhow::Result<usize> {
+pub(super) fn load(conn: &mut DbConn, ctx: &Ctx, cast: &Cast) -> anyhow::Result<usize> {
+    let mut rng = ctx.rng("surveys");
+    let rng = &mut rng;
+    let patient_people = &cast.patients;
     use portal::surveys::{self, Audience, NewQuestion, NewResponse, NewSurvey, QuestionKind};
     use serde_json::json;
     let question = |id: &str,
@@ -101,15 +93,15 @@ pub(super) fn load(
         active: Some(true),
     };
     let mut survey = None;
-    run(conn, db, system, |tx| {
+    ctx.run(conn, |tx| {
         survey = Some(surveys::create(tx, new)?.id);
         Ok(())
     })?;
     let survey = survey.expect("the survey was created");
-    let respondents: Vec<&Person> = patient_people
+    let respondents: Vec<&Patient> = patient_people
         .choose_multiple(rng, (patient_people.len() / 4).clamp(1, 250))
         .collect();
-    let plan: Vec<(&Person, NewResponse)> = respondents
+    let plan: Vec<(&Patient, NewResponse)> = respondents
         .into_iter()
         .map(|p| {
             let mut answers = std::collections::BTreeMap::new();
@@ -130,12 +122,9 @@ pub(super) fn load(
         })
         .collect();
     let responses = plan.len();
-    run(conn, db, system, |tx| {
+    ctx.run(conn, |tx| {
         for (p, response) in plan {
-            let patient = actor(
-                audit,
-                principal(&p.user_id, PATIENT, p.patient_id.as_deref(), None),
-            );
+            let patient = p.actor(ctx.audit);
             tx.as_actor(&patient, |tx| surveys::respond(tx, &survey, response))?;
         }
         Ok(())
