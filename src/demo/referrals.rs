@@ -84,14 +84,22 @@ pub(super) fn load(
         let k = rng.gen_range(0..s.referrals.len());
         let created = v.end + Duration::minutes(rng.gen_range(10..240));
         let accepted = (created + Duration::hours(rng.gen_range(20..96))).min(ctx.clock);
-        // The consultation: ahead for a scheduled referral, behind for a completed one.
+        // The consultation: ahead for a scheduled referral; behind for a completed one, after
+        // the acceptance (a referral accepted too lately to have been seen is still scheduled).
+        let since = (accepted.date() - ctx.today()).num_days() + 1;
+        let fate = if fate == 3 && since >= 0 { 2 } else { fate };
         let (from, to) = if fate == 3 {
-            let from = (accepted.date() - ctx.today()).num_days() + 3;
-            (from.min(-1), 0)
+            (since, 0)
         } else {
             (1, FUTURE_DAYS.min(40))
         };
-        let day = workday(ctx, s, from, to, &mut rng);
+        let mut day = workday(ctx, s, from, to, &mut rng);
+        let fate = if fate == 3 && day < ctx.today() + Duration::days(since) {
+            day = workday(ctx, s, 1, FUTURE_DAYS.min(40), &mut rng);
+            2
+        } else {
+            fate
+        };
         let (start, minutes) = slot(s, day, &mut rng);
         let closed = (created + Duration::hours(rng.gen_range(4..120))).min(ctx.clock);
         let urgent = rng.gen_bool(0.2);
