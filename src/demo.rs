@@ -9,7 +9,7 @@
 //!
 //! Repeatable: each story draws from its own random stream derived from `--seed` and the
 //! story's name, and all times hang on one clock read at the start (the hour the load began),
-//! so the same seed loads the same data on the same day, and changing one story leaves the
+//! so the same seed loads the same data within the same hour, and changing one story leaves the
 //! others as they were.
 //!
 //! All demo accounts share one password; its Argon2id hash is computed once and reused, which

@@ -82,7 +82,7 @@ pub(super) fn load(
         };
         let s = doctors[si].specialty;
         let k = rng.gen_range(0..s.referrals.len());
-        let created = v.end + Duration::minutes(rng.gen_range(10..240));
+        let created = (v.end + Duration::minutes(rng.gen_range(10..240))).min(ctx.clock);
         let accepted = (created + Duration::hours(rng.gen_range(20..96))).min(ctx.clock);
         // The consultation: ahead for a scheduled referral; behind for a completed one, after
         // the acceptance (a referral accepted too lately to have been seen is still scheduled).
