@@ -131,8 +131,7 @@ pub(super) fn booked_at(
     } else {
         at
     };
-    // A patient who registered in the last half hour books now, not after the clock.
-    at.max(registered + Duration::minutes(30)).min(ctx.clock)
+    at.max(registered + Duration::minutes(30))
 }
 
 /// Cancellations and no-shows, per thousand past appointments.
