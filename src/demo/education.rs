@@ -4,16 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::Rng;
 
-use super::{actor, principal, run, DemoReport, Person};
-use crate::audit::Audit;
-use crate::auth::permissions::DOCTOR;
-use crate::db::{Db, DbConn};
+use super::appointments::Schedule;
+use super::{Cast, Ctx, DemoReport};
+use crate::db::DbConn;
 use crate::domains::portal::{self, NewRecommendation, NewResource, ResourceId};
-use crate::kit::{Actor, PatientId};
 
 /// (category, title, summary, body, tags, language)
 type Article = (
@@ -174,19 +170,19 @@ const LIBRARY: &[Article] = &[
 
 /// Writes the library (published, by the system) and has doctors recommend articles to some
 /// of the patients they have seen, as the API would (care team checked, patient told).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn load(
     conn: &mut DbConn,
-    db: &Db,
-    audit: &Audit,
-    system: &Actor,
-    rng: &mut StdRng,
-    seen: &[(usize, usize)],
-    (doctor_people, patient_people): (&[Person], &[Person]),
+    ctx: &Ctx,
+    cast: &Cast,
+    schedule: &Schedule,
     report: &mut DemoReport,
 ) -> anyhow::Result<()> {
+    let mut rng = ctx.rng("education");
+    let rng = &mut rng;
+    let (doctor_people, patient_people) = (&cast.doctors, &cast.patients);
+    let seen = &schedule.seen;
     let mut ids: Vec<ResourceId> = Vec::new();
-    run(conn, db, system, |tx| {
+    ctx.run(conn, |tx| {
         for (category, title, summary, body, tags, language) in LIBRARY {
             let r = portal::create_resource(
                 tx,
@@ -206,31 +202,40 @@ pub(super) fn load(
         Ok(())
     })?;
     report.educational_resources = ids.len();
-    // One recommendation for a tenth of the doctor-patient pairs; a resource once per patient.
+    // One recommendation for a tenth of the doctor-patient pairs, of an article on what the
+    // doctor's specialty treats; a resource once per patient.
     let mut given = BTreeSet::new();
     let mut plan = Vec::new();
-    for _ in 0..(seen.len() / 10).max(5) {
+    let wanted = (seen.len() / 10).max(5);
+    for _ in 0..wanted * 4 {
+        if plan.len() == wanted {
+            break;
+        }
         let pair = *seen.choose(rng).expect("seen");
-        let resource = rng.gen_range(0..ids.len());
+        let topics = topics(doctor_people[pair.0].specialty.name);
+        let fitting: Vec<usize> = (0..LIBRARY.len())
+            .filter(|&i| topics.contains(&LIBRARY[i].0))
+            .collect();
+        let Some(&resource) = fitting.choose(rng) else {
+            continue;
+        };
+        let note = *NOTES.choose(rng).expect("non-empty");
         if given.insert((pair.1, resource)) {
-            plan.push((pair, resource));
+            plan.push((pair, resource, note));
         }
     }
-    run(conn, db, system, |tx| {
-        for ((di, pi), resource) in &plan {
+    ctx.run(conn, |tx| {
+        for ((di, pi), resource, note) in &plan {
             let (d, p) = (&doctor_people[*di], &patient_people[*pi]);
-            let doctor = actor(
-                audit,
-                principal(&d.user_id, DOCTOR, None, d.doctor_id.as_deref()),
-            );
-            let patient = PatientId::from_db(p.patient_id.clone().expect("a patient"));
+            let doctor = d.actor(ctx.audit);
+            let patient = p.patient_id();
             tx.as_actor(&doctor, |tx| {
                 portal::recommend_resource(
                     tx,
                     &patient,
                     NewRecommendation {
                         resource_id: ids[*resource].clone(),
-                        note: Some("Worth a read before your next visit.".into()),
+                        note: Some(note.to_string()),
                     },
                 )
             })?;
@@ -239,4 +244,47 @@ pub(super) fn load(
         Ok(())
     })?;
     Ok(())
+}
+
+/// What a doctor writes with a recommendation.
+const NOTES: &[&str] = &[
+    "Worth a read before your next visit.",
+    "This explains what we talked about today.",
+    "Have a look; bring your questions next time.",
+    "A short read on your condition.",
+    "The plan we discussed, in writing.",
+];
+
+/// The library's categories a specialty recommends from.
+fn topics(specialty: &str) -> &'static [&'static str] {
+    match specialty {
+        "Family Medicine" | "Internal Medicine" => &[
+            "heart",
+            "diabetes",
+            "prevention",
+            "medicines",
+            "respiratory",
+            "infection",
+            "digestive",
+        ],
+        "Geriatrics" => &[
+            "heart",
+            "medicines",
+            "musculoskeletal",
+            "kidney",
+            "prevention",
+        ],
+        "Pediatrics" => &["children", "respiratory", "allergy"],
+        "Cardiology" => &["heart", "medicines", "prevention"],
+        "Endocrinology" => &["diabetes"],
+        "Psychiatry" => &["mental-health"],
+        "Neurology" => &["neurology", "mental-health"],
+        "Orthopedics" => &["musculoskeletal"],
+        "Obstetrics and Gynecology" => &["womens-health"],
+        "Pulmonology" => &["respiratory", "prevention"],
+        "Gastroenterology" => &["digestive"],
+        "Urology" => &["infection", "kidney"],
+        "Dermatology" => &["allergy"],
+        _ => &["infection", "prevention"],
+    }
 }

@@ -1,9 +1,13 @@
 //! `healthapi demo` fills a fresh database with data the API serves, and keeps the audit chain
 //! intact.
 
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+use serde_json::{json, Value};
+
 use crate::clinical::ts;
 use crate::common::*;
-use serde_json::Value;
 
 async fn demo_loads(app: &TestApp) {
     let out = app.cli(&["demo", "--patients", "40"]);
@@ -374,4 +378,272 @@ async fn demo_loads(app: &TestApp) {
     assert!(!again.status.success());
 }
 
-both_backends!(demo_loads);
+/// Runs `demo` with `args` and fails with its output unless it exits 0.
+fn run_demo(app: &TestApp, args: &[&str]) {
+    let out = app.cli(args);
+    assert!(
+        out.status.success(),
+        "demo exits 0; stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn by_id(items: &[Value]) -> HashMap<String, &Value> {
+    items
+        .iter()
+        .map(|v| (v["id"].as_str().unwrap().to_string(), v))
+        .collect()
+}
+
+fn birth(p: &Value) -> NaiveDate {
+    NaiveDate::parse_from_str(p["birth_date"].as_str().unwrap(), "%Y-%m-%d").unwrap()
+}
+
+/// The demo reads like a clinic, and a seed loads the same data again (one test: each demo
+/// load costs seconds).
+async fn demo_is_coherent_and_repeatable(app: &TestApp) {
+    run_demo(app, &["demo", "--patients", "40", "--seed", "7"]);
+    coherent(app).await;
+    let again = TestApp::spawn(app.backend)
+        .await
+        .expect("a second database");
+    run_demo(&again, &["demo", "--patients", "40", "--seed", "7"]);
+    let (first, second) = (digest(app).await, digest(&again).await);
+    again.stop().await;
+    assert!(first.len() > 300, "{} lines", first.len());
+    let differ: Vec<(&String, &String)> = first
+        .iter()
+        .zip(&second)
+        .filter(|(a, b)| a != b)
+        .take(3)
+        .collect();
+    assert!(
+        first.len() == second.len() && differ.is_empty(),
+        "the same seed, other data: {} and {} lines; first differences: {differ:?}",
+        first.len(),
+        second.len()
+    );
+}
+
+/// Each specialty sees patients of its age and sex, on weekdays in clinic hours (urgent care
+/// every day until 20:00), cancellations have their reasons, names match sex, the records say
+/// many different things about what the visit was for, and what was written is dated when it
+/// happened (never after now, a record at its visit).
+async fn coherent(app: &TestApp) {
+    let admin = &app.admin_token;
+    let now = chrono::Utc::now();
+    let patients = app.all_pages("/patients", admin, 500).await;
+    let patient = by_id(&patients);
+    let doctors = app.all_pages("/doctors", admin, 500).await;
+    let specialty: HashMap<String, String> = doctors
+        .iter()
+        .map(|d| {
+            let s = d["specialty"].as_str().unwrap().to_string();
+            (d["id"].as_str().unwrap().to_string(), s)
+        })
+        .collect();
+
+    // Given names match sex: no name is given to both.
+    let mut sex_of_name: HashMap<&str, &str> = HashMap::new();
+    for p in &patients {
+        let (name, sex) = (
+            p["given_name"].as_str().unwrap(),
+            p["sex"].as_str().unwrap(),
+        );
+        let first = *sex_of_name.entry(name).or_insert(sex);
+        assert_eq!(first, sex, "{name} is given to both sexes");
+    }
+
+    // Who sees whom, when.
+    let appts = app.all_pages("/appointments", admin, 500).await;
+    assert!(appts.len() >= 150, "{} appointments", appts.len());
+    let fits = |who: &Value, a: &Value| {
+        let p = patient[who["patient_id"].as_str().unwrap()];
+        let s = specialty[who["doctor_id"].as_str().unwrap()].as_str();
+        let start = ts(&a["start"]);
+        let age = start.date_naive().years_since(birth(p)).unwrap_or(0);
+        let sex = p["sex"].as_str().unwrap();
+        match s {
+            "Pediatrics" => assert!(age < 18, "pediatrics for a {age}-year-old: {who}"),
+            "Geriatrics" => assert!(age >= 65, "geriatrics for a {age}-year-old: {who}"),
+            "Obstetrics and Gynecology" => assert_eq!(sex, "female", "OB/GYN for a man: {who}"),
+            _ => {}
+        }
+        let (start, end) = (ts(&a["start"]), ts(&a["end"]));
+        let (open, close) = if s == "Urgent Care" {
+            ("08:00", "20:00")
+        } else {
+            use chrono::Datelike;
+            let weekend = matches!(start.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun);
+            assert!(!weekend, "{s} on a {}: {who}", start.weekday());
+            ("08:00", "17:30")
+        };
+        let hm = |t: chrono::DateTime<chrono::Utc>| t.format("%H:%M").to_string();
+        assert!(
+            hm(start).as_str() >= open && hm(end).as_str() <= close && end > start,
+            "{s} outside {open}–{close}: {who}"
+        );
+    };
+    let times = |a: &Value| json!({"start": a["start_time"], "end": a["end_time"]});
+    for a in &appts {
+        fits(a, &times(a));
+        // Booked before it happened.
+        assert!(ts(&a["created_at"]) <= ts(&a["start_time"]), "{a}");
+        assert!(ts(&a["created_at"]) <= now, "{a}");
+    }
+    for s in ["Pediatrics", "Obstetrics and Gynecology", "Urgent Care"] {
+        assert!(
+            appts
+                .iter()
+                .any(|a| specialty[a["doctor_id"].as_str().unwrap()] == s),
+            "no {s} appointment"
+        );
+    }
+    let past: Vec<&Value> = appts.iter().filter(|a| ts(&a["end_time"]) < now).collect();
+    let missed = past
+        .iter()
+        .filter(|a| a["status"] == "cancelled" || a["status"] == "no_show")
+        .count();
+    assert!(
+        missed * 100 <= past.len() * 30,
+        "{missed} of {} past appointments cancelled or missed",
+        past.len()
+    );
+    let reasons: HashSet<&str> = appts
+        .iter()
+        .filter_map(|a| a["cancel_reason"].as_str())
+        .collect();
+    assert!(reasons.len() >= 3, "cancellation reasons: {reasons:?}");
+
+    // Virtual visits follow the same rules.
+    for v in app.all_pages("/virtual-visits", admin, 500).await {
+        fits(
+            &v,
+            &json!({"start": v["scheduled_start"], "end": v["scheduled_end"]}),
+        );
+    }
+
+    // Records: many different notes, each of a visit, written at its end.
+    let appt = by_id(&appts);
+    let records = app.all_pages("/medical-records", admin, 500).await;
+    assert!(records.len() >= 100, "{} records", records.len());
+    let contents: HashSet<&str> = records
+        .iter()
+        .map(|r| r["content"].as_str().unwrap())
+        .collect();
+    let titles: HashSet<&str> = records
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        contents.len() * 10 >= records.len() * 9,
+        "{} distinct notes of {}",
+        contents.len(),
+        records.len()
+    );
+    assert!(titles.len() >= 20, "{} distinct titles", titles.len());
+    for r in &records {
+        let code = r["diagnosis_codes"][0].as_str().unwrap();
+        let b = code.as_bytes();
+        assert!(
+            b[0].is_ascii_uppercase() && b[1].is_ascii_digit() && (b.len() == 3 || b[3] == b'.'),
+            "an ICD-10 code: {r}"
+        );
+        let a = appt[r["appointment_id"].as_str().expect("a record of a visit")];
+        let at = ts(&r["created_at"]);
+        assert!(at <= now, "{r}");
+        assert!(
+            at >= ts(&a["start_time"]) && at <= ts(&a["end_time"]) + chrono::Duration::hours(3),
+            "a record dated away from its visit: {r} / {a}"
+        );
+        assert_eq!(a["status"], "completed", "{a}");
+    }
+
+    // Lab orders: ordered, then collected, then resulted, none in the future.
+    for o in app.all_pages("/lab-orders", admin, 500).await {
+        let ordered = ts(&o["created_at"]);
+        assert!(ordered <= now, "{o}");
+        if let Some(c) = o["collected_at"].as_str() {
+            let collected = ts(&json!(c));
+            assert!(ordered <= collected && collected <= now, "{o}");
+            if let Some(r) = o["resulted_at"].as_str() {
+                assert!(collected <= ts(&json!(r)), "{o}");
+            }
+        }
+    }
+}
+
+/// Fields of the demo's data that do not depend on generated ids, one line per row, sorted.
+async fn digest(app: &TestApp) -> Vec<String> {
+    let admin = &app.admin_token;
+    let mut lines = Vec::new();
+    let patients = app.all_pages("/patients", admin, 500).await;
+    let name = |p: &Value| format!("{} {}", p["given_name"], p["family_name"]);
+    let patient: HashMap<String, String> = patients
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap().to_string(), name(p)))
+        .collect();
+    for p in &patients {
+        lines.push(format!(
+            "patient {} {} {} {}",
+            name(p),
+            p["birth_date"],
+            p["sex"],
+            p["created_at"]
+        ));
+    }
+    let doctors = app.all_pages("/doctors", admin, 500).await;
+    let doctor: HashMap<String, String> = doctors
+        .iter()
+        .map(|d| {
+            (
+                d["id"].as_str().unwrap().to_string(),
+                format!("{} {}", name(d), d["specialty"]),
+            )
+        })
+        .collect();
+    lines.extend(doctor.values().map(|d| format!("doctor {d}")));
+    let who = |v: &Value| {
+        format!(
+            "{} / {}",
+            doctor[v["doctor_id"].as_str().unwrap()],
+            patient[v["patient_id"].as_str().unwrap()]
+        )
+    };
+    for a in app.all_pages("/appointments", admin, 500).await {
+        lines.push(format!(
+            "appointment {} {} {} {} {} {} {}",
+            who(&a),
+            a["start_time"],
+            a["end_time"],
+            a["reason"],
+            a["status"],
+            a["cancel_reason"],
+            a["created_at"]
+        ));
+    }
+    for r in app.all_pages("/medical-records", admin, 500).await {
+        lines.push(format!(
+            "record {} {} {} {} {}",
+            who(&r),
+            r["title"],
+            r["content"],
+            r["diagnosis_codes"],
+            r["created_at"]
+        ));
+    }
+    for o in app.all_pages("/lab-orders", admin, 500).await {
+        lines.push(format!(
+            "lab {} {} {} {}",
+            who(&o),
+            o["test_code"],
+            o["status"],
+            o["created_at"]
+        ));
+    }
+    lines.sort();
+    lines
+}
+
+both_backends!(demo_loads, demo_is_coherent_and_repeatable);
