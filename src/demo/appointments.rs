@@ -131,7 +131,8 @@ pub(super) fn booked_at(
     } else {
         at
     };
-    at.max(registered + Duration::minutes(30))
+    // A patient who registered in the last half hour books now, not after the clock.
+    at.max(registered + Duration::minutes(30)).min(ctx.clock)
 }
 
 /// Cancellations and no-shows, per thousand past appointments.

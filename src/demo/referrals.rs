@@ -203,7 +203,8 @@ pub(super) fn load(
                             Err(Error::Conflict { .. }) => None,
                             Err(e) => return Err(e),
                         };
-                        let scheduled = *accepted + Duration::minutes(30);
+                        // Half an hour after acceptance, but never after the demo's clock.
+                        let scheduled = (*accepted + Duration::minutes(30)).min(ctx.clock);
                         step(
                             tx,
                             &specialist,
