@@ -227,7 +227,7 @@ const LIPIDEMIA: Condition = c(
     &["Cholesterol results", "Lipid follow-up", "Statin review"],
     &[
         "LDL {ldl} mg/dL on the last panel. 10-year cardiovascular risk discussed; statin started. Repeat lipids in {weeks} weeks.",
-        "On statin, LDL down to {ldl} mg/dL from {ldl} mg/dL. No muscle aches. Continue; diet counselling given.",
+        "On statin, LDL down to {ldl_ok} mg/dL from {ldl} mg/dL. No muscle aches. Continue; diet counselling given.",
     ],
     &[ATORVASTATIN, SIMVASTATIN, ATORVASTATIN_40, SIMVASTATIN_40],
 );
@@ -552,7 +552,7 @@ const PEDIATRICS: &[Condition] = &[
         CHILD,
         &["Vomiting and diarrhea", "Tummy bug"],
         &[
-            "Vomiting and loose stools for {days} days, keeping fluids down. Mildly dry mucosa, alert. Oral rehydration; return if fewer wet nappies or blood in stool.",
+            "Vomiting and loose stools for {days} days, keeping fluids down. Mildly dry mucosa, alert. Oral rehydration; return if fewer wet diapers or blood in stool.",
             "Gastroenteritis improving. Tolerating diet. No dehydration.",
         ],
         &[],
@@ -658,7 +658,7 @@ const CARDIOLOGY: &[Condition] = &[
         who(40, 120),
         &["Heart check after stent", "Coronary disease follow-up"],
         &[
-            "Stable after PCI, no angina. BP {bp}, LDL {ldl} mg/dL. Continue dual antiplatelet therapy and high-intensity statin.",
+            "Stable after PCI, no angina. BP {bp}, LDL {ldl_ok} mg/dL. Continue dual antiplatelet therapy and high-intensity statin.",
             "No chest pain on {km} km walks. ECG unchanged. Cardiac rehabilitation completed.",
         ],
         &[CLOPIDOGREL, ASPIRIN, ATORVASTATIN_40],
@@ -1591,7 +1591,7 @@ pub(super) const SPECIALTIES: &[Specialty] = &[
             ],
             &[
                 "Question about my lab results",
-                "Your cholesterol is a little high, LDL {ldl}; everything else is normal.",
+                "Your cholesterol is a little high, LDL {ldl_mild}; everything else is normal.",
                 "Should I change anything?",
                 "More fibre and a walk every day; we will repeat the test in {months} months.",
             ],
@@ -2060,7 +2060,10 @@ fn value(name: &str, rng: &mut StdRng) -> String {
         "a1c" => dec(rng, 6.4, 8.4),
         "a1c_high" => dec(rng, 8.6, 11.8),
         "glucose" => int(rng, 112, 240),
-        "ldl" => int(rng, 96, 212),
+        // High enough to treat; on treatment; a little over the 130 mg/dL a healthy adult aims at.
+        "ldl" => int(rng, 160, 212),
+        "ldl_ok" => int(rng, 70, 118),
+        "ldl_mild" => int(rng, 131, 158),
         "tsh" => dec(rng, 5.6, 14.0),
         "tsh_ok" => dec(rng, 0.8, 3.6),
         "hb" => dec(rng, 8.6, 11.8),

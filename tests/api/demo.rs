@@ -9,8 +9,10 @@ use serde_json::{json, Value};
 use crate::clinical::ts;
 use crate::common::*;
 
+/// One load of the demo (each costs seconds) serves every check of what it loaded: the API
+/// serves it, it reads like a clinic, its chain verifies, and a second load is refused.
 async fn demo_loads(app: &TestApp) {
-    let out = app.cli(&["demo", "--patients", "40"]);
+    let out = app.cli(&["demo", "--patients", "40", "--seed", "7"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -18,6 +20,7 @@ async fn demo_loads(app: &TestApp) {
         "demo exits 0; stdout: {stdout}\nstderr: {stderr}"
     );
     assert!(stdout.contains("demo data loaded"), "{stdout}");
+    coherent(app).await;
 
     let admin = &app.admin_token;
     let patients = app.all_pages("/patients", admin, 500).await;
@@ -400,18 +403,18 @@ fn birth(p: &Value) -> NaiveDate {
     NaiveDate::parse_from_str(p["birth_date"].as_str().unwrap(), "%Y-%m-%d").unwrap()
 }
 
-/// The demo reads like a clinic, and a seed loads the same data again (one test: each demo
-/// load costs seconds).
-async fn demo_is_coherent_and_repeatable(app: &TestApp) {
-    run_demo(app, &["demo", "--patients", "40", "--seed", "7"]);
-    coherent(app).await;
+/// A seed loads the same data again, into another database (a small population: what is
+/// compared is the generator, not the volume).
+async fn demo_is_repeatable(app: &TestApp) {
+    let args = ["demo", "--patients", "6", "--seed", "7"];
+    run_demo(app, &args);
     let again = TestApp::spawn(app.backend)
         .await
         .expect("a second database");
-    run_demo(&again, &["demo", "--patients", "40", "--seed", "7"]);
+    run_demo(&again, &args);
     let (first, second) = (digest(app).await, digest(&again).await);
     again.stop().await;
-    assert!(first.len() > 300, "{} lines", first.len());
+    assert!(first.len() > 60, "{} lines", first.len());
     let differ: Vec<(&String, &String)> = first
         .iter()
         .zip(&second)
@@ -646,4 +649,4 @@ async fn digest(app: &TestApp) -> Vec<String> {
     lines
 }
 
-both_backends!(demo_loads, demo_is_coherent_and_repeatable);
+both_backends!(demo_loads, demo_is_repeatable);
