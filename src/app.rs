@@ -67,6 +67,14 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, api)
 }
 
+/// Every route's rule: the JSON API's and the FHIR facade's (whose statements stay out of the
+/// public document: FHIR clients read the facade's CapabilityStatement).
+pub fn route_table() -> RouteTable {
+    let mut table = RouteTable::from_openapi(&openapi());
+    table.extend(RouteTable::from_openapi(&crate::fhir::mounted().1));
+    table
+}
+
 /// Start-up reports audit entries edited, removed or inserted in the outbox while the server
 /// was down (the sealer then records each finding in the chain instead of sealing the row).
 async fn report_outbox_tampering(pool: &crate::db::DbPool, key: &[u8]) -> anyhow::Result<()> {
@@ -145,7 +153,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         Duration::from_millis(config.audit_index_interval_ms.max(1)),
     );
     spawn_housekeeping(db.clone());
-    let routes = Arc::new(RouteTable::from_openapi(&openapi()));
+    let routes = Arc::new(route_table());
     let blobs = crate::blob::Blobs::open(config.blob_url.as_deref(), &config.data_dir)?;
     let state = AppState(Arc::new(Shared {
         blobs,
@@ -192,6 +200,7 @@ pub fn router(state: AppState) -> Router {
     let metrics = state.metrics.clone();
     let cors = cors_layer(&state.config.cors_origins);
     let router = api_router
+        .merge(crate::fhir::mounted().0)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .fallback(not_found)
         .with_state(state)

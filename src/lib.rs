@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domains;
+pub mod fhir;
 pub mod http;
 pub mod kit;
 pub mod log_buffer;

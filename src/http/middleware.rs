@@ -252,18 +252,21 @@ fn fit_request_id(headers: &HeaderMap) -> Option<HeaderValue> {
 }
 
 /// Gives bare error responses produced outside our handlers (timeouts, 404/405 from routing,
-/// body-limit rejections) a problem+json body.
+/// body-limit rejections) a problem+json body. An error that already is one, or a FHIR
+/// `OperationOutcome` (the FHIR facade's errors), is left as it is.
 fn problemize(resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
-    let is_problem = resp
+    let is_formed = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/problem+json"));
-    if is_problem {
+        .is_some_and(|ct| {
+            ct.starts_with("application/problem+json") || ct.starts_with("application/fhir+json")
+        });
+    if is_formed {
         return resp;
     }
     let (kind, detail) = match status {

@@ -348,7 +348,7 @@ pub fn encode_cursor(key: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
 }
 
-fn decode_cursor(c: &str) -> Result<String, ApiError> {
+pub fn decode_cursor(c: &str) -> Result<String, ApiError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(c.as_bytes())
         .ok()

@@ -359,6 +359,19 @@ impl<T> Audited<T> {
         &self.value
     }
 
+    /// Several reads as one: their values, and all their entries.
+    pub fn all(reads: Vec<Audited<T>>) -> Audited<Vec<T>> {
+        let mut out = Audited {
+            value: Vec::with_capacity(reads.len()),
+            entries: Vec::new(),
+        };
+        for r in reads {
+            out.value.push(r.value);
+            out.entries.extend(r.entries);
+        }
+        out
+    }
+
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Audited<U> {
         Audited {
             value: f(self.value),

@@ -189,6 +189,13 @@ impl RouteTable {
         RouteTable { routes }
     }
 
+    /// Adds the rules of another document's routes.
+    pub fn extend(&mut self, other: RouteTable) {
+        for (path, rules) in other.routes {
+            self.routes.entry(path).or_default().extend(rules);
+        }
+    }
+
     /// The rule of the route `path` (a template, `/api/v1/patients/{id}`) for `method`. A
     /// `HEAD` is the `GET` it stands for (axum answers it with the GET handler).
     pub fn rule(&self, method: &Method, path: &str) -> Option<Rule> {

@@ -391,6 +391,7 @@ impl TestApp {
             || path.starts_with("/metrics")
             || path.starts_with("/openapi")
             || path.starts_with("/docs")
+            || path.starts_with("/fhir/")
         {
             format!("{}{}", self.base, path)
         } else {

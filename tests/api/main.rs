@@ -18,6 +18,7 @@ mod demo;
 mod devices;
 mod durability;
 mod education;
+mod fhir;
 mod kit_defects;
 mod lab;
 mod login_throttle;

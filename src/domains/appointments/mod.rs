@@ -139,7 +139,7 @@ pub struct AppointmentChange {
 }
 
 /// The filters of `GET /appointments`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AppointmentFilter {
     pub patient_id: Option<PatientId>,
@@ -516,7 +516,7 @@ pub fn list(
         .map(Timestamp::parse_cursor)
         .transpose()?;
     let filter_patient = f.patient_id.clone();
-    let rows = store::list(conn, actor.scope(), f, after, page.limit + 1)?;
+    let rows = store::list(conn, actor.scope(), &f, after, page.limit + 1)?;
     Ok(Audited::page(
         rows,
         page.limit,
@@ -525,6 +525,11 @@ pub fn list(
         filter_patient.as_ref(),
         |a| &a.patient_id,
     ))
+}
+
+/// How many appointments the caller reaches match `f` (a FHIR search's total).
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &AppointmentFilter) -> Result<i64> {
+    store::count(conn, actor.scope(), f)
 }
 
 /// The patient and the doctor of an appointment, if it exists (for other domains' links:

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::db::schema::appointments;
 use crate::db::{now, DbConn};
-use crate::kit::{DoctorId, Level, PatientId, Result, Scope, Timestamp, WireEnum};
+use crate::kit::{Condition, DoctorId, Level, PatientId, Result, Scope, Timestamp, WireEnum};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = appointments)]
@@ -152,7 +152,7 @@ pub(super) fn clash(
 pub(super) fn list(
     conn: &mut DbConn,
     scope: &Scope,
-    f: AppointmentFilter,
+    f: &AppointmentFilter,
     after: Option<(Timestamp, String)>,
     limit: i64,
 ) -> Result<Vec<Appointment>> {
@@ -161,9 +161,8 @@ pub(super) fn list(
         .order((appointments::start_time, appointments::id))
         .limit(limit)
         .into_boxed();
-    let own = scope.doctor_rows(appointments::doctor_id);
-    if let Some(reach) = scope.filter(Level::Clinical, appointments::patient_id, own) {
-        q = q.filter(reach);
+    for c in conditions(scope, f) {
+        q = q.filter(c);
     }
     if let Some((t, id)) = after {
         q = q.filter(
@@ -174,23 +173,40 @@ pub(super) fn list(
                     .and(appointments::id.gt(id))),
         );
     }
-    if let Some(v) = f.patient_id {
-        q = q.filter(appointments::patient_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.doctor_id {
-        q = q.filter(appointments::doctor_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.status {
-        q = q.filter(appointments::status.eq(v.as_str()));
-    }
-    if let Some(v) = f.from {
-        q = q.filter(appointments::start_time.ge(v.naive()));
-    }
-    if let Some(v) = f.to {
-        q = q.filter(appointments::start_time.lt(v.naive()));
-    }
     Ok(q.load::<AppointmentRow>(conn)?
         .into_iter()
         .map(Appointment::from)
         .collect())
+}
+
+/// How many appointments in `scope` match `f`.
+pub(super) fn count(conn: &mut DbConn, scope: &Scope, f: &AppointmentFilter) -> Result<i64> {
+    let mut q = appointments::table.into_boxed();
+    for c in conditions(scope, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of a search, the same for a page and for the count.
+fn conditions(scope: &Scope, f: &AppointmentFilter) -> Vec<Condition<appointments::table>> {
+    let mut out: Vec<Condition<appointments::table>> = Vec::new();
+    let own = scope.doctor_rows(appointments::doctor_id);
+    out.extend(scope.filter(Level::Clinical, appointments::patient_id, own));
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(appointments::patient_id.eq(v.to_string())));
+    }
+    if let Some(v) = &f.doctor_id {
+        out.push(Box::new(appointments::doctor_id.eq(v.to_string())));
+    }
+    if let Some(v) = f.status {
+        out.push(Box::new(appointments::status.eq(v.as_str())));
+    }
+    if let Some(v) = f.from {
+        out.push(Box::new(appointments::start_time.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(appointments::start_time.lt(v.naive())));
+    }
+    out
 }

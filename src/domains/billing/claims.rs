@@ -131,12 +131,18 @@ pub struct ClaimTransition {
     pub denial_reason: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ClaimFilter {
     pub patient_id: Option<PatientId>,
     pub plan_id: Option<PlanId>,
     pub status: Option<ClaimStatus>,
+    /// Claims filed at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Claims filed before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
 }
 
 /// Checks lines (codes, descriptions, amounts, one currency) and returns their total.
@@ -328,7 +334,7 @@ pub fn list(
         conn,
         actor.scope(),
         all,
-        f,
+        &f,
         page.after.as_deref(),
         page.limit + 1,
     )?;
@@ -340,4 +346,9 @@ pub fn list(
         filter_patient.as_ref(),
         |c| &c.patient_id,
     ))
+}
+
+/// How many claims the caller reaches match `f` (a FHIR search's total).
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &ClaimFilter) -> Result<i64> {
+    store::count_claims(conn, actor.scope(), is_billing(actor.scope()), f)
 }

@@ -23,8 +23,9 @@ use crate::kit::{
 };
 
 pub use claims::{
-    file as file_claim, transition as move_claim, Claim, ClaimLine, ClaimStatus, ClaimTransition,
-    NewClaim, NewClaimLine,
+    count as count_claims, file as file_claim, get as get_claim, list as list_claims,
+    transition as move_claim, Claim, ClaimFilter, ClaimId, ClaimLine, ClaimStatus, ClaimTransition,
+    NewClaim, NewClaimLine, CLAIM,
 };
 pub use invoices::{
     draft as draft_invoice, issue as issue_invoice, void as void_invoice, Invoice, InvoiceLine,

@@ -9,7 +9,7 @@ use super::{InsurancePlan, NewPlan, PlanFilter, PlanId};
 use crate::db::schema::{claim_lines, claims, insurance_plans, invoice_lines, invoices, payments};
 use crate::db::{new_id, now, DbConn};
 use crate::domains::appointments::AppointmentId;
-use crate::kit::{Date, Money, PatientId, Result, Scope, Timestamp, UserId, WireEnum};
+use crate::kit::{Condition, Date, Money, PatientId, Result, Scope, Timestamp, UserId, WireEnum};
 
 // --- plans ---
 
@@ -273,7 +273,7 @@ pub(super) fn list_claims(
     conn: &mut DbConn,
     scope: &Scope,
     all: bool,
-    f: ClaimFilter,
+    f: &ClaimFilter,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Claim>> {
@@ -282,25 +282,52 @@ pub(super) fn list_claims(
         .order(claims::id)
         .limit(limit)
         .into_boxed();
-    if !all {
-        if let Some(reach) = scope.patient_rows(claims::patient_id) {
-            q = q.filter(reach);
-        }
+    for c in claim_conditions(scope, all, f) {
+        q = q.filter(c);
     }
     if let Some(a) = after {
         q = q.filter(claims::id.gt(a.to_string()));
     }
-    if let Some(v) = f.patient_id {
-        q = q.filter(claims::patient_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.plan_id {
-        q = q.filter(claims::plan_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.status {
-        q = q.filter(claims::status.eq(v.as_str()));
-    }
     let rows = q.load::<ClaimRow>(conn)?;
     Ok(lines_of_claims(conn, rows)?)
+}
+
+/// How many claims in `scope` (every claim with `all`) match `f`.
+pub(super) fn count_claims(
+    conn: &mut DbConn,
+    scope: &Scope,
+    all: bool,
+    f: &ClaimFilter,
+) -> Result<i64> {
+    let mut q = claims::table.into_boxed();
+    for c in claim_conditions(scope, all, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of a claim search, the same for a page and for the count.
+fn claim_conditions(scope: &Scope, all: bool, f: &ClaimFilter) -> Vec<Condition<claims::table>> {
+    let mut out: Vec<Condition<claims::table>> = Vec::new();
+    if !all {
+        out.extend(scope.patient_rows(claims::patient_id));
+    }
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(claims::patient_id.eq(v.to_string())));
+    }
+    if let Some(v) = &f.plan_id {
+        out.push(Box::new(claims::plan_id.eq(v.to_string())));
+    }
+    if let Some(v) = f.status {
+        out.push(Box::new(claims::status.eq(v.as_str())));
+    }
+    if let Some(v) = f.from {
+        out.push(Box::new(claims::created_at.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(claims::created_at.lt(v.naive())));
+    }
+    out
 }
 
 // --- invoices ---

@@ -9,7 +9,9 @@ use super::{metric, monitoring, store, DeviceId, DeviceStatus, Metric, WearableD
 use crate::db::DbConn;
 use crate::domains::consent::{self, ConsentKind};
 use crate::http::FieldError;
-use crate::kit::{Action, Actor, Audited, Error, Level, Resource, Result, Timestamp, Tx};
+use crate::kit::{
+    Action, Actor, Audited, Error, Level, PatientId, Resource, Result, Timestamp, Tx,
+};
 
 /// What the audit trail calls a batch of readings.
 pub const READINGS: Resource = Resource::named("device_data");
@@ -342,6 +344,143 @@ pub fn data(
     }
     Ok(Audited::read(
         out,
+        READINGS,
+        id.as_str(),
+        Some(device.patient_id.as_str()),
+    ))
+}
+
+// --- readings across devices (the FHIR facade's Observations) ---
+
+/// A reading with the patient it is of.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PatientReading {
+    pub device_id: DeviceId,
+    pub patient_id: PatientId,
+    pub metric: String,
+    pub value: f64,
+    pub unit: String,
+    pub recorded_at: Timestamp,
+}
+
+/// Which readings, across every device in reach.
+#[derive(Debug, Clone, Default)]
+pub struct ReadingFilter {
+    pub patient_id: Option<PatientId>,
+    /// Of these metrics only (none: every metric).
+    pub metrics: Option<Vec<String>>,
+    /// Recorded at or after.
+    pub from: Option<Timestamp>,
+    /// Recorded before.
+    pub to: Option<Timestamp>,
+}
+
+/// How many readings of the devices the caller reaches match `f`.
+pub fn count_readings(conn: &mut DbConn, actor: &Actor, f: &ReadingFilter) -> Result<i64> {
+    let Some(devices) = store::devices_in_reach(conn, actor.scope(), f.patient_id.as_ref())? else {
+        return Ok(0);
+    };
+    store::count_readings(conn, &devices, f)
+}
+
+/// A page of the readings of the devices the caller reaches that match `f`, by device, metric
+/// and time. The cursor is `<device>|<metric>|<epoch ms>` of the last. Audited as a search of
+/// readings per patient on the page.
+pub fn list_readings(
+    conn: &mut DbConn,
+    actor: &Actor,
+    f: ReadingFilter,
+    page: &crate::http::Page,
+) -> Result<Audited<crate::http::ListResponse<PatientReading>>> {
+    let after = match page.after.as_deref() {
+        None => None,
+        Some(c) => {
+            let bad = || Error::field("cursor", "is not a cursor this server issued");
+            let mut parts = c.splitn(3, '|');
+            let (device, metric, ms) = (parts.next(), parts.next(), parts.next());
+            match (device, metric, ms.and_then(|m| m.parse::<i64>().ok())) {
+                (Some(d), Some(m), Some(ms)) => Some((d.to_string(), m.to_string(), ms)),
+                _ => return Err(bad()),
+            }
+        }
+    };
+    let devices = store::devices_in_reach(conn, actor.scope(), f.patient_id.as_ref())?;
+    let rows = match devices {
+        None => Vec::new(),
+        Some(devices) => store::list_readings(conn, &devices, &f, after, page.limit + 1)?,
+    };
+    let rows: Vec<PatientReading> = rows
+        .into_iter()
+        .map(|(device, patient, metric_name, ms, value)| PatientReading {
+            unit: metric(&metric_name).map(|m| m.unit).unwrap_or_default(),
+            device_id: DeviceId::from_db(device),
+            patient_id: PatientId::from_db(patient),
+            metric: metric_name,
+            value,
+            recorded_at: store::timestamp_of_ms(ms),
+        })
+        .collect();
+    Ok(Audited::page(
+        rows,
+        page.limit,
+        |r| {
+            format!(
+                "{}|{}|{}",
+                r.device_id,
+                r.metric,
+                r.recorded_at.utc().timestamp_millis()
+            )
+        },
+        READINGS,
+        f.patient_id.as_ref(),
+        |r| &r.patient_id,
+    ))
+}
+
+/// One reading, by its key, if the caller reaches its device's patient. Audited as a read of
+/// the device's readings.
+pub fn get_reading(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &DeviceId,
+    metric_name: &str,
+    ms: i64,
+) -> Result<Audited<PatientReading>> {
+    let refused = || {
+        actor.deny(
+            Error::NotFound,
+            Action::Read,
+            READINGS,
+            Some(id.as_str()),
+            None,
+        )
+    };
+    let device = match store::load_device(conn, id)? {
+        Some(d)
+            if actor
+                .scope()
+                .reaches(conn, &d.patient_id, Level::Clinical)? =>
+        {
+            d
+        }
+        _ => return Err(refused()),
+    };
+    let Some((ms, value)) = store::readings(conn, id, metric_name, ms, ms + 1, 1)?
+        .into_iter()
+        .next()
+    else {
+        return Err(Error::NotFound);
+    };
+    let reading = PatientReading {
+        device_id: id.clone(),
+        patient_id: device.patient_id.clone(),
+        metric: metric_name.to_string(),
+        value,
+        unit: metric(metric_name).map(|m| m.unit).unwrap_or_default(),
+        recorded_at: store::timestamp_of_ms(ms),
+    };
+    Ok(Audited::read(
+        reading,
         READINGS,
         id.as_str(),
         Some(device.patient_id.as_str()),

@@ -26,7 +26,10 @@ use crate::kit::{
 };
 use crate::wire_enum;
 
-pub use ingest::{ingest, IngestResult, NewReading, Readings};
+pub use ingest::{
+    count_readings, get_reading, ingest, list_readings, IngestResult, NewReading, PatientReading,
+    ReadingFilter, Readings, READINGS,
+};
 pub use monitoring::{MonitoringLog, MonitoringRule};
 pub use routes::router;
 

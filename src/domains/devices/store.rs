@@ -9,7 +9,7 @@ use super::monitoring::{LogFilter, LogId, MonitoringLog, MonitoringRule};
 use super::{DeviceFilter, DeviceId, DeviceKind, DeviceStatus, NewDevice, WearableDevice};
 use crate::db::schema::{device_data, monitoring_rules, remote_monitoring_logs, wearable_devices};
 use crate::db::{now, DbConn};
-use crate::kit::{Level, PatientId, Result, Scope, Timestamp, UserId, WireEnum};
+use crate::kit::{Condition, Level, PatientId, Result, Scope, Timestamp, UserId, WireEnum};
 
 /// Readings per INSERT statement: 4 parameters each stays under SQLite's and PostgreSQL's
 /// limits, and a 5,000-reading batch takes five statements.
@@ -531,4 +531,125 @@ pub(super) fn count_threshold_alerts(conn: &mut DbConn) -> QueryResult<i64> {
         .filter(remote_monitoring_logs::event_type.eq("threshold"))
         .count()
         .get_result(conn)
+}
+
+// --- readings across devices ---
+
+/// The devices whose readings a search may return: each with its patient, and whether the
+/// search must be limited to them (it need not when the caller reaches every device).
+pub(super) struct DeviceReach {
+    pub restrict: bool,
+    pub patients: std::collections::HashMap<String, String>,
+}
+
+/// The devices in `scope` (clinical reach of their patient), of `patient` if given; `None`
+/// when there are none.
+pub(super) fn devices_in_reach(
+    conn: &mut DbConn,
+    scope: &Scope,
+    patient: Option<&PatientId>,
+) -> Result<Option<DeviceReach>> {
+    let mut q = wearable_devices::table
+        .select((wearable_devices::id, wearable_devices::patient_id))
+        .into_boxed();
+    let mut restrict = false;
+    if let Some(reach) = scope.filter(Level::Clinical, wearable_devices::patient_id, None) {
+        q = q.filter(reach);
+        restrict = true;
+    }
+    if let Some(p) = patient {
+        q = q.filter(wearable_devices::patient_id.eq(p.to_string()));
+        restrict = true;
+    }
+    let patients: std::collections::HashMap<String, String> =
+        q.load::<(String, String)>(conn)?.into_iter().collect();
+    Ok((!(restrict && patients.is_empty())).then_some(DeviceReach { restrict, patients }))
+}
+
+fn reading_conditions(
+    devices: &DeviceReach,
+    f: &super::ReadingFilter,
+) -> Vec<Condition<device_data::table>> {
+    let mut out: Vec<Condition<device_data::table>> = Vec::new();
+    if devices.restrict {
+        let ids: Vec<String> = devices.patients.keys().cloned().collect();
+        out.push(Box::new(device_data::device_id.eq_any(ids)));
+    }
+    if let Some(m) = &f.metrics {
+        out.push(Box::new(device_data::metric.eq_any(m.clone())));
+    }
+    if let Some(t) = f.from {
+        out.push(Box::new(
+            device_data::recorded_ms.ge(t.utc().timestamp_millis()),
+        ));
+    }
+    if let Some(t) = f.to {
+        out.push(Box::new(
+            device_data::recorded_ms.lt(t.utc().timestamp_millis()),
+        ));
+    }
+    out
+}
+
+pub(super) fn count_readings(
+    conn: &mut DbConn,
+    devices: &DeviceReach,
+    f: &super::ReadingFilter,
+) -> Result<i64> {
+    let mut q = device_data::table.into_boxed();
+    for c in reading_conditions(devices, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// A reading with its patient: (device, patient, metric, epoch ms, value).
+pub(super) type ReadingOf = (String, String, String, i64, f64);
+
+/// Readings, by the key (device, metric, time), after `after`.
+pub(super) fn list_readings(
+    conn: &mut DbConn,
+    devices: &DeviceReach,
+    f: &super::ReadingFilter,
+    after: Option<(String, String, i64)>,
+    limit: i64,
+) -> Result<Vec<ReadingOf>> {
+    let mut q = device_data::table
+        .select((
+            device_data::device_id,
+            device_data::metric,
+            device_data::recorded_ms,
+            device_data::value,
+        ))
+        .order((
+            device_data::device_id,
+            device_data::metric,
+            device_data::recorded_ms,
+        ))
+        .limit(limit)
+        .into_boxed();
+    for c in reading_conditions(devices, f) {
+        q = q.filter(c);
+    }
+    if let Some((d, m, ms)) = after {
+        q = q.filter(
+            device_data::device_id
+                .gt(d.clone())
+                .or(device_data::device_id
+                    .eq(d.clone())
+                    .and(device_data::metric.gt(m.clone())))
+                .or(device_data::device_id
+                    .eq(d)
+                    .and(device_data::metric.eq(m))
+                    .and(device_data::recorded_ms.gt(ms))),
+        );
+    }
+    let rows = q.load::<(String, String, i64, f64)>(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(device, metric, ms, value)| {
+            let patient = devices.patients.get(&device).cloned().unwrap_or_default();
+            (device, patient, metric, ms, value)
+        })
+        .collect())
 }

@@ -29,7 +29,10 @@ use crate::wire_enum;
 pub use images::{
     complete_upload, create as create_image, DiagnosticImage, ImageStatus, Modality, NewImage,
 };
-pub use results::{record as record_result, Interpretation, LabResult, NewResult, ResultStatus};
+pub use results::{
+    count as count_results, get as get_result, list as list_results, record as record_result,
+    Interpretation, LabResult, LabResultId, NewResult, ResultFilter, ResultStatus, RESULT,
+};
 pub use routes::router;
 
 /// What the audit trail calls a lab order.
@@ -158,7 +161,7 @@ pub struct Cancel {
 }
 
 /// The filters of `GET /lab-orders`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OrderFilter {
     pub patient_id: Option<PatientId>,
@@ -166,6 +169,12 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     pub priority: Option<Priority>,
     pub test_code: Option<String>,
+    /// Orders placed at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Orders placed before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
 }
 
 /// Is `code` shaped like a LOINC code: 1–7 digits, a hyphen, one check digit (the contract's
@@ -343,7 +352,7 @@ pub fn list(
         None => None,
     };
     let filter_patient = f.patient_id.clone();
-    let rows = store::list_orders(conn, actor.scope(), f, after, page.limit + 1)?;
+    let rows = store::list_orders(conn, actor.scope(), &f, after, page.limit + 1)?;
     Ok(Audited::page(
         rows,
         page.limit,
@@ -358,6 +367,27 @@ pub fn list(
         filter_patient.as_ref(),
         |o| &o.patient_id,
     ))
+}
+
+/// How many orders the caller reaches match `f` (a FHIR search's total).
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &OrderFilter) -> Result<i64> {
+    store::count_orders(conn, actor.scope(), f)
+}
+
+/// The results of each order, by order id (oldest first): what a report of the orders lists,
+/// read with them (the orders' read is the audited one).
+pub fn result_ids(
+    conn: &mut DbConn,
+    orders: &[LabOrderId],
+) -> Result<std::collections::HashMap<LabOrderId, Vec<LabResultId>>> {
+    let ids: Vec<String> = orders.iter().map(|o| o.to_string()).collect();
+    let mut out: std::collections::HashMap<LabOrderId, Vec<LabResultId>> = Default::default();
+    for (order, result) in store::result_ids_of(conn, &ids)? {
+        out.entry(LabOrderId::from_db(order))
+            .or_default()
+            .push(LabResultId::from_db(result));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

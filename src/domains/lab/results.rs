@@ -119,12 +119,20 @@ pub struct ResultVersion {
 }
 
 /// The filters of `GET /lab-results`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ResultFilter {
     pub patient_id: Option<PatientId>,
     pub lab_order_id: Option<LabOrderId>,
     pub interpretation: Option<Interpretation>,
+    /// The analyte's LOINC code.
+    pub test_code: Option<String>,
+    /// Results recorded at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Results recorded before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
 }
 
 /// The measured values of a result, checked and completed (number, interpretation).
@@ -441,7 +449,7 @@ pub fn list(
         conn,
         actor.scope(),
         Level::Clinical,
-        f,
+        &f,
         page.after.as_deref(),
         page.limit + 1,
     )?;
@@ -453,4 +461,9 @@ pub fn list(
         filter_patient.as_ref(),
         |r| &r.patient_id,
     ))
+}
+
+/// How many results the caller reaches match `f` (a FHIR search's total).
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &ResultFilter) -> Result<i64> {
+    store::count_results(conn, actor.scope(), Level::Clinical, f)
 }

@@ -13,7 +13,9 @@ use crate::blob::Stored;
 use crate::db::schema::{diagnostic_images, lab_orders, lab_result_versions, lab_results};
 use crate::db::{new_id, now, DbConn};
 use crate::domains::appointments::AppointmentId;
-use crate::kit::{DoctorId, Level, PatientId, Result, Scope, Timestamp, UserId, WireEnum};
+use crate::kit::{
+    Condition, DoctorId, Level, PatientId, Result, Scope, Timestamp, UserId, WireEnum,
+};
 
 // --- orders ---
 
@@ -146,7 +148,7 @@ pub(super) fn update_order(conn: &mut DbConn, o: &LabOrder, c: &OrderChange) -> 
 pub(super) fn list_orders(
     conn: &mut DbConn,
     scope: &Scope,
-    f: OrderFilter,
+    f: &OrderFilter,
     after: Option<(i32, (Timestamp, String))>,
     limit: i64,
 ) -> Result<Vec<LabOrder>> {
@@ -159,13 +161,8 @@ pub(super) fn list_orders(
         ))
         .limit(limit)
         .into_boxed();
-    // Lab technicians' work list is every order; everyone else the compartment and the orders
-    // they placed.
-    if !is_lab(scope) {
-        let own = scope.doctor_rows(lab_orders::doctor_id);
-        if let Some(reach) = scope.filter(Level::Clinical, lab_orders::patient_id, own) {
-            q = q.filter(reach);
-        }
+    for c in order_conditions(scope, f) {
+        q = q.filter(c);
     }
     if let Some((rank, (t, id))) = after {
         q = q.filter(
@@ -180,25 +177,61 @@ pub(super) fn list_orders(
                 )),
         );
     }
-    if let Some(v) = f.patient_id {
-        q = q.filter(lab_orders::patient_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.doctor_id {
-        q = q.filter(lab_orders::doctor_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.status {
-        q = q.filter(lab_orders::status.eq(v.as_str()));
-    }
-    if let Some(v) = f.priority {
-        q = q.filter(lab_orders::priority.eq(v.as_str()));
-    }
-    if let Some(v) = f.test_code {
-        q = q.filter(lab_orders::test_code.eq(v));
-    }
     Ok(q.load::<OrderRow>(conn)?
         .into_iter()
         .map(LabOrder::from)
         .collect())
+}
+
+/// How many orders in `scope` match `f`.
+pub(super) fn count_orders(conn: &mut DbConn, scope: &Scope, f: &OrderFilter) -> Result<i64> {
+    let mut q = lab_orders::table.into_boxed();
+    for c in order_conditions(scope, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of an order search, the same for a page and for the count.
+fn order_conditions(scope: &Scope, f: &OrderFilter) -> Vec<Condition<lab_orders::table>> {
+    let mut out: Vec<Condition<lab_orders::table>> = Vec::new();
+    // Lab technicians' work list is every order; everyone else the compartment and the orders
+    // they placed.
+    if !is_lab(scope) {
+        let own = scope.doctor_rows(lab_orders::doctor_id);
+        out.extend(scope.filter(Level::Clinical, lab_orders::patient_id, own));
+    }
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(lab_orders::patient_id.eq(v.to_string())));
+    }
+    if let Some(v) = &f.doctor_id {
+        out.push(Box::new(lab_orders::doctor_id.eq(v.to_string())));
+    }
+    if let Some(v) = f.status {
+        out.push(Box::new(lab_orders::status.eq(v.as_str())));
+    }
+    if let Some(v) = f.priority {
+        out.push(Box::new(lab_orders::priority.eq(v.as_str())));
+    }
+    if let Some(v) = &f.test_code {
+        out.push(Box::new(lab_orders::test_code.eq(v.clone())));
+    }
+    if let Some(v) = f.from {
+        out.push(Box::new(lab_orders::created_at.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(lab_orders::created_at.lt(v.naive())));
+    }
+    out
+}
+
+/// The ids of the results of each of `orders`, oldest first.
+pub(super) fn result_ids_of(conn: &mut DbConn, orders: &[String]) -> Result<Vec<(String, String)>> {
+    Ok(lab_results::table
+        .filter(lab_results::lab_order_id.eq_any(orders))
+        .select((lab_results::lab_order_id, lab_results::id))
+        .order(lab_results::id)
+        .load(conn)?)
 }
 
 // --- results ---
@@ -413,7 +446,7 @@ pub(super) fn list_results(
     conn: &mut DbConn,
     scope: &Scope,
     level: Level,
-    f: ResultFilter,
+    f: &ResultFilter,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<LabResult>> {
@@ -422,28 +455,62 @@ pub(super) fn list_results(
         .order(lab_results::id)
         .limit(limit)
         .into_boxed();
-    if !is_lab(scope) {
-        // The ordering doctor is on the care team from the order on: the compartment covers it.
-        if let Some(reach) = scope.filter(level, lab_results::patient_id, None) {
-            q = q.filter(reach);
-        }
+    for c in result_conditions(scope, level, f) {
+        q = q.filter(c);
     }
     if let Some(a) = after {
         q = q.filter(lab_results::id.gt(a.to_string()));
-    }
-    if let Some(v) = f.patient_id {
-        q = q.filter(lab_results::patient_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.lab_order_id {
-        q = q.filter(lab_results::lab_order_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.interpretation {
-        q = q.filter(lab_results::interpretation.eq(v.as_str()));
     }
     Ok(q.load::<ResultRow>(conn)?
         .into_iter()
         .map(LabResult::from)
         .collect())
+}
+
+/// How many results in `scope` match `f`.
+pub(super) fn count_results(
+    conn: &mut DbConn,
+    scope: &Scope,
+    level: Level,
+    f: &ResultFilter,
+) -> Result<i64> {
+    let mut q = lab_results::table.into_boxed();
+    for c in result_conditions(scope, level, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of a result search, the same for a page and for the count.
+fn result_conditions(
+    scope: &Scope,
+    level: Level,
+    f: &ResultFilter,
+) -> Vec<Condition<lab_results::table>> {
+    let mut out: Vec<Condition<lab_results::table>> = Vec::new();
+    if !is_lab(scope) {
+        // The ordering doctor is on the care team from the order on: the compartment covers it.
+        out.extend(scope.filter(level, lab_results::patient_id, None));
+    }
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(lab_results::patient_id.eq(v.to_string())));
+    }
+    if let Some(v) = &f.lab_order_id {
+        out.push(Box::new(lab_results::lab_order_id.eq(v.to_string())));
+    }
+    if let Some(v) = f.interpretation {
+        out.push(Box::new(lab_results::interpretation.eq(v.as_str())));
+    }
+    if let Some(v) = &f.test_code {
+        out.push(Box::new(lab_results::test_code.eq(v.clone())));
+    }
+    if let Some(v) = f.from {
+        out.push(Box::new(lab_results::resulted_at.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(lab_results::resulted_at.lt(v.naive())));
+    }
+    out
 }
 
 // --- images ---

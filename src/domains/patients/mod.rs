@@ -134,7 +134,7 @@ impl PatientChange {
     }
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PatientFilter {
     /// Matches given or family name (every word must match one of them).
@@ -183,7 +183,7 @@ pub struct DoctorChange {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DoctorFilter {
     pub specialty: Option<String>,
@@ -358,7 +358,7 @@ pub fn list_patients(
     f: PatientFilter,
     page: &Page,
 ) -> Result<Audited<ListResponse<Patient>>> {
-    let rows = store::list_patients(conn, actor.scope(), f, page)?;
+    let rows = store::list_patients(conn, actor.scope(), &f, page)?;
     let list = ListResponse::from_rows(rows, page.limit, |p| p.id.to_string());
     let ids: Vec<String> = list.items.iter().map(|p| p.id.to_string()).collect();
     // One entry per patient listed, so each patient's access log shows who found them.
@@ -368,6 +368,12 @@ pub fn list_patients(
         None,
         ids.iter().map(String::as_str),
     ))
+}
+
+/// How many patients the caller reaches match `f` (a FHIR search's total; the page itself is
+/// read, and audited, by `list_patients`).
+pub fn count_patients(conn: &mut DbConn, actor: &Actor, f: &PatientFilter) -> Result<i64> {
+    store::count_patients(conn, actor.scope(), f)
 }
 
 /// Changes a patient: an admin anything; a doctor on the care team anything; the patient only
@@ -533,10 +539,15 @@ pub fn list_doctors(
     f: DoctorFilter,
     page: &Page,
 ) -> Result<ListResponse<Doctor>> {
-    let rows = store::list_doctors(conn, f, page)?;
+    let rows = store::list_doctors(conn, &f, page)?;
     Ok(ListResponse::from_rows(rows, page.limit, |d| {
         d.id.to_string()
     }))
+}
+
+/// How many doctors match `f`.
+pub fn count_doctors(conn: &mut DbConn, f: &DoctorFilter) -> Result<i64> {
+    Ok(store::count_doctors(conn, f)?)
 }
 
 /// Changes a doctor: an admin, or the doctor themself (not the license number).

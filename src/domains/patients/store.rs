@@ -7,7 +7,9 @@ use crate::db::schema::{break_glass_grants, doctors, patients};
 use crate::db::sql::{contains_pattern, lower};
 use crate::db::{now, DbConn};
 use crate::http::Page;
-use crate::kit::{Date, DoctorId, Level, PatientId, Result, Scope, Timestamp, UserId, WireEnum};
+use crate::kit::{
+    Condition, Date, DoctorId, Level, PatientId, Result, Scope, Timestamp, UserId, WireEnum,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = patients)]
@@ -140,7 +142,7 @@ pub(super) fn update_patient(
 pub(super) fn list_patients(
     conn: &mut DbConn,
     scope: &Scope,
-    f: PatientFilter,
+    f: &PatientFilter,
     page: &Page,
 ) -> Result<Vec<Patient>> {
     let mut q = patients::table
@@ -148,33 +150,48 @@ pub(super) fn list_patients(
         .order(patients::id)
         .limit(page.limit + 1)
         .into_boxed();
-    if let Some(reach) = scope.filter(Level::Demographics, patients::id, None) {
-        q = q.filter(reach);
+    for c in patient_conditions(scope, f) {
+        q = q.filter(c);
     }
     if let Some(after) = &page.after {
         q = q.filter(patients::id.gt(after.clone()));
-    }
-    if let Some(text) = f.q {
-        for word in text.split_whitespace() {
-            let pattern = contains_pattern(word);
-            q = q.filter(
-                lower(patients::given_name)
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(lower(patients::family_name).like(pattern).escape('\\')),
-            );
-        }
-    }
-    if let Some(mrn) = f.mrn {
-        q = q.filter(patients::mrn.eq(mrn));
-    }
-    if let Some(d) = f.birth_date {
-        q = q.filter(patients::birth_date.eq(d.naive()));
     }
     Ok(q.load::<PatientRow>(conn)?
         .into_iter()
         .map(Patient::from)
         .collect())
+}
+
+/// How many patients in `scope` match `f` (the total of a FHIR search).
+pub(super) fn count_patients(conn: &mut DbConn, scope: &Scope, f: &PatientFilter) -> Result<i64> {
+    let mut q = patients::table.into_boxed();
+    for c in patient_conditions(scope, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of a patient search: the caller's reach and the filter, the same for a page
+/// and for the count.
+fn patient_conditions(scope: &Scope, f: &PatientFilter) -> Vec<Condition<patients::table>> {
+    let mut out: Vec<Condition<patients::table>> = Vec::new();
+    out.extend(scope.filter(Level::Demographics, patients::id, None));
+    for word in f.q.iter().flat_map(|t| t.split_whitespace()) {
+        let pattern = contains_pattern(word);
+        out.push(Box::new(
+            lower(patients::given_name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(patients::family_name).like(pattern).escape('\\')),
+        ));
+    }
+    if let Some(mrn) = &f.mrn {
+        out.push(Box::new(patients::mrn.eq(mrn.clone())));
+    }
+    if let Some(d) = f.birth_date {
+        out.push(Box::new(patients::birth_date.eq(d.naive())));
+    }
+    out
 }
 
 pub(super) fn user_of_patient(conn: &mut DbConn, id: &str) -> QueryResult<Option<String>> {
@@ -328,7 +345,7 @@ pub(super) fn update_doctor(
 
 pub(super) fn list_doctors(
     conn: &mut DbConn,
-    f: DoctorFilter,
+    f: &DoctorFilter,
     page: &Page,
 ) -> QueryResult<Vec<Doctor>> {
     let mut q = doctors::table
@@ -336,27 +353,42 @@ pub(super) fn list_doctors(
         .order(doctors::id)
         .limit(page.limit + 1)
         .into_boxed();
+    for c in doctor_conditions(f) {
+        q = q.filter(c);
+    }
     if let Some(after) = &page.after {
         q = q.filter(doctors::id.gt(after.clone()));
-    }
-    if let Some(s) = f.specialty {
-        q = q.filter(lower(doctors::specialty).eq(s.to_lowercase()));
-    }
-    if let Some(text) = f.q {
-        for word in text.split_whitespace() {
-            let pattern = contains_pattern(word);
-            q = q.filter(
-                lower(doctors::given_name)
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(lower(doctors::family_name).like(pattern).escape('\\')),
-            );
-        }
     }
     Ok(q.load::<DoctorRow>(conn)?
         .into_iter()
         .map(Doctor::from)
         .collect())
+}
+
+/// How many doctors match `f`.
+pub(super) fn count_doctors(conn: &mut DbConn, f: &DoctorFilter) -> QueryResult<i64> {
+    let mut q = doctors::table.into_boxed();
+    for c in doctor_conditions(f) {
+        q = q.filter(c);
+    }
+    q.count().get_result(conn)
+}
+
+fn doctor_conditions(f: &DoctorFilter) -> Vec<Condition<doctors::table>> {
+    let mut out: Vec<Condition<doctors::table>> = Vec::new();
+    if let Some(s) = &f.specialty {
+        out.push(Box::new(lower(doctors::specialty).eq(s.to_lowercase())));
+    }
+    for word in f.q.iter().flat_map(|t| t.split_whitespace()) {
+        let pattern = contains_pattern(word);
+        out.push(Box::new(
+            lower(doctors::given_name)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(doctors::family_name).like(pattern).escape('\\')),
+        ));
+    }
+    out
 }
 
 pub(super) fn user_of_doctor(conn: &mut DbConn, id: &str) -> QueryResult<Option<String>> {

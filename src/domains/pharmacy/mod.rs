@@ -26,7 +26,11 @@ pub use orders::{
     place as place_order, transition as move_order, NewOrder, OrderStatus, OrderTransition,
     PharmacyOrder,
 };
-pub use prescriptions::{prescribe, NewPrescription, Prescription, PrescriptionStatus};
+pub use prescriptions::{
+    count as count_prescriptions, get as get_prescription, list as list_prescriptions, prescribe,
+    NewPrescription, Prescription, PrescriptionFilter, PrescriptionId, PrescriptionStatus,
+    PRESCRIPTION,
+};
 pub use routes::router;
 
 /// What the audit trail calls a medication of the catalogue.
@@ -223,6 +227,23 @@ pub fn change_medication(
 
 pub fn get_medication(conn: &mut DbConn, id: &MedicationId) -> Result<Medication> {
     store::load_medication(conn, id)?.ok_or(Error::NotFound)
+}
+
+/// The catalogue entries of `ids`, by id.
+pub fn medications_of(
+    conn: &mut DbConn,
+    ids: &[MedicationId],
+) -> Result<std::collections::HashMap<MedicationId, Medication>> {
+    let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    Ok(store::medications_of(conn, &ids)?
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect())
+}
+
+/// The catalogue entry of an RxNorm code, if any.
+pub fn medication_by_code(conn: &mut DbConn, code: &str) -> Result<Option<Medication>> {
+    Ok(store::medication_by_code(conn, code)?)
 }
 
 pub fn list_medications(

@@ -129,12 +129,18 @@ pub struct CancelPrescription {
     pub reason: String,
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PrescriptionFilter {
     pub patient_id: Option<PatientId>,
     pub status: Option<PrescriptionStatus>,
     pub medication_id: Option<MedicationId>,
+    /// Prescribed at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Prescribed before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
 }
 
 /// Does the caller reach the prescription: the compartment, its prescriber, or a pharmacist of
@@ -324,7 +330,7 @@ pub fn list(
     let rows = store::list_prescriptions(
         conn,
         actor.scope(),
-        f,
+        &f,
         page.after.as_deref(),
         page.limit + 1,
     )?;
@@ -336,4 +342,9 @@ pub fn list(
         filter_patient.as_ref(),
         |p| &p.patient_id,
     ))
+}
+
+/// How many prescriptions the caller reaches match `f` (a FHIR search's total).
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &PrescriptionFilter) -> Result<i64> {
+    store::count_prescriptions(conn, actor.scope(), f)
 }

@@ -62,6 +62,27 @@ pub(super) fn load_medication(
         .map(Medication::from))
 }
 
+/// The medications of `ids` (the catalogue is not patient data).
+pub(super) fn medications_of(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<Medication>> {
+    Ok(medications::table
+        .filter(medications::id.eq_any(ids))
+        .select(MedicationRow::as_select())
+        .load::<MedicationRow>(conn)?
+        .into_iter()
+        .map(Medication::from)
+        .collect())
+}
+
+/// The medication of an RxNorm code.
+pub(super) fn medication_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<Medication>> {
+    Ok(medications::table
+        .filter(medications::code.eq(code))
+        .select(MedicationRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Medication::from))
+}
+
 pub(super) fn lock_medication(conn: &mut DbConn, id: &MedicationId) -> QueryResult<bool> {
     crate::db::sql::lock_row(conn, "medications", id.as_str())
 }
@@ -481,7 +502,7 @@ pub(super) fn pharmacist_sees_prescription(
 pub(super) fn list_prescriptions(
     conn: &mut DbConn,
     scope: &Scope,
-    f: PrescriptionFilter,
+    f: &PrescriptionFilter,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<Prescription>> {
@@ -490,6 +511,37 @@ pub(super) fn list_prescriptions(
         .order(prescriptions::id)
         .limit(limit)
         .into_boxed();
+    for c in prescription_conditions(scope, f) {
+        q = q.filter(c);
+    }
+    if let Some(a) = after {
+        q = q.filter(prescriptions::id.gt(a.to_string()));
+    }
+    Ok(q.load::<PrescriptionRow>(conn)?
+        .into_iter()
+        .map(Prescription::from)
+        .collect())
+}
+
+/// How many prescriptions in `scope` match `f`.
+pub(super) fn count_prescriptions(
+    conn: &mut DbConn,
+    scope: &Scope,
+    f: &PrescriptionFilter,
+) -> Result<i64> {
+    let mut q = prescriptions::table.into_boxed();
+    for c in prescription_conditions(scope, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of a prescription search, the same for a page and for the count.
+fn prescription_conditions(
+    scope: &Scope,
+    f: &PrescriptionFilter,
+) -> Vec<Condition<prescriptions::table>> {
+    let mut out: Vec<Condition<prescriptions::table>> = Vec::new();
     let mut own: Option<Condition<prescriptions::table>> =
         scope.doctor_rows(prescriptions::doctor_id);
     if let (true, Some(user)) = (is_pharmacist(scope), scope.user_id()) {
@@ -505,25 +557,23 @@ pub(super) fn list_prescriptions(
             None => at_my_pharmacies,
         });
     }
-    if let Some(reach) = scope.filter(Level::Clinical, prescriptions::patient_id, own) {
-        q = q.filter(reach);
-    }
-    if let Some(a) = after {
-        q = q.filter(prescriptions::id.gt(a.to_string()));
-    }
-    if let Some(v) = f.patient_id {
-        q = q.filter(prescriptions::patient_id.eq(v.into_string()));
+    out.extend(scope.filter(Level::Clinical, prescriptions::patient_id, own));
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(prescriptions::patient_id.eq(v.to_string())));
     }
     if let Some(v) = f.status {
-        q = q.filter(prescriptions::status.eq(v.as_str()));
+        out.push(Box::new(prescriptions::status.eq(v.as_str())));
     }
-    if let Some(v) = f.medication_id {
-        q = q.filter(prescriptions::medication_id.eq(v.into_string()));
+    if let Some(v) = &f.medication_id {
+        out.push(Box::new(prescriptions::medication_id.eq(v.to_string())));
     }
-    Ok(q.load::<PrescriptionRow>(conn)?
-        .into_iter()
-        .map(Prescription::from)
-        .collect())
+    if let Some(v) = f.from {
+        out.push(Box::new(prescriptions::created_at.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(prescriptions::created_at.lt(v.naive())));
+    }
+    out
 }
 
 // --- orders ---

@@ -149,7 +149,7 @@ pub struct VisitChange {
 }
 
 /// The filters of `GET /virtual-visits`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct VisitFilter {
     pub patient_id: Option<PatientId>,
@@ -484,7 +484,7 @@ pub fn list(
         .map(Timestamp::parse_cursor)
         .transpose()?;
     let filter_patient = f.patient_id.clone();
-    let rows = store::list(conn, actor.scope(), f, after, page.limit + 1)?;
+    let rows = store::list(conn, actor.scope(), &f, after, page.limit + 1)?;
     Ok(Audited::page(
         rows,
         page.limit,
@@ -493,4 +493,9 @@ pub fn list(
         filter_patient.as_ref(),
         |v| &v.patient_id,
     ))
+}
+
+/// How many visits the caller reaches match `f` (a FHIR search's total).
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &VisitFilter) -> Result<i64> {
+    store::count(conn, actor.scope(), f)
 }

@@ -8,7 +8,7 @@ use super::{NewVisit, VirtualVisit, VisitFilter, VisitId, VisitStatus, MAX_LENGT
 use crate::db::schema::{chat_logs, chat_tickets, video_sessions, virtual_visits};
 use crate::db::{now, DbConn};
 use crate::domains::appointments::AppointmentId;
-use crate::kit::{DoctorId, PatientId, Result, Scope, Timestamp, UserId, WireEnum};
+use crate::kit::{Condition, DoctorId, PatientId, Result, Scope, Timestamp, UserId, WireEnum};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = virtual_visits)]
@@ -158,7 +158,7 @@ pub(super) fn clash(
 pub(super) fn list(
     conn: &mut DbConn,
     scope: &Scope,
-    f: VisitFilter,
+    f: &VisitFilter,
     after: Option<(Timestamp, String)>,
     limit: i64,
 ) -> Result<Vec<VirtualVisit>> {
@@ -167,8 +167,8 @@ pub(super) fn list(
         .order((virtual_visits::scheduled_start, virtual_visits::id))
         .limit(limit)
         .into_boxed();
-    if let Some(reach) = scope.party_rows(virtual_visits::patient_id, virtual_visits::doctor_id) {
-        q = q.filter(reach);
+    for c in conditions(scope, f) {
+        q = q.filter(c);
     }
     if let Some((t, id)) = after {
         q = q.filter(
@@ -179,25 +179,41 @@ pub(super) fn list(
                     .and(virtual_visits::id.gt(id))),
         );
     }
-    if let Some(v) = f.patient_id {
-        q = q.filter(virtual_visits::patient_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.doctor_id {
-        q = q.filter(virtual_visits::doctor_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.status {
-        q = q.filter(virtual_visits::status.eq(v.as_str()));
-    }
-    if let Some(v) = f.from {
-        q = q.filter(virtual_visits::scheduled_start.ge(v.naive()));
-    }
-    if let Some(v) = f.to {
-        q = q.filter(virtual_visits::scheduled_start.lt(v.naive()));
-    }
     Ok(q.load::<VisitRow>(conn)?
         .into_iter()
         .map(VirtualVisit::from)
         .collect())
+}
+
+/// How many visits in `scope` match `f`.
+pub(super) fn count(conn: &mut DbConn, scope: &Scope, f: &VisitFilter) -> Result<i64> {
+    let mut q = virtual_visits::table.into_boxed();
+    for c in conditions(scope, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of a search, the same for a page and for the count.
+fn conditions(scope: &Scope, f: &VisitFilter) -> Vec<Condition<virtual_visits::table>> {
+    let mut out: Vec<Condition<virtual_visits::table>> = Vec::new();
+    out.extend(scope.party_rows(virtual_visits::patient_id, virtual_visits::doctor_id));
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(virtual_visits::patient_id.eq(v.to_string())));
+    }
+    if let Some(v) = &f.doctor_id {
+        out.push(Box::new(virtual_visits::doctor_id.eq(v.to_string())));
+    }
+    if let Some(v) = f.status {
+        out.push(Box::new(virtual_visits::status.eq(v.as_str())));
+    }
+    if let Some(v) = f.from {
+        out.push(Box::new(virtual_visits::scheduled_start.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(virtual_visits::scheduled_start.lt(v.naive())));
+    }
+    out
 }
 
 // --- video sessions ---

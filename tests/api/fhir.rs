@@ -1,0 +1,911 @@
+//! The FHIR R4 facade: data made through the JSON API, read and searched as FHIR resources
+//! under the same access rules and audit, errors as OperationOutcome, and every resource the
+//! facade serves valid against the R4 models of the `fhir.resources` package (when CI provides
+//! its validator: `HEALTHAPI_FHIR_VALIDATOR`, see `.ci/fhir_tools.sh`).
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::clinical::*;
+use crate::common::*;
+use crate::telemedicine::{schedule, telemedicine_consent};
+
+const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
+
+async fn fhir(app: &TestApp, path: &str, token: Option<&str>) -> Resp {
+    let r = app
+        .call(Method::GET, &format!("/fhir/R4{path}"), token, None, &[])
+        .await;
+    assert_eq!(
+        r.header("content-type"),
+        Some(FHIR_JSON),
+        "{path}: {}",
+        r.text
+    );
+    r
+}
+
+/// Asserts an OperationOutcome with `status` and returns its first issue's code.
+#[track_caller]
+fn outcome(r: Resp, status: u16) -> String {
+    let r = r.expect(status);
+    assert_eq!(r.body["resourceType"], "OperationOutcome", "{}", r.text);
+    assert_eq!(r.body["issue"][0]["severity"], "error");
+    assert!(r.body["issue"][0]["diagnostics"].is_string());
+    r.body["issue"][0]["code"].as_str().unwrap().to_string()
+}
+
+/// Every page of a search, following `next` links; checks each page is a searchset whose
+/// `total` stays the same.
+async fn all_entries(app: &TestApp, path: &str, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut url = format!("/fhir/R4{path}");
+    let mut total = None;
+    for _ in 0..100 {
+        let r = app
+            .call(Method::GET, &url, Some(token), None, &[])
+            .await
+            .expect(200);
+        assert_eq!(r.body["resourceType"], "Bundle");
+        assert_eq!(r.body["type"], "searchset");
+        let t = r.body["total"].as_i64().expect("a total");
+        assert_eq!(*total.get_or_insert(t), t, "the total of every page");
+        out.extend(r.body["entry"].as_array().into_iter().flatten().map(|e| {
+            assert_eq!(e["search"]["mode"], "match");
+            let full = e["fullUrl"].as_str().unwrap();
+            let res = &e["resource"];
+            assert!(
+                full.ends_with(&format!(
+                    "/fhir/R4/{}/{}",
+                    res["resourceType"].as_str().unwrap(),
+                    res["id"].as_str().unwrap()
+                )),
+                "{full}"
+            );
+            res.clone()
+        }));
+        let next = r.body["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_string());
+        match next {
+            // Links are absolute: the path after the host.
+            Some(n) => url = n[n.find("/fhir/").expect("a facade link")..].to_string(),
+            None => {
+                assert_eq!(
+                    out.len() as i64,
+                    t,
+                    "the entries of all pages make the total"
+                );
+                return out;
+            }
+        }
+    }
+    panic!("more than 100 pages");
+}
+
+async fn fhir_reads_and_searches(app: &TestApp) {
+    let admin = &app.admin_token;
+    // metadata: public, and lists what is served.
+    let cap = fhir(app, "/metadata", None).await.expect(200);
+    assert_eq!(cap.body["resourceType"], "CapabilityStatement");
+    assert_eq!(cap.body["fhirVersion"], "4.0.1");
+    let served: Vec<&str> = cap.body["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["type"].as_str().unwrap())
+        .collect();
+    for t in [
+        "Patient",
+        "Practitioner",
+        "Appointment",
+        "Encounter",
+        "Observation",
+    ] {
+        assert!(served.contains(&t), "{t} in {served:?}");
+    }
+
+    let doctor = app.doctor("Fhira", "cardiology").await;
+    let alice = app.patient("Alicef").await;
+    let bob = app.patient("Bobf").await;
+    for (who, day) in [(&alice, 1), (&alice, 2), (&alice, 3), (&bob, 4)] {
+        book(
+            app,
+            &who.token,
+            who.pid(),
+            doctor.did(),
+            &slot(day, 60),
+            &slot(day, 90),
+        )
+        .await
+        .expect(201);
+    }
+    telemedicine_consent(app, &alice, "given").await;
+    let visit = schedule(
+        app,
+        &alice.token,
+        alice.pid(),
+        doctor.did(),
+        &slot(5, 60),
+        &slot(5, 90),
+    )
+    .await
+    .expect(201)
+    .id();
+
+    // Lab: an order for Alice, collected, with two results (one abnormal).
+    let tech = app.staff("lab_technician").await;
+    let order = app
+        .post(
+            "/lab-orders",
+            &doctor.token,
+            json!({"patient_id": alice.pid(), "test_code": "24320-4", "test_name": "Basic metabolic panel"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    app.post(
+        &format!("/lab-orders/{order}/collect"),
+        &tech.token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let sodium = app
+        .post(
+            &format!("/lab-orders/{order}/results"),
+            &tech.token,
+            json!({"test_code": "2951-2", "value": "140", "unit": "mmol/L", "reference_low": 136, "reference_high": 145}),
+        )
+        .await
+        .expect(201)
+        .id();
+    app.post(
+        &format!("/lab-orders/{order}/results"),
+        &tech.token,
+        json!({"test_code": "2823-3", "value": "5.4", "unit": "mmol/L", "reference_low": 3.5, "reference_high": 5.1}),
+    )
+    .await
+    .expect(201);
+
+    // Patient: read with its version, by the admin and by the patient themself.
+    let p = fhir(app, &format!("/Patient/{}", alice.pid()), Some(admin))
+        .await
+        .expect(200);
+    assert_eq!(p.body["resourceType"], "Patient");
+    assert_eq!(p.body["id"], alice.pid());
+    assert_eq!(p.body["gender"], "female");
+    assert_eq!(p.body["birthDate"], "1985-04-12");
+    assert_eq!(p.body["name"][0]["given"][0], "Alicef");
+    assert_eq!(
+        p.body["identifier"][0]["system"],
+        "https://healthapi.dev/fhir/identifier/mrn"
+    );
+    assert_eq!(
+        p.header("etag"),
+        Some(format!("W/\"{}\"", p.body["meta"]["versionId"].as_str().unwrap()).as_str())
+    );
+    let mrn = p.body["identifier"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fhir(
+        app,
+        &format!("/Patient/{}", alice.pid()),
+        Some(&alice.token),
+    )
+    .await
+    .expect(200);
+    // The patient compartment: another patient is not there for her.
+    let code = outcome(
+        fhir(app, &format!("/Patient/{}", bob.pid()), Some(&alice.token)).await,
+        404,
+    );
+    assert_eq!(code, "not-found");
+    let mine = all_entries(app, "/Patient", &alice.token).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["id"], alice.pid());
+    let by_mrn = all_entries(
+        app,
+        &format!(
+            "/Patient?identifier={}",
+            enc(&format!("https://healthapi.dev/fhir/identifier/mrn|{mrn}"))
+        ),
+        admin,
+    )
+    .await;
+    assert_eq!(by_mrn.len(), 1);
+    let by_id = all_entries(app, &format!("/Patient?_id={}", bob.pid()), &alice.token).await;
+    assert!(by_id.is_empty(), "a search by id stays in the compartment");
+
+    // Practitioner: the directory.
+    let d = fhir(
+        app,
+        &format!("/Practitioner/{}", doctor.did()),
+        Some(&alice.token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(d.body["qualification"][0]["code"]["text"], "cardiology");
+    let found = all_entries(app, "/Practitioner?name=fhira", &alice.token).await;
+    assert!(found.iter().any(|r| r["id"] == doctor.did()));
+
+    // Appointments: by patient, by date with prefixes, by status; paged by `next` links.
+    let hers = all_entries(
+        app,
+        &format!("/Appointment?patient=Patient/{}&_count=1", alice.pid()),
+        admin,
+    )
+    .await;
+    assert_eq!(hers.len(), 3);
+    assert!(hers.iter().all(|a| a["status"] == "booked"));
+    let actors: Vec<&str> = hers[0]["participant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["actor"]["reference"].as_str().unwrap())
+        .collect();
+    assert!(actors.contains(&format!("Patient/{}", alice.pid()).as_str()));
+    assert!(actors.contains(&format!("Practitioner/{}", doctor.did()).as_str()));
+    let day2 = &slot(2, 0)[..10];
+    let day3 = &slot(3, 0)[..10];
+    let window = all_entries(
+        app,
+        &format!(
+            "/Appointment?patient={}&date=ge{day2}&date=le{day3}",
+            alice.pid()
+        ),
+        admin,
+    )
+    .await;
+    assert_eq!(window.len(), 2, "days 2 and 3");
+    let after = all_entries(
+        app,
+        &format!("/Appointment?patient={}&date=gt{day2}", alice.pid()),
+        admin,
+    )
+    .await;
+    assert_eq!(after.len(), 1, "day 3 only");
+    assert!(all_entries(
+        app,
+        &format!("/Appointment?patient={}&status=fulfilled", alice.pid()),
+        admin
+    )
+    .await
+    .is_empty());
+    // Her token sees her appointments only, whatever she asks for.
+    assert_eq!(
+        all_entries(app, "/Appointment", &alice.token).await.len(),
+        3
+    );
+    assert!(all_entries(
+        app,
+        &format!("/Appointment?patient={}", bob.pid()),
+        &alice.token
+    )
+    .await
+    .is_empty());
+    // The doctor sees his own.
+    assert_eq!(
+        all_entries(app, "/Appointment", &doctor.token).await.len(),
+        4
+    );
+
+    // Encounter: the virtual visit.
+    let e = fhir(app, &format!("/Encounter/{visit}"), Some(&alice.token))
+        .await
+        .expect(200);
+    assert_eq!(e.body["status"], "planned");
+    assert_eq!(e.body["class"]["code"], "VR");
+    assert_eq!(
+        e.body["subject"]["reference"],
+        format!("Patient/{}", alice.pid())
+    );
+    assert_eq!(
+        all_entries(app, &format!("/Encounter?patient={}", alice.pid()), admin)
+            .await
+            .len(),
+        1
+    );
+    outcome(
+        fhir(app, &format!("/Encounter/{visit}"), Some(&bob.token)).await,
+        404,
+    );
+
+    // Observation: the lab results, coded in LOINC, with quantities and interpretation.
+    let o = fhir(app, &format!("/Observation/{sodium}"), Some(&alice.token))
+        .await
+        .expect(200);
+    assert_eq!(o.body["code"]["coding"][0]["system"], "http://loinc.org");
+    assert_eq!(o.body["code"]["coding"][0]["code"], "2951-2");
+    assert_eq!(o.body["valueQuantity"]["value"], 140.0);
+    assert_eq!(
+        o.body["valueQuantity"]["system"],
+        "http://unitsofmeasure.org"
+    );
+    assert_eq!(o.body["interpretation"][0]["coding"][0]["code"], "N");
+    assert_eq!(o.body["category"][0]["coding"][0]["code"], "laboratory");
+    let hers = all_entries(app, &format!("/Observation?patient={}", alice.pid()), admin).await;
+    assert_eq!(hers.len(), 2);
+    let k = all_entries(
+        app,
+        &format!(
+            "/Observation?patient={}&code=http://loinc.org|2823-3",
+            alice.pid()
+        ),
+        admin,
+    )
+    .await;
+    assert_eq!(k.len(), 1);
+    assert_eq!(k[0]["interpretation"][0]["coding"][0]["code"], "A");
+    assert!(all_entries(app, "/Observation", &bob.token)
+        .await
+        .is_empty());
+    let yesterday = &slot(-1, 0)[..10];
+    assert_eq!(
+        all_entries(
+            app,
+            &format!(
+                "/Observation?patient={}&date=ge{yesterday}&category=laboratory",
+                alice.pid()
+            ),
+            admin
+        )
+        .await
+        .len(),
+        2
+    );
+    outcome(
+        fhir(
+            app,
+            "/Observation?category=vital-signs&patient=x",
+            Some(admin),
+        )
+        .await,
+        400,
+    );
+
+    // Observation: a wearer's readings, coded in LOINC, beside her lab results.
+    let w = crate::devices::wearer(app, "Wearf").await;
+    let at = |m: i64| slot(-1, m);
+    crate::devices::send(
+        app,
+        &w.device,
+        &w.token,
+        vec![
+            crate::devices::hr(&at(600), 72.0),
+            crate::devices::hr(&at(601), 75.0),
+            json!({"metric": "spo2", "value": 97.0, "unit": "%", "recorded_at": at(602)}),
+        ],
+    )
+    .await
+    .expect(200);
+    let hers = all_entries(
+        app,
+        &format!("/Observation?patient={}&_count=2", w.patient.pid()),
+        admin,
+    )
+    .await;
+    assert_eq!(hers.len(), 3);
+    let hr = hers
+        .iter()
+        .find(|o| o["code"]["coding"][0]["code"] == "8867-4")
+        .expect("a heart rate");
+    assert_eq!(hr["category"][0]["coding"][0]["code"], "vital-signs");
+    assert_eq!(hr["valueQuantity"]["code"], "/min");
+    let hr_id = hr["id"].as_str().unwrap().to_string();
+    let one = fhir(
+        app,
+        &format!("/Observation/{hr_id}"),
+        Some(&w.patient.token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(&one.body, hr);
+    outcome(
+        fhir(app, &format!("/Observation/{hr_id}"), Some(&bob.token)).await,
+        404,
+    );
+    assert_eq!(
+        all_entries(
+            app,
+            &format!("/Observation?patient={}&code=8867-4", w.patient.pid()),
+            admin
+        )
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        all_entries(
+            app,
+            &format!(
+                "/Observation?patient={}&category=vital-signs&date=ge{}",
+                w.patient.pid(),
+                at(601)
+            ),
+            admin
+        )
+        .await
+        .len(),
+        2
+    );
+    assert!(all_entries(
+        app,
+        &format!(
+            "/Observation?patient={}&category=laboratory",
+            w.patient.pid()
+        ),
+        admin
+    )
+    .await
+    .is_empty());
+    // A lab technician reads lab results, not readings.
+    assert!(all_entries(
+        app,
+        &format!("/Observation?patient={}", w.patient.pid()),
+        &tech.token
+    )
+    .await
+    .is_empty());
+    outcome(
+        fhir(app, &format!("/Observation/{hr_id}"), Some(&tech.token)).await,
+        403,
+    );
+    // Lab results and readings page through together.
+    let everyone = all_entries(app, "/Observation?_count=1", admin).await;
+    assert!(everyone.len() >= 5, "{}", everyone.len());
+
+    // ServiceRequest and DiagnosticReport: the order, and its report with both results.
+    let pending = app
+        .post(
+            "/lab-orders",
+            &doctor.token,
+            json!({"patient_id": alice.pid(), "test_code": "2093-3", "test_name": "Cholesterol", "priority": "urgent"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let sr = fhir(app, &format!("/ServiceRequest/{order}"), Some(&alice.token))
+        .await
+        .expect(200);
+    assert_eq!(sr.body["status"], "completed");
+    assert_eq!(sr.body["intent"], "order");
+    assert_eq!(sr.body["code"]["coding"][0]["code"], "24320-4");
+    assert_eq!(
+        sr.body["requester"]["reference"],
+        format!("Practitioner/{}", doctor.did())
+    );
+    let active = all_entries(
+        app,
+        &format!("/ServiceRequest?patient={}&status=active", alice.pid()),
+        admin,
+    )
+    .await;
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["id"], pending.as_str());
+    assert_eq!(active[0]["priority"], "urgent");
+    assert_eq!(
+        all_entries(
+            app,
+            &format!("/ServiceRequest?patient={}", alice.pid()),
+            &tech.token
+        )
+        .await
+        .len(),
+        2
+    );
+    let dr = fhir(
+        app,
+        &format!("/DiagnosticReport/{order}"),
+        Some(&alice.token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(dr.body["status"], "final");
+    let results: Vec<&str> = dr.body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(results.len(), 2);
+    assert!(results.contains(&format!("Observation/{sodium}").as_str()));
+    outcome(
+        fhir(app, &format!("/DiagnosticReport/{pending}"), Some(admin)).await,
+        404,
+    );
+    let reports = all_entries(
+        app,
+        &format!("/DiagnosticReport?patient={}", alice.pid()),
+        admin,
+    )
+    .await;
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0], dr.body);
+    outcome(
+        fhir(app, &format!("/DiagnosticReport/{order}"), Some(&bob.token)).await,
+        404,
+    );
+
+    // MedicationRequest: a prescription, its medication in RxNorm.
+    // A code no catalogue seeds: the test's own medication.
+    let rxcui = "91973610";
+    let med = app
+        .post(
+            "/medications",
+            admin,
+            json!({"name": "Amlodipine", "code": rxcui, "form": "tablet", "strength": "5 mg"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let rx = app
+        .post(
+            "/prescriptions",
+            &doctor.token,
+            json!({"patient_id": alice.pid(), "medication_id": med, "dosage": "5 mg", "frequency": "once daily",
+                   "quantity": 30, "refills": 2, "instructions": "Take in the morning"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let mr = fhir(app, &format!("/MedicationRequest/{rx}"), Some(&alice.token))
+        .await
+        .expect(200);
+    assert_eq!(mr.body["status"], "active");
+    assert_eq!(
+        mr.body["medicationCodeableConcept"]["coding"][0]["system"],
+        "http://www.nlm.nih.gov/research/umls/rxnorm"
+    );
+    assert_eq!(
+        mr.body["medicationCodeableConcept"]["coding"][0]["code"],
+        rxcui
+    );
+    assert_eq!(mr.body["dispenseRequest"]["numberOfRepeatsAllowed"], 2);
+    let by_code = all_entries(
+        app,
+        &format!("/MedicationRequest?patient={}&code={rxcui}", alice.pid()),
+        admin,
+    )
+    .await;
+    assert_eq!(by_code.len(), 1);
+    assert_eq!(by_code[0], mr.body);
+    assert!(
+        all_entries(app, &format!("/MedicationRequest?code=0{rxcui}"), admin)
+            .await
+            .is_empty()
+    );
+    assert!(
+        all_entries(app, "/MedicationRequest?status=cancelled", &alice.token)
+            .await
+            .is_empty()
+    );
+    assert!(all_entries(app, "/MedicationRequest", &bob.token)
+        .await
+        .is_empty());
+
+    // Claim: lines in CPT, amounts as decimals, our review status as an extension.
+    let desk = crate::billing::desk(app, "Claimf").await;
+    let cl = crate::billing::claim(app, &desk, &[12500, 4050])
+        .await
+        .expect(201)
+        .id();
+    let c = fhir(app, &format!("/Claim/{cl}"), Some(&desk.patient.token))
+        .await
+        .expect(200);
+    assert_eq!(c.body["status"], "active");
+    assert_eq!(c.body["extension"][0]["valueCode"], "submitted");
+    assert_eq!(
+        c.body["item"][0]["productOrService"]["coding"][0]["system"],
+        "http://www.ama-assn.org/go/cpt"
+    );
+    assert_eq!(c.body["item"][1]["net"]["value"], 40.5);
+    assert_eq!(c.body["total"]["value"], 165.5);
+    assert_eq!(c.body["total"]["currency"], "USD");
+    assert_eq!(
+        all_entries(
+            app,
+            &format!("/Claim?patient={}", desk.patient.pid()),
+            &desk.clerk.token
+        )
+        .await
+        .len(),
+        1
+    );
+    assert!(all_entries(app, "/Claim", &alice.token).await.is_empty());
+
+    // $everything: the patient and her compartment, as far as the caller's role reads.
+    let types = |entries: &[Value]| -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for e in entries {
+            *out.entry(e["resourceType"].as_str().unwrap().to_string())
+                .or_insert(0) += 1;
+        }
+        out
+    };
+    let all = all_entries(
+        app,
+        &format!("/Patient/{}/$everything?_count=3", alice.pid()),
+        &alice.token,
+    )
+    .await;
+    let want: BTreeMap<String, usize> = [
+        ("Patient", 1),
+        ("Appointment", 3),
+        ("Encounter", 1),
+        ("ServiceRequest", 2),
+        ("DiagnosticReport", 1),
+        ("Observation", 2),
+        ("MedicationRequest", 1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(types(&all), want);
+    assert_eq!(all[0]["id"], alice.pid());
+    let labs = all_entries(
+        app,
+        &format!("/Patient/{}/$everything", alice.pid()),
+        &tech.token,
+    )
+    .await;
+    let want: BTreeMap<String, usize> = [
+        ("Patient", 1),
+        ("ServiceRequest", 2),
+        ("DiagnosticReport", 1),
+        ("Observation", 2),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(types(&labs), want);
+    outcome(
+        fhir(
+            app,
+            &format!("/Patient/{}/$everything", alice.pid()),
+            Some(&bob.token),
+        )
+        .await,
+        404,
+    );
+    let everything = fhir(
+        app,
+        &format!("/Patient/{}/$everything", alice.pid()),
+        Some(admin),
+    )
+    .await
+    .expect(200);
+
+    // Counting only.
+    let c = fhir(
+        app,
+        &format!("/Appointment?patient={}&_count=0", alice.pid()),
+        Some(admin),
+    )
+    .await
+    .expect(200);
+    assert_eq!(c.body["total"], 3);
+    assert!(c.body.get("entry").is_none());
+
+    // Every read is audited like the JSON API's: her FHIR read of herself is in her log.
+    let seen = audit_until(
+        app,
+        &format!(
+            "patient_id={}&action=read&resource_type=patient",
+            alice.pid()
+        ),
+        |items| items.iter().any(|e| e["user_id"] == alice.user_id),
+    )
+    .await;
+    assert!(!seen.is_empty());
+
+    validate(
+        app,
+        &[
+            p.body.clone(),
+            d.body.clone(),
+            e.body.clone(),
+            o.body.clone(),
+            one.body.clone(),
+            sr.body.clone(),
+            dr.body.clone(),
+            mr.body.clone(),
+            c.body.clone(),
+            everything.body.clone(),
+            cap.body.clone(),
+            fhir(app, "/Appointment", Some(admin))
+                .await
+                .expect(200)
+                .body,
+            fhir(app, "/Patient?_count=2", Some(admin))
+                .await
+                .expect(200)
+                .body,
+            fhir(app, "/Nothing", Some(admin)).await.body,
+        ],
+    );
+}
+
+/// Errors are OperationOutcomes with the JSON API's statuses and headers.
+async fn fhir_errors_are_outcomes(app: &TestApp) {
+    let admin = &app.admin_token;
+    let r = fhir(app, "/Patient", None).await;
+    assert!(r
+        .header("www-authenticate")
+        .is_some_and(|h| h.starts_with("Bearer")));
+    assert_eq!(outcome(r, 401), "login");
+    let staff = app.staff("lab_technician").await;
+    assert_eq!(
+        outcome(fhir(app, "/Appointment", Some(&staff.token)).await, 403),
+        "forbidden"
+    );
+    assert_eq!(
+        outcome(fhir(app, "/Patient?nmae=x", Some(admin)).await, 400),
+        "invalid"
+    );
+    assert_eq!(
+        outcome(
+            fhir(app, "/Appointment?date=tomorrow", Some(admin)).await,
+            400
+        ),
+        "invalid"
+    );
+    assert_eq!(
+        outcome(
+            fhir(app, "/Appointment?status=done", Some(admin)).await,
+            400
+        ),
+        "invalid"
+    );
+    assert_eq!(
+        outcome(
+            fhir(app, "/Appointment?patient=Practitioner/x", Some(admin)).await,
+            400
+        ),
+        "invalid"
+    );
+    assert_eq!(
+        outcome(fhir(app, "/Patient?_format=xml", Some(admin)).await, 406),
+        "not-supported"
+    );
+    assert_eq!(
+        outcome(fhir(app, "/Patient/not-an-id", Some(admin)).await, 404),
+        "not-found"
+    );
+    assert_eq!(
+        outcome(fhir(app, "/Medication/x", Some(admin)).await, 404),
+        "not-found"
+    );
+    let r = app
+        .call(
+            Method::POST,
+            "/fhir/R4/Patient",
+            Some(admin),
+            Some(json!({"resourceType": "Patient"})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.header("content-type"), Some(FHIR_JSON));
+    assert_eq!(outcome(r, 405), "not-supported");
+    let id = app.patient("Cursed").await;
+    outcome(
+        fhir(
+            app,
+            &format!("/Patient?_id={}&name=x", id.pid()),
+            Some(admin),
+        )
+        .await,
+        400,
+    );
+    outcome(fhir(app, "/Patient?_cursor=%%%", Some(admin)).await, 400);
+}
+
+/// Every type's search, from every built-in role: 200 where the role holds the permission the
+/// JSON API asks for the same data, 403 (audited) where it does not. The types come from
+/// `metadata`, so a type added without a line here fails.
+async fn fhir_access_matrix(app: &TestApp) {
+    // The permissions of which one is enough (none: any signed-in user).
+    let needs: BTreeMap<&str, &[&str]> = [
+        ("Patient", &["patients:read"][..]),
+        ("Practitioner", &[][..]),
+        ("Appointment", &["appointments:read"][..]),
+        ("Encounter", &["telemedicine:read"][..]),
+        ("Observation", &["lab:read", "devices:read"][..]),
+        ("DiagnosticReport", &["lab:read"][..]),
+        ("ServiceRequest", &["lab:read"][..]),
+        ("MedicationRequest", &["pharmacy:read"][..]),
+        ("Claim", &["billing:read"][..]),
+    ]
+    .into_iter()
+    .collect();
+    let cap = fhir(app, "/metadata", None).await.expect(200);
+    let roles = app.get("/roles", &app.admin_token).await.expect(200).body;
+    let perms_of = |role: &str| -> Vec<String> {
+        roles
+            .as_array()
+            .or(roles["items"].as_array())
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == role)
+            .map(|r| {
+                r["permissions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| p.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut callers = vec![
+        ("patient", app.patient("Matrixf").await),
+        ("doctor", app.doctor("Matrixf", "general").await),
+    ];
+    for role in ["pharmacist", "lab_technician", "billing", "auditor"] {
+        callers.push((role, app.staff(role).await));
+    }
+    for t in cap.body["rest"][0]["resource"].as_array().unwrap() {
+        let kind = t["type"].as_str().unwrap();
+        let need = needs
+            .get(kind)
+            .unwrap_or_else(|| panic!("{kind}: which permission reads it? (add it above)"));
+        let r = fhir(app, &format!("/{kind}"), Some(&app.admin_token)).await;
+        r.expect(200);
+        for (role, who) in &callers {
+            let r = fhir(app, &format!("/{kind}"), Some(&who.token)).await;
+            let held = perms_of(role);
+            let allowed = need.is_empty() || need.iter().any(|p| held.iter().any(|x| x == p));
+            if allowed {
+                r.expect(200);
+            } else {
+                assert_eq!(outcome(r, 403), "forbidden", "{role} searching {kind}");
+            }
+        }
+    }
+}
+
+/// Validates `resources` (resources or bundles) with the `fhir.resources` R4 models, when CI
+/// provides the validator; without it, says so (and fails where CI requires it).
+fn validate(app: &TestApp, resources: &[Value]) {
+    let Ok(python) = std::env::var("HEALTHAPI_FHIR_VALIDATOR") else {
+        assert!(
+            std::env::var("HEALTHAPI_TEST_REQUIRE_FHIR_VALIDATOR").is_err(),
+            "HEALTHAPI_FHIR_VALIDATOR is required here (bash .ci/fhir_tools.sh prints it)"
+        );
+        eprintln!("FHIR validation skipped: HEALTHAPI_FHIR_VALIDATOR is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut kinds = BTreeMap::new();
+    for (i, r) in resources.iter().enumerate() {
+        let kind = r["resourceType"].as_str().expect("a resourceType");
+        *kinds.entry(kind.to_string()).or_insert(0) += 1;
+        std::fs::write(dir.path().join(format!("{i}.json")), r.to_string()).unwrap();
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/fhir_validate.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .expect("run the FHIR validator");
+    assert!(
+        out.status.success(),
+        "{:?} on {:?}: {}\n{}",
+        kinds,
+        app.backend,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+both_backends!(
+    fhir_reads_and_searches,
+    fhir_errors_are_outcomes,
+    fhir_access_matrix
+);
