@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use crate::config::{AdminCommand, AuditCommand, Cli, Command, Config};
+use crate::config::{AdminCommand, AuditCommand, Cli, Command, Config, ImportCommand};
 use crate::db::{Backend, Db};
 
 /// Logs of the server go to stdout; those of the one-shot commands to stderr, because their
@@ -119,6 +119,9 @@ pub fn run(cli: Cli) -> ExitCode {
                 tokio::task::spawn_blocking(move || admin_create(&config, &email, &password))
                     .await?
             }
+            Command::Import {
+                command: ImportCommand::Fhir { path },
+            } => tokio::task::spawn_blocking(move || import_fhir(&config, &path)).await?,
             Command::Demo { patients, seed } => {
                 tokio::task::spawn_blocking(move || demo(&config, patients, seed)).await?
             }
@@ -282,6 +285,38 @@ fn audit(config: &Config, command: AuditCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// `import fhir PATH`: loads the bundles and prints what was loaded and what was skipped, and
+/// why. Exit 1 when a file did not load (the others did).
+fn import_fhir(config: &Config, path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let r = crate::fhir::import::import(config, path)?;
+    let loaded = r.loaded_total();
+    let mut out = format!(
+        "imported {} file(s) in {:.1}s: {} resources read, {loaded} loaded ({:.0} resources/s), {} already imported, {} skipped, {} file(s) failed",
+        r.files,
+        r.seconds,
+        r.resources,
+        r.resources as f64 / r.seconds.max(1e-9),
+        r.already,
+        r.skipped.values().sum::<usize>(),
+        r.failed.len()
+    );
+    for (what, n) in &r.loaded {
+        out.push_str(&format!("\n  loaded {n} {what}"));
+    }
+    for ((kind, why), n) in &r.skipped {
+        out.push_str(&format!("\n  skipped {n} {kind}: {why}"));
+    }
+    for (file, why) in &r.failed {
+        out.push_str(&format!("\n  failed {}: {why}", file.display()));
+    }
+    print_output(&out)?;
+    Ok(if r.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn demo(config: &Config, patients: usize, seed: u64) -> anyhow::Result<ExitCode> {

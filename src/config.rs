@@ -194,6 +194,11 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Load data from other systems.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Fill the database with a realistic demo data set and print the demo logins.
     Demo {
         /// Number of patients (doctors, appointments and records scale with it).
@@ -202,6 +207,16 @@ pub enum Command {
         /// Seed of the generator, for a repeatable data set.
         #[arg(long, global = true, default_value_t = 42)]
         seed: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// FHIR R4 transaction or collection bundles: a file, or a folder of them (as Synthea
+    /// writes them). Importing the same bundles again loads nothing twice.
+    Fhir {
+        /// A bundle's JSON file, or a folder searched for `*.json`.
+        path: std::path::PathBuf,
     },
 }
 

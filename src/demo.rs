@@ -16,7 +16,7 @@
 //! is what keeps 1,000+ accounts under a minute (a per-account hash would take ~1 min alone).
 
 mod appointments;
-mod backdate;
+pub(crate) mod backdate;
 mod billing;
 mod clinic;
 mod consent;

@@ -155,6 +155,17 @@ impl<'a> Tx<'a> {
     /// Publishes `event` to live streams once this transaction commits, and only then. On
     /// PostgreSQL a `pg_notify` in the transaction (the server delivers it at commit to every
     /// node, this one included); on SQLite (one node) the hub after the commit.
+    /// How many events wait for the commit (SQLite), for `forget_events_after`.
+    pub fn pending_events(&self) -> usize {
+        self.after_commit.len()
+    }
+
+    /// Drops the events published after the first `n` (their writes were rolled back to a
+    /// savepoint). PostgreSQL drops a rolled-back subtransaction's notifications itself.
+    pub fn forget_events_after(&mut self, n: usize) {
+        self.after_commit.truncate(n);
+    }
+
     pub fn publish(&mut self, event: Event) -> diesel::QueryResult<()> {
         match self.conn {
             DbConn::Postgres(_) => {

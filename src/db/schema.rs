@@ -237,6 +237,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     prescriptions,
     pharmacy_orders,
     idempotency_keys,
+    fhir_imports,
     insurance_plans,
     claims,
     claim_lines,
@@ -866,5 +867,14 @@ diesel::table! {
         doctor_id -> Text,
         note -> Nullable<Text>,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    fhir_imports (source) {
+        source -> Text,
+        kind -> Text,
+        target_id -> Text,
+        imported_at -> Timestamp,
     }
 }

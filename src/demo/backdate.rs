@@ -22,7 +22,7 @@ use diesel::sql_types::{Text, Timestamp};
 use crate::kit::{Result, Tx};
 
 /// `created_at` and `updated_at` of one row of `table` (one of this crate's tables).
-pub(super) fn row(
+pub(crate) fn row(
     tx: &mut Tx,
     table: &'static str,
     id: &str,
@@ -41,7 +41,7 @@ pub(super) fn row(
 
 /// One time column of the rows of `table` whose `key` column is `value` (a record's versions, an
 /// order's results, a referral's transitions to one status…).
-pub(super) fn column(
+pub(crate) fn column(
     tx: &mut Tx,
     table: &'static str,
     column: &'static str,

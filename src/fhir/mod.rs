@@ -15,6 +15,7 @@ mod bundle;
 mod capability;
 mod diagnostics;
 mod everything;
+pub mod import;
 mod medication;
 mod observation;
 mod outcome;

