@@ -27,6 +27,78 @@ pub struct Window {
     pub from: Option<chrono::NaiveDateTime>,
     pub to: Option<chrono::NaiveDateTime>,
 }
+type Condition = Box<
+    dyn BoxableExpression<
+        audit_logs::table,
+        crate::db::DbBackend,
+        SqlType = diesel::sql_types::Bool,
+    >,
+>;
+
+/// The conditions of `f` and of the window's time range, the same for a page and a count.
+fn conditions(
+    f: &Filter,
+    from: Option<chrono::NaiveDateTime>,
+    to: Option<chrono::NaiveDateTime>,
+) -> Vec<Condition> {
+    let mut out: Vec<Condition> = Vec::new();
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(
+            audit_logs::patient_id.assume_not_null().eq(v.clone()),
+        ));
+    }
+    if let Some(v) = &f.user_id {
+        out.push(Box::new(
+            audit_logs::user_id.assume_not_null().eq(v.clone()),
+        ));
+    }
+    if let Some(v) = &f.resource_type {
+        out.push(Box::new(audit_logs::resource_type.eq(v.clone())));
+    }
+    if let Some(v) = &f.action {
+        out.push(Box::new(audit_logs::action.eq(v.clone())));
+    }
+    if let Some(v) = &f.outcome {
+        out.push(Box::new(audit_logs::outcome.eq(v.clone())));
+    }
+    if let Some(v) = &f.request_id {
+        out.push(Box::new(
+            audit_logs::request_id.assume_not_null().eq(v.clone()),
+        ));
+    }
+    if let Some(v) = from {
+        out.push(Box::new(audit_logs::occurred_at.ge(v)));
+    }
+    if let Some(v) = to {
+        out.push(Box::new(audit_logs::occurred_at.lt(v)));
+    }
+    out
+}
+
+/// How many sealed entries match `f` in `from`..`to` (a scan of the trail where no index
+/// serves the filter: for a total, not for the page).
+pub fn count(
+    conn: &mut DbConn,
+    f: &Filter,
+    from: Option<chrono::NaiveDateTime>,
+    to: Option<chrono::NaiveDateTime>,
+) -> QueryResult<i64> {
+    let mut q = audit_logs::table.into_boxed();
+    for c in conditions(f, from, to) {
+        q = q.filter(c);
+    }
+    q.count().get_result(conn)
+}
+
+/// One sealed entry, by its sequence number.
+pub fn entry(conn: &mut DbConn, seq: i64) -> QueryResult<Option<AuditLog>> {
+    audit_logs::table
+        .find(seq)
+        .select(AuditLog::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// One page of the trail, newest first, with one more entry than the page if there is one.
 pub fn load_page(conn: &mut DbConn, f: &Filter, w: &Window) -> QueryResult<Vec<AuditLog>> {
     let filtered = || {
@@ -38,29 +110,8 @@ pub fn load_page(conn: &mut DbConn, f: &Filter, w: &Window) -> QueryResult<Vec<A
         if let Some(a) = w.after {
             q = q.filter(audit_logs::seq.lt(a));
         }
-        if let Some(v) = &f.patient_id {
-            q = q.filter(audit_logs::patient_id.eq(v.clone()));
-        }
-        if let Some(v) = &f.user_id {
-            q = q.filter(audit_logs::user_id.eq(v.clone()));
-        }
-        if let Some(v) = &f.resource_type {
-            q = q.filter(audit_logs::resource_type.eq(v.clone()));
-        }
-        if let Some(v) = &f.action {
-            q = q.filter(audit_logs::action.eq(v.clone()));
-        }
-        if let Some(v) = &f.outcome {
-            q = q.filter(audit_logs::outcome.eq(v.clone()));
-        }
-        if let Some(v) = &f.request_id {
-            q = q.filter(audit_logs::request_id.eq(v.clone()));
-        }
-        if let Some(v) = w.from {
-            q = q.filter(audit_logs::occurred_at.ge(v));
-        }
-        if let Some(v) = w.to {
-            q = q.filter(audit_logs::occurred_at.lt(v));
+        for c in conditions(f, w.from, w.to) {
+            q = q.filter(c);
         }
         q
     };

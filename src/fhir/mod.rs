@@ -10,6 +10,7 @@
 //! Which resources and parameters are supported, and how our objects map, is in
 //! docs/guide/fhir.md; `capability` states the same to FHIR clients, from the same table.
 
+mod audit_event;
 mod billing;
 mod bundle;
 mod capability;
@@ -57,6 +58,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(medication::router())
         .merge(billing::router())
         .merge(everything::router())
+        .merge(audit_event::router())
 }
 
 /// Mounts the facade at `BASE_PATH`: its routes with their OpenAPI statements (for the route

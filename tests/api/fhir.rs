@@ -682,6 +682,50 @@ async fn fhir_reads_and_searches(app: &TestApp) {
     .await
     .expect(200);
 
+    // AuditEvent: the trail, for auditors; her FHIR reads are in it.
+    let auditor = app.staff("auditor").await;
+    let trail = all_entries(
+        app,
+        &format!("/AuditEvent?patient={}&subtype=read&_count=50", alice.pid()),
+        &auditor.token,
+    )
+    .await;
+    assert!(!trail.is_empty());
+    let hers = trail
+        .iter()
+        .find(|e| e["agent"][0]["who"]["identifier"]["value"] == alice.user_id.as_str())
+        .expect("her own read");
+    assert_eq!(hers["action"], "R");
+    assert_eq!(hers["outcome"], "0");
+    assert!(hers["entity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["what"]["reference"] == format!("Patient/{}", alice.pid()).as_str()));
+    let ae = fhir(
+        app,
+        &format!("/AuditEvent/{}", hers["id"].as_str().unwrap()),
+        Some(&auditor.token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(&ae.body, hers);
+    let denied = all_entries(
+        app,
+        &format!("/AuditEvent?patient={}&date=ge{yesterday}", bob.pid()),
+        &auditor.token,
+    )
+    .await;
+    assert!(
+        denied.iter().any(|e| e["outcome"] == "4"),
+        "alice's refused read of bob's record"
+    );
+    assert_eq!(
+        outcome(fhir(app, "/AuditEvent", Some(&alice.token)).await, 403),
+        "forbidden"
+    );
+    let audit_event = ae.body;
+
     // Counting only.
     let c = fhir(
         app,
@@ -718,6 +762,7 @@ async fn fhir_reads_and_searches(app: &TestApp) {
             mr.body.clone(),
             c.body.clone(),
             everything.body.clone(),
+            audit_event.clone(),
             cap.body.clone(),
             fhir(app, "/Appointment", Some(admin))
                 .await
@@ -821,6 +866,7 @@ async fn fhir_access_matrix(app: &TestApp) {
         ("ServiceRequest", &["lab:read"][..]),
         ("MedicationRequest", &["pharmacy:read"][..]),
         ("Claim", &["billing:read"][..]),
+        ("AuditEvent", &["audit:read"][..]),
     ]
     .into_iter()
     .collect();

@@ -151,7 +151,7 @@ pub struct Registered {
 }
 
 /// The filters of `GET /audit-logs`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     pub user_id: Option<String>,
@@ -645,14 +645,7 @@ pub fn audit_page(
         ),
         None => None,
     };
-    let filter = Filter {
-        user_id: f.user_id,
-        patient_id: f.patient_id,
-        resource_type: f.resource_type,
-        action: f.action,
-        outcome: f.outcome,
-        request_id: f.request_id,
-    };
+    let filter = trail_filter(&f);
     let window = Window {
         after,
         limit: page.limit,
@@ -667,6 +660,49 @@ pub fn audit_page(
         patient.as_deref(),
         std::iter::empty(),
     ))
+}
+
+/// How many entries of the trail match `f` (a FHIR search's total).
+pub fn count_audit(conn: &mut DbConn, f: &AuditFilter) -> Result<i64> {
+    Ok(crate::audit::query::count(
+        conn,
+        &trail_filter(f),
+        f.from.map(Timestamp::naive),
+        f.to.map(Timestamp::naive),
+    )?)
+}
+
+/// One entry of the trail, audited as a read of the trail (naming its patient).
+pub fn audit_entry(conn: &mut DbConn, actor: &Actor, seq: i64) -> Result<Audited<AuditLog>> {
+    match crate::audit::query::entry(conn, seq)? {
+        Some(e) => {
+            let patient = e.patient_id.clone();
+            Ok(Audited::read(
+                e,
+                AUDIT_LOG,
+                &seq.to_string(),
+                patient.as_deref(),
+            ))
+        }
+        None => Err(actor.deny(
+            Error::NotFound,
+            Action::Read,
+            AUDIT_LOG,
+            Some(&seq.to_string()),
+            None,
+        )),
+    }
+}
+
+fn trail_filter(f: &AuditFilter) -> Filter {
+    Filter {
+        user_id: f.user_id.clone(),
+        patient_id: f.patient_id.clone(),
+        resource_type: f.resource_type.clone(),
+        action: f.action.clone(),
+        outcome: f.outcome.clone(),
+        request_id: f.request_id.clone(),
+    }
 }
 
 /// May the caller read this patient's access log? The patient themself, or who reads the
