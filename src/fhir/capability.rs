@@ -31,6 +31,7 @@ pub const TYPES: &[&TypeDef] = &[
     &super::diagnostics::SERVICE_REQUEST_TYPE,
     &super::medication::MEDICATION_REQUEST_TYPE,
     &super::billing::CLAIM_TYPE,
+    &super::consent::CONSENT_TYPE,
     &super::audit_event::AUDIT_EVENT_TYPE,
 ];
 

@@ -14,6 +14,7 @@ mod audit_event;
 mod billing;
 mod bundle;
 mod capability;
+mod consent;
 mod diagnostics;
 mod everything;
 pub mod import;
@@ -59,6 +60,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(billing::router())
         .merge(everything::router())
         .merge(audit_event::router())
+        .merge(consent::router())
 }
 
 /// Mounts the facade at `BASE_PATH`: its routes with their OpenAPI statements (for the route

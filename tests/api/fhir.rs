@@ -682,6 +682,43 @@ async fn fhir_reads_and_searches(app: &TestApp) {
     .await
     .expect(200);
 
+    // Consent: her telemedicine consent, active; nothing of hers for Bob.
+    let consents = all_entries(app, &format!("/Consent?patient={}", alice.pid()), admin).await;
+    assert_eq!(consents.len(), 1);
+    assert_eq!(
+        consents[0]["id"],
+        format!("{}-telemedicine", alice.pid()).as_str()
+    );
+    assert_eq!(consents[0]["status"], "active");
+    assert_eq!(consents[0]["provision"]["type"], "permit");
+    let mine = all_entries(app, "/Consent", &alice.token).await;
+    assert_eq!(mine, consents);
+    let consent = fhir(
+        app,
+        &format!("/Consent/{}-telemedicine", alice.pid()),
+        Some(&alice.token),
+    )
+    .await
+    .expect(200);
+    assert!(all_entries(
+        app,
+        &format!("/Consent?patient={}", alice.pid()),
+        &bob.token
+    )
+    .await
+    .is_empty());
+    outcome(
+        fhir(
+            app,
+            &format!("/Consent/{}-telemedicine", alice.pid()),
+            Some(&bob.token),
+        )
+        .await,
+        404,
+    );
+    outcome(fhir(app, "/Consent", Some(admin)).await, 400);
+    let consent = consent.body;
+
     // AuditEvent: the trail, for auditors; her FHIR reads are in it.
     let auditor = app.staff("auditor").await;
     let trail = all_entries(
@@ -763,6 +800,7 @@ async fn fhir_reads_and_searches(app: &TestApp) {
             c.body.clone(),
             everything.body.clone(),
             audit_event.clone(),
+            consent.clone(),
             cap.body.clone(),
             fhir(app, "/Appointment", Some(admin))
                 .await
@@ -867,6 +905,7 @@ async fn fhir_access_matrix(app: &TestApp) {
         ("MedicationRequest", &["pharmacy:read"][..]),
         ("Claim", &["billing:read"][..]),
         ("AuditEvent", &["audit:read"][..]),
+        ("Consent", &["consent:read"][..]),
     ]
     .into_iter()
     .collect();
@@ -901,10 +940,15 @@ async fn fhir_access_matrix(app: &TestApp) {
         let need = needs
             .get(kind)
             .unwrap_or_else(|| panic!("{kind}: which permission reads it? (add it above)"));
-        let r = fhir(app, &format!("/{kind}"), Some(&app.admin_token)).await;
+        // Consents are searched one patient at a time.
+        let path = match kind {
+            "Consent" => format!("/Consent?patient={}", callers[0].1.pid()),
+            _ => format!("/{kind}"),
+        };
+        let r = fhir(app, &path, Some(&app.admin_token)).await;
         r.expect(200);
         for (role, who) in &callers {
-            let r = fhir(app, &format!("/{kind}"), Some(&who.token)).await;
+            let r = fhir(app, &path, Some(&who.token)).await;
             let held = perms_of(role);
             let allowed = need.is_empty() || need.iter().any(|p| held.iter().any(|x| x == p));
             if allowed {
