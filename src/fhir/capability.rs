@@ -32,6 +32,7 @@ pub const TYPES: &[&TypeDef] = &[
     &super::medication::MEDICATION_REQUEST_TYPE,
     &super::billing::CLAIM_TYPE,
     &super::consent::CONSENT_TYPE,
+    &super::communication::COMMUNICATION_TYPE,
     &super::audit_event::AUDIT_EVENT_TYPE,
 ];
 

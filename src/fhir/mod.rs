@@ -14,6 +14,7 @@ mod audit_event;
 mod billing;
 mod bundle;
 mod capability;
+mod communication;
 mod consent;
 mod diagnostics;
 mod everything;
@@ -61,6 +62,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(everything::router())
         .merge(audit_event::router())
         .merge(consent::router())
+        .merge(communication::router())
 }
 
 /// Mounts the facade at `BASE_PATH`: its routes with their OpenAPI statements (for the route

@@ -719,6 +719,58 @@ async fn fhir_reads_and_searches(app: &TestApp) {
     outcome(fhir(app, "/Consent", Some(admin)).await, 400);
     let consent = consent.body;
 
+    // Communication: her portal messages, received and sent; no one else's.
+    let sent = app
+        .post(
+            "/messages",
+            &alice.token,
+            json!({"receiver_id": doctor.user_id, "subject": "Question", "body": "Is the new dose right?"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let reply = app
+        .post(
+            "/messages",
+            &doctor.token,
+            json!({"receiver_id": alice.user_id, "subject": "Re: Question", "body": "Yes, keep it.", "reply_to": sent}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let hers = all_entries(app, "/Communication?_count=1", &alice.token).await;
+    assert_eq!(hers.len(), 2);
+    assert_eq!(hers[0]["id"], reply.as_str(), "received first");
+    assert_eq!(
+        hers[0]["inResponseTo"][0]["reference"],
+        format!("Communication/{sent}").as_str()
+    );
+    assert_eq!(
+        hers[1]["payload"][0]["contentString"],
+        "Is the new dose right?"
+    );
+    assert_eq!(
+        hers[1]["recipient"][0]["identifier"]["value"],
+        doctor.user_id.as_str()
+    );
+    assert_eq!(
+        all_entries(app, "/Communication?box=sent", &alice.token)
+            .await
+            .len(),
+        1
+    );
+    assert!(all_entries(app, "/Communication", &bob.token)
+        .await
+        .is_empty());
+    outcome(
+        fhir(app, &format!("/Communication/{sent}"), Some(&bob.token)).await,
+        404,
+    );
+    let communication = fhir(app, &format!("/Communication/{sent}"), Some(&doctor.token))
+        .await
+        .expect(200)
+        .body;
+
     // AuditEvent: the trail, for auditors; her FHIR reads are in it.
     let auditor = app.staff("auditor").await;
     let trail = all_entries(
@@ -801,6 +853,7 @@ async fn fhir_reads_and_searches(app: &TestApp) {
             everything.body.clone(),
             audit_event.clone(),
             consent.clone(),
+            communication.clone(),
             cap.body.clone(),
             fhir(app, "/Appointment", Some(admin))
                 .await
@@ -906,6 +959,7 @@ async fn fhir_access_matrix(app: &TestApp) {
         ("Claim", &["billing:read"][..]),
         ("AuditEvent", &["audit:read"][..]),
         ("Consent", &["consent:read"][..]),
+        ("Communication", &[][..]),
     ]
     .into_iter()
     .collect();

@@ -79,7 +79,7 @@ wire_enum!(
     }
 );
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BoxQuery {
     /// `inbox` (default) or `sent`.
@@ -250,6 +250,18 @@ pub fn list(
     )?;
     let list = ListResponse::from_rows(rows, page.limit, |m| m.id.to_string());
     Ok(Audited::search(list, MESSAGE, None, []))
+}
+
+/// How many messages are in the caller's box (a FHIR search's total).
+pub fn count(conn: &mut DbConn, actor: &Actor, q: &BoxQuery) -> Result<i64> {
+    let me = actor.user_id().unwrap_or_default().to_string();
+    let which = q.which.unwrap_or(MessageBox::Inbox);
+    Ok(store::count_boxed(
+        conn,
+        &me,
+        which,
+        q.unread == Some(true),
+    )?)
 }
 
 /// A thread's messages the caller sent or received, oldest first (404 when there are none).

@@ -142,6 +142,24 @@ pub(super) fn boxed(
     Ok(q.load::<Row>(conn)?.into_iter().map(message_of).collect())
 }
 
+/// How many messages are in the user's box (unread ones only with `unread`).
+pub(super) fn count_boxed(
+    conn: &mut DbConn,
+    user: &str,
+    which: MessageBox,
+    unread: bool,
+) -> QueryResult<i64> {
+    let mut q = messages::table.into_boxed();
+    q = match which {
+        MessageBox::Inbox => q.filter(messages::receiver_id.eq(user.to_string())),
+        MessageBox::Sent => q.filter(messages::sender_id.eq(user.to_string())),
+    };
+    if unread {
+        q = q.filter(messages::read_at.is_null());
+    }
+    q.count().get_result(conn)
+}
+
 /// A thread's messages the user sent or received, oldest first.
 pub(super) fn thread(conn: &mut DbConn, thread_id: &str, user: &str) -> QueryResult<Vec<Message>> {
     Ok(messages::table
