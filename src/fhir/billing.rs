@@ -138,17 +138,6 @@ async fn search_claims(ctx: Ctx, base: Base, RawQuery(query): RawQuery) -> Resul
         to: dates.to,
         ..Default::default()
     };
-    let counted = filter.clone();
-    search_page(
-        &ctx,
-        &base,
-        "Claim",
-        &search,
-        vec![Source::new(
-            move |conn, actor| billing::count_claims(conn, actor, &counted),
-            move |conn, actor, page| billing::list_claims(conn, actor, filter, page),
-            claim,
-        )],
-    )
-    .await
+    let source = Source::of(filter, billing::count_claims, billing::list_claims, claim);
+    search_page(&ctx, &base, "Claim", &search, vec![source]).await
 }

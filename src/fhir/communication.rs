@@ -115,12 +115,7 @@ async fn search_communications(
                 which: Some(which),
                 unread: None,
             };
-            let counted = q.clone();
-            Source::new(
-                move |conn, actor| portal::count(conn, actor, &counted),
-                move |conn, actor, page| portal::list(conn, actor, q, page),
-                communication,
-            )
+            Source::of(q, portal::count, portal::list, communication)
         })
         .collect();
     search_page(&ctx, &base, "Communication", &search, sources).await

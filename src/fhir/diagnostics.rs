@@ -210,14 +210,7 @@ async fn search_service_requests(
     // `active` is two of our statuses: a source for each.
     let sources = filters
         .into_iter()
-        .map(|f| {
-            let counted = f.clone();
-            Source::new(
-                move |conn, actor| lab::count(conn, actor, &counted),
-                move |conn, actor, page| lab::list(conn, actor, f, page),
-                service_request,
-            )
-        })
+        .map(|f| Source::of(f, lab::count, lab::list, service_request))
         .collect();
     search_page(&ctx, &base, "ServiceRequest", &search, sources).await
 }

@@ -65,10 +65,10 @@ async fn everything(
             patient_id: pid(),
             ..Default::default()
         };
-        let counted = f.clone();
-        sources.push(Source::new(
-            move |conn, actor| appointments::count(conn, actor, &counted),
-            move |conn, actor, page| appointments::list(conn, actor, f, page),
+        sources.push(Source::of(
+            f,
+            appointments::count,
+            appointments::list,
             super::scheduling::appointment,
         ));
     }
@@ -77,10 +77,10 @@ async fn everything(
             patient_id: pid(),
             ..Default::default()
         };
-        let counted = f.clone();
-        sources.push(Source::new(
-            move |conn, actor| telemedicine::count(conn, actor, &counted),
-            move |conn, actor, page| telemedicine::list(conn, actor, f, page),
+        sources.push(Source::of(
+            f,
+            telemedicine::count,
+            telemedicine::list,
             super::scheduling::encounter,
         ));
     }
@@ -89,10 +89,10 @@ async fn everything(
             patient_id: pid(),
             ..Default::default()
         };
-        let counted = f.clone();
-        sources.push(Source::new(
-            move |conn, actor| lab::count(conn, actor, &counted),
-            move |conn, actor, page| lab::list(conn, actor, f, page),
+        sources.push(Source::of(
+            f,
+            lab::count,
+            lab::list,
             super::diagnostics::service_request,
         ));
         let f = lab::OrderFilter {
@@ -110,10 +110,10 @@ async fn everything(
             patient_id: pid(),
             ..Default::default()
         };
-        let counted = f.clone();
-        sources.push(Source::new(
-            move |conn, actor| lab::count_results(conn, actor, &counted),
-            move |conn, actor, page| lab::list_results(conn, actor, f, page),
+        sources.push(Source::of(
+            f,
+            lab::count_results,
+            lab::list_results,
             super::observation::lab_observation,
         ));
     }
@@ -122,10 +122,10 @@ async fn everything(
             patient_id: pid(),
             ..Default::default()
         };
-        let counted = f.clone();
-        sources.push(Source::new(
-            move |conn, actor| devices::count_readings(conn, actor, &counted),
-            move |conn, actor, page| devices::list_readings(conn, actor, f, page),
+        sources.push(Source::of(
+            f,
+            devices::count_readings,
+            devices::list_readings,
             super::observation::reading_observation,
         ));
     }
@@ -146,10 +146,10 @@ async fn everything(
             patient_id: pid(),
             ..Default::default()
         };
-        let counted = f.clone();
-        sources.push(Source::new(
-            move |conn, actor| billing::count_claims(conn, actor, &counted),
-            move |conn, actor, page| billing::list_claims(conn, actor, f, page),
+        sources.push(Source::of(
+            f,
+            billing::count_claims,
+            billing::list_claims,
             super::billing::claim,
         ));
     }

@@ -172,6 +172,10 @@ pub struct Source {
     list: Box<ListFn>,
 }
 
+/// A domain's list function: a page of what matches a filter, to be revealed.
+type DomainList<F, T> =
+    fn(&mut DbConn, &Actor, F, &Page) -> crate::kit::Result<Audited<ListResponse<T>>>;
+
 type CountFn = dyn FnOnce(&mut DbConn, &Actor) -> crate::kit::Result<i64> + Send;
 type ListFn = dyn FnOnce(&mut DbConn, &Actor, &Page) -> crate::kit::Result<Listed> + Send;
 
@@ -196,6 +200,25 @@ impl Source {
         Source::joined(count, list, move |_, items: &[T]| {
             Ok(items.iter().map(map).collect())
         })
+    }
+
+    /// The usual source: a domain's count and list functions, called with the same filter.
+    pub fn of<F, T>(
+        filter: F,
+        count: fn(&mut DbConn, &Actor, &F) -> crate::kit::Result<i64>,
+        list: DomainList<F, T>,
+        map: fn(&T) -> Value,
+    ) -> Source
+    where
+        F: Clone + Send + 'static,
+        T: utoipa::ToSchema + 'static,
+    {
+        let counted = filter.clone();
+        Source::new(
+            move |conn, actor| count(conn, actor, &counted),
+            move |conn, actor, page| list(conn, actor, filter, page),
+            map,
+        )
     }
 
     /// A source whose page of rows maps to resources with what else it reads of them

@@ -339,10 +339,10 @@ async fn search_observations(
             to: dates.to,
             ..Default::default()
         };
-        let counted = filter.clone();
-        sources.push(Source::new(
-            move |conn, actor| lab::count_results(conn, actor, &counted),
-            move |conn, actor, page| lab::list_results(conn, actor, filter, page),
+        sources.push(Source::of(
+            filter,
+            lab::count_results,
+            lab::list_results,
             lab_observation,
         ));
     }
@@ -359,10 +359,10 @@ async fn search_observations(
             from: dates.from,
             to: dates.to,
         };
-        let counted = filter.clone();
-        sources.push(Source::new(
-            move |conn, actor| devices::count_readings(conn, actor, &counted),
-            move |conn, actor, page| devices::list_readings(conn, actor, filter, page),
+        sources.push(Source::of(
+            filter,
+            devices::count_readings,
+            devices::list_readings,
             reading_observation,
         ));
     }

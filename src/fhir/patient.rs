@@ -160,20 +160,13 @@ async fn search_patients(
         )
         .await;
     }
-    let filter = patient_filter(&search)?;
-    let counted = filter.clone();
-    search_page(
-        &ctx,
-        &base,
-        "Patient",
-        &search,
-        vec![Source::new(
-            move |conn, actor| patients::count_patients(conn, actor, &counted),
-            move |conn, actor, page| patients::list_patients(conn, actor, filter, page),
-            patient,
-        )],
-    )
-    .await
+    let source = Source::of(
+        patient_filter(&search)?,
+        patients::count_patients,
+        patients::list_patients,
+        patient,
+    );
+    search_page(&ctx, &base, "Patient", &search, vec![source]).await
 }
 
 fn patient_filter(search: &Search) -> Result<PatientFilter, ApiError> {

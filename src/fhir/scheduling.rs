@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::capability::TypeDef;
-use super::search::{Param, Search};
+use super::search::{Bounds, Param, Search};
 use super::{meta, reference, search_by_id, search_page, without_nulls, Base, Fhir, Source};
 use crate::domains::appointments::{
     self, Appointment, AppointmentFilter, AppointmentId, AppointmentStatus, APPOINTMENT,
@@ -131,6 +131,25 @@ fn status_param<S: Copy>(
     }
 }
 
+/// What both types are searched by: the patient, the doctor, the status and the start.
+type Parties<S> = (Option<PatientId>, Option<DoctorId>, Option<S>, Bounds);
+
+fn parties_status_date<S: Copy>(
+    search: &Search,
+    table: &[(S, &'static str)],
+) -> Result<Parties<S>, ApiError> {
+    Ok((
+        search
+            .reference("patient", "Patient")?
+            .map(PatientId::from_db),
+        search
+            .reference("practitioner", "Practitioner")?
+            .map(DoctorId::from_db),
+        status_param(search, table)?,
+        search.dates("date")?,
+    ))
+}
+
 pub fn appointment(a: &Appointment) -> Value {
     without_nulls(json!({
         "resourceType": "Appointment",
@@ -205,31 +224,16 @@ async fn search_appointments(
         )
         .await;
     }
-    let dates = search.dates("date")?;
+    let (patient_id, doctor_id, status, dates) = parties_status_date(&search, APPOINTMENT_STATUS)?;
     let filter = AppointmentFilter {
-        patient_id: search
-            .reference("patient", "Patient")?
-            .map(PatientId::from_db),
-        doctor_id: search
-            .reference("practitioner", "Practitioner")?
-            .map(DoctorId::from_db),
-        status: status_param(&search, APPOINTMENT_STATUS)?,
+        patient_id,
+        doctor_id,
+        status,
         from: dates.from,
         to: dates.to,
     };
-    let counted = filter.clone();
-    search_page(
-        &ctx,
-        &base,
-        "Appointment",
-        &search,
-        vec![Source::new(
-            move |conn, actor| appointments::count(conn, actor, &counted),
-            move |conn, actor, page| appointments::list(conn, actor, filter, page),
-            appointment,
-        )],
-    )
-    .await
+    let source = Source::of(filter, appointments::count, appointments::list, appointment);
+    search_page(&ctx, &base, "Appointment", &search, vec![source]).await
 }
 
 /// Read an Encounter
@@ -263,29 +267,14 @@ async fn search_encounters(
         )
         .await;
     }
-    let dates = search.dates("date")?;
+    let (patient_id, doctor_id, status, dates) = parties_status_date(&search, VISIT_STATUS)?;
     let filter = VisitFilter {
-        patient_id: search
-            .reference("patient", "Patient")?
-            .map(PatientId::from_db),
-        doctor_id: search
-            .reference("practitioner", "Practitioner")?
-            .map(DoctorId::from_db),
-        status: status_param(&search, VISIT_STATUS)?,
+        patient_id,
+        doctor_id,
+        status,
         from: dates.from,
         to: dates.to,
     };
-    let counted = filter.clone();
-    search_page(
-        &ctx,
-        &base,
-        "Encounter",
-        &search,
-        vec![Source::new(
-            move |conn, actor| telemedicine::count(conn, actor, &counted),
-            move |conn, actor, page| telemedicine::list(conn, actor, filter, page),
-            encounter,
-        )],
-    )
-    .await
+    let source = Source::of(filter, telemedicine::count, telemedicine::list, encounter);
+    search_page(&ctx, &base, "Encounter", &search, vec![source]).await
 }
