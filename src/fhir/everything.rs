@@ -6,7 +6,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::search::{Param, Search};
 use super::{search_page, Base, Fhir, Source};
-use crate::domains::{appointments, billing, devices, lab, patients, pharmacy, telemedicine};
+use crate::domains::{
+    appointments, billing, devices, lab, patients, pharmacy, referrals, telemedicine,
+};
 use crate::http::{ApiError, ListResponse, Path};
 use crate::kit::{route, Access, AppState, Ctx, Error, PatientId, Perm};
 
@@ -115,6 +117,28 @@ async fn everything(
             lab::count_results,
             lab::list_results,
             super::observation::lab_observation,
+        ));
+        let f = lab::ImageFilter {
+            patient_id: pid(),
+            ..Default::default()
+        };
+        sources.push(Source::of(
+            f,
+            lab::count_images,
+            lab::list_images,
+            super::diagnostics::image_report,
+        ));
+    }
+    if holds(Perm::ReferralsRead) {
+        let f = referrals::ReferralFilter {
+            patient_id: pid(),
+            ..Default::default()
+        };
+        sources.push(Source::of(
+            f,
+            referrals::count,
+            referrals::list,
+            super::diagnostics::referral_request,
         ));
     }
     if holds(Perm::DevicesRead) {

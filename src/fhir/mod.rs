@@ -31,9 +31,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::audit::Resource;
 use crate::db::DbConn;
 use crate::http::{ApiError, ListResponse, Page};
-use crate::kit::{Actor, AppState, Audited, Ctx};
+use crate::kit::{Actor, AppState, Audited, Ctx, Perm};
 
 pub use bundle::{Base, Bundle};
 pub use search::Search;
@@ -129,6 +130,23 @@ impl IntoResponse for Fhir {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
         res
     }
+}
+
+/// The caller's role holds `perm`, else 403, audited as a refused read of `resource`: for the
+/// types made of tables with permissions of their own (Observation, ServiceRequest).
+pub fn require(ctx: &Ctx, perm: Perm, resource: Resource) -> Result<(), ApiError> {
+    if ctx.actor().holds(perm) {
+        return Ok(());
+    }
+    Err(ctx
+        .deny(
+            crate::kit::Error::forbidden("your role may not read these resources"),
+            crate::audit::Action::Read,
+            resource,
+            None,
+            None,
+        )
+        .into())
 }
 
 /// `meta` of a resource: its version and when it last changed.

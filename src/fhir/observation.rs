@@ -11,7 +11,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::capability::TypeDef;
 use super::search::{Param, Search};
 use super::{meta, reference, search_by_id, search_page, without_nulls, Base, Fhir, Source, LOINC};
-use crate::audit::Action;
 use crate::domains::devices::{self, DeviceId, PatientReading, ReadingFilter, READINGS};
 use crate::domains::lab::{self, Interpretation, LabResult, LabResultId, ResultFilter, RESULT};
 use crate::http::ApiError;
@@ -221,24 +220,6 @@ fn parse_id(id: &str) -> Option<ObservationId> {
     }
 }
 
-/// The caller may read this kind of Observation (`lab:read` for results, `devices:read` for
-/// readings); else 403, audited.
-fn holds(ctx: &Ctx, perm: Perm, resource: crate::audit::Resource) -> Result<(), ApiError> {
-    if ctx.actor().holds(perm) {
-        Ok(())
-    } else {
-        Err(ctx
-            .deny(
-                Error::forbidden("your role may not read these observations"),
-                Action::Read,
-                resource,
-                None,
-                None,
-            )
-            .into())
-    }
-}
-
 /// Read an Observation
 #[utoipa::path(get, path = "/Observation/{id}", tag = "fhir", params(("id" = String, Path)),
     responses((status = 200, description = "An Observation", content_type = "application/fhir+json")))]
@@ -249,14 +230,14 @@ async fn read_observation(
     match parse_id(&id) {
         None => Err(Error::NotFound.into()),
         Some(ObservationId::Lab(id)) => {
-            holds(&ctx, Perm::LabRead, RESULT)?;
+            super::require(&ctx, Perm::LabRead, RESULT)?;
             let found = ctx
                 .read(move |conn, actor| lab::get_result(conn, actor, &id))
                 .await?;
             Ok(Fhir::resource(lab_observation(&ctx.reveal(found).await?)))
         }
         Some(ObservationId::Reading(device, metric, ms)) => {
-            holds(&ctx, Perm::DevicesRead, READINGS)?;
+            super::require(&ctx, Perm::DevicesRead, READINGS)?;
             let found = ctx
                 .read(move |conn, actor| devices::get_reading(conn, actor, &device, metric, ms))
                 .await?;
@@ -279,10 +260,10 @@ async fn search_observations(
         ctx.actor().holds(Perm::DevicesRead),
     );
     if !labs && !readings {
-        holds(&ctx, Perm::LabRead, RESULT)?;
+        super::require(&ctx, Perm::LabRead, RESULT)?;
     }
-    if let Some(id) = search.id()? {
-        let entries = match parse_id(&id) {
+    if let Some(id) = search.raw_id()? {
+        let entries = match parse_id(id) {
             Some(ObservationId::Lab(id)) if labs => {
                 return search_by_id(
                     &ctx,

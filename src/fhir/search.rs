@@ -149,6 +149,16 @@ impl Search {
     /// `_id`, checked as one of our ids. A search by id is the resource's read, so it takes
     /// no other filter (400 if given one).
     pub fn id(&self) -> Result<Option<String>, ApiError> {
+        let Some(v) = self.raw_id()? else {
+            return Ok(None);
+        };
+        crate::kit::ids::canonical_uuid(v)
+            .map(Some)
+            .ok_or_else(|| invalid("_id", format!("`{v}` is not an id of this server")))
+    }
+
+    /// `_id` as given (for the types whose ids are not only ours: `image-<id>`), alone.
+    pub fn raw_id(&self) -> Result<Option<&str>, ApiError> {
         let Some(v) = self.one("_id")? else {
             return Ok(None);
         };
@@ -162,9 +172,7 @@ impl Search {
                 format!("is a read of one resource: it does not combine with `{other}`"),
             ));
         }
-        crate::kit::ids::canonical_uuid(v)
-            .map(Some)
-            .ok_or_else(|| invalid("_id", format!("`{v}` is not an id of this server")))
+        Ok(Some(v))
     }
 
     /// A token parameter's code (`code`, or `system|code` where the system must be `system`).

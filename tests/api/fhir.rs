@@ -412,6 +412,12 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         404,
     );
     assert_eq!(
+        all_entries(app, &format!("/Observation?_id={hr_id}"), &w.patient.token)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
         all_entries(
             app,
             &format!("/Observation?patient={}&code=8867-4", w.patient.pid()),
@@ -719,6 +725,140 @@ async fn fhir_reads_and_searches(app: &TestApp) {
     outcome(fhir(app, "/Consent", Some(admin)).await, 400);
     let consent = consent.body;
 
+    // A diagnostic image is a DiagnosticReport too (DICOM modality), beside the lab reports.
+    let image = app
+        .post(
+            "/diagnostic-images",
+            &doctor.token,
+            json!({"patient_id": alice.pid(), "modality": "CR", "body_site": "chest"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let ir = fhir(
+        app,
+        &format!("/DiagnosticReport/image-{image}"),
+        Some(&alice.token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(ir.body["status"], "registered", "no bytes yet");
+    assert_eq!(
+        ir.body["code"]["coding"][0]["system"],
+        "http://dicom.nema.org/resources/ontology/DCM"
+    );
+    assert_eq!(ir.body["code"]["coding"][0]["code"], "CR");
+    assert_eq!(ir.body["category"][0]["coding"][0]["code"], "RAD");
+    let reports = all_entries(
+        app,
+        &format!("/DiagnosticReport?patient={}&_count=1", alice.pid()),
+        admin,
+    )
+    .await;
+    assert_eq!(reports.len(), 2, "the lab report and the image");
+    assert_eq!(
+        all_entries(
+            app,
+            &format!("/DiagnosticReport?_id=image-{image}"),
+            &alice.token
+        )
+        .await
+        .len(),
+        1
+    );
+    assert!(all_entries(
+        app,
+        &format!("/DiagnosticReport?_id=image-{image}"),
+        &bob.token
+    )
+    .await
+    .is_empty());
+    let image_report = ir.body;
+
+    // A referral is a ServiceRequest too, beside the lab orders.
+    let specialist = app.doctor("Speciala", "cardiology").await;
+    let referral = app
+        .post(
+            "/referrals",
+            &doctor.token,
+            json!({"patient_id": alice.pid(), "specialist_id": specialist.did(), "reason": "Chest pain on exertion",
+                   "priority": "urgent", "specialty": "cardiology"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    let rr = fhir(
+        app,
+        &format!("/ServiceRequest/referral-{referral}"),
+        Some(&alice.token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(rr.body["status"], "active");
+    assert_eq!(rr.body["category"][0]["coding"][0]["code"], "3457005");
+    assert_eq!(
+        rr.body["performer"][0]["reference"],
+        format!("Practitioner/{}", specialist.did()).as_str()
+    );
+    let requests = all_entries(
+        app,
+        &format!("/ServiceRequest?patient={}&_count=1", alice.pid()),
+        admin,
+    )
+    .await;
+    assert_eq!(requests.len(), 3, "two lab orders and the referral");
+    assert_eq!(
+        all_entries(
+            app,
+            &format!("/ServiceRequest?patient={}&status=active", alice.pid()),
+            admin
+        )
+        .await
+        .len(),
+        2
+    );
+    // The lab reads lab orders only; a code finds lab orders only.
+    assert_eq!(
+        all_entries(
+            app,
+            &format!("/ServiceRequest?patient={}", alice.pid()),
+            &tech.token
+        )
+        .await
+        .len(),
+        2
+    );
+    outcome(
+        fhir(
+            app,
+            &format!("/ServiceRequest/referral-{referral}"),
+            Some(&tech.token),
+        )
+        .await,
+        403,
+    );
+    assert_eq!(
+        all_entries(
+            app,
+            &format!("/ServiceRequest?patient={}&code=24320-4", alice.pid()),
+            admin
+        )
+        .await
+        .len(),
+        1
+    );
+    assert_eq!(
+        all_entries(
+            app,
+            &format!("/ServiceRequest?_id=referral-{referral}"),
+            admin
+        )
+        .await
+        .len(),
+        1
+    );
+    let referral_request = rr.body;
+
     // Communication: her portal messages, received and sent; no one else's.
     let sent = app
         .post(
@@ -854,6 +994,8 @@ async fn fhir_reads_and_searches(app: &TestApp) {
             audit_event.clone(),
             consent.clone(),
             communication.clone(),
+            referral_request.clone(),
+            image_report.clone(),
             cap.body.clone(),
             fhir(app, "/Appointment", Some(admin))
                 .await
@@ -954,7 +1096,7 @@ async fn fhir_access_matrix(app: &TestApp) {
         ("Encounter", &["telemedicine:read"][..]),
         ("Observation", &["lab:read", "devices:read"][..]),
         ("DiagnosticReport", &["lab:read"][..]),
-        ("ServiceRequest", &["lab:read"][..]),
+        ("ServiceRequest", &["lab:read", "referrals:read"][..]),
         ("MedicationRequest", &["pharmacy:read"][..]),
         ("Claim", &["billing:read"][..]),
         ("AuditEvent", &["audit:read"][..]),

@@ -93,13 +93,19 @@ pub struct NewImage {
 }
 
 /// The filters of `GET /diagnostic-images`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ImageFilter {
     pub patient_id: Option<PatientId>,
     pub lab_order_id: Option<LabOrderId>,
     pub modality: Option<Modality>,
     pub status: Option<ImageStatus>,
+    /// Image records made at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Image records made before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
 }
 
 /// Do these leading bytes begin a file of `content_type`? PNG's eight-byte signature, JPEG's
@@ -282,7 +288,7 @@ pub fn list(
         conn,
         actor.scope(),
         Level::Clinical,
-        f,
+        &f,
         page.after.as_deref(),
         page.limit + 1,
     )?;
@@ -294,4 +300,9 @@ pub fn list(
         filter_patient.as_ref(),
         |i| &i.patient_id,
     ))
+}
+
+/// How many image records the caller reaches match `f` (a FHIR search's total).
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &ImageFilter) -> Result<i64> {
+    store::count_images(conn, actor.scope(), Level::Clinical, f)
 }

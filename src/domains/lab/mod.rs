@@ -27,7 +27,9 @@ use crate::kit::{
 use crate::wire_enum;
 
 pub use images::{
-    complete_upload, create as create_image, DiagnosticImage, ImageStatus, Modality, NewImage,
+    complete_upload, count as count_images, create as create_image, get as get_image,
+    list as list_images, DiagnosticImage, ImageFilter, ImageId, ImageStatus, Modality, NewImage,
+    IMAGE,
 };
 pub use results::{
     count as count_results, get as get_result, list as list_results, record as record_result,

@@ -663,7 +663,7 @@ pub(super) fn list_images(
     conn: &mut DbConn,
     scope: &Scope,
     level: Level,
-    f: ImageFilter,
+    f: &ImageFilter,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<DiagnosticImage>> {
@@ -672,29 +672,64 @@ pub(super) fn list_images(
         .order(diagnostic_images::id)
         .limit(limit)
         .into_boxed();
-    if !is_lab(scope) {
-        let own = scope.doctor_rows(diagnostic_images::doctor_id.assume_not_null());
-        if let Some(reach) = scope.filter(level, diagnostic_images::patient_id, own) {
-            q = q.filter(reach);
-        }
+    for c in image_conditions(scope, level, f) {
+        q = q.filter(c);
     }
     if let Some(a) = after {
         q = q.filter(diagnostic_images::id.gt(a.to_string()));
-    }
-    if let Some(v) = f.patient_id {
-        q = q.filter(diagnostic_images::patient_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.lab_order_id {
-        q = q.filter(diagnostic_images::lab_order_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.modality {
-        q = q.filter(diagnostic_images::modality.eq(v.as_str()));
-    }
-    if let Some(v) = f.status {
-        q = q.filter(diagnostic_images::status.eq(v.as_str()));
     }
     Ok(q.load::<ImageRow>(conn)?
         .into_iter()
         .map(DiagnosticImage::from)
         .collect())
+}
+
+/// How many image records in `scope` match `f`.
+pub(super) fn count_images(
+    conn: &mut DbConn,
+    scope: &Scope,
+    level: Level,
+    f: &ImageFilter,
+) -> Result<i64> {
+    let mut q = diagnostic_images::table.into_boxed();
+    for c in image_conditions(scope, level, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of an image search, the same for a page and for the count.
+fn image_conditions(
+    scope: &Scope,
+    level: Level,
+    f: &ImageFilter,
+) -> Vec<Condition<diagnostic_images::table>> {
+    let mut out: Vec<Condition<diagnostic_images::table>> = Vec::new();
+    if !is_lab(scope) {
+        let own = scope.doctor_rows(diagnostic_images::doctor_id.assume_not_null());
+        out.extend(scope.filter(level, diagnostic_images::patient_id, own));
+    }
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(diagnostic_images::patient_id.eq(v.to_string())));
+    }
+    if let Some(v) = &f.lab_order_id {
+        out.push(Box::new(
+            diagnostic_images::lab_order_id
+                .assume_not_null()
+                .eq(v.to_string()),
+        ));
+    }
+    if let Some(v) = f.modality {
+        out.push(Box::new(diagnostic_images::modality.eq(v.as_str())));
+    }
+    if let Some(v) = f.status {
+        out.push(Box::new(diagnostic_images::status.eq(v.as_str())));
+    }
+    if let Some(v) = f.from {
+        out.push(Box::new(diagnostic_images::created_at.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(diagnostic_images::created_at.lt(v.naive())));
+    }
+    out
 }

@@ -231,13 +231,19 @@ pub struct NewNote {
 }
 
 /// The filters of `GET /referrals`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReferralFilter {
     pub patient_id: Option<PatientId>,
     pub specialist_id: Option<DoctorId>,
     pub referring_doctor_id: Option<DoctorId>,
     pub status: Option<ReferralCode>,
+    /// Referrals made at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Referrals made before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
 }
 
 /// The whole graph.
@@ -500,7 +506,7 @@ pub fn list(
     let rows = store::list(
         conn,
         actor.scope(),
-        f,
+        &f,
         page.after.as_deref(),
         page.limit + 1,
     )?;
@@ -512,6 +518,11 @@ pub fn list(
         filter_patient.as_ref(),
         |r| &r.patient_id,
     ))
+}
+
+/// How many referrals the caller reaches match `f` (a FHIR search's total).
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &ReferralFilter) -> Result<i64> {
+    store::count(conn, actor.scope(), f)
 }
 
 /// Notes are the patient's, the two doctors' and admins' (not the rest of the care team).

@@ -240,7 +240,7 @@ pub(super) fn another_live_referral(conn: &mut DbConn, r: &ReferralRequest) -> Q
 pub(super) fn list(
     conn: &mut DbConn,
     scope: &Scope,
-    f: ReferralFilter,
+    f: &ReferralFilter,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ReferralRequest>> {
@@ -249,6 +249,33 @@ pub(super) fn list(
         .order(referral_requests::id)
         .limit(limit)
         .into_boxed();
+    for c in conditions(scope, f) {
+        q = q.filter(c);
+    }
+    if let Some(a) = after {
+        q = q.filter(referral_requests::id.gt(a.to_string()));
+    }
+    Ok(q.load::<Row>(conn)?
+        .into_iter()
+        .map(ReferralRequest::from)
+        .collect())
+}
+
+/// How many referrals in `scope` match `f`.
+pub(super) fn count(conn: &mut DbConn, scope: &Scope, f: &ReferralFilter) -> Result<i64> {
+    let mut q = referral_requests::table.into_boxed();
+    for c in conditions(scope, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of a search, the same for a page and for the count.
+fn conditions(
+    scope: &Scope,
+    f: &ReferralFilter,
+) -> Vec<crate::kit::Condition<referral_requests::table>> {
+    let mut out: Vec<crate::kit::Condition<referral_requests::table>> = Vec::new();
     // A doctor's own referrals, made or received, besides the compartment.
     let own = scope.own_doctor().map(|d| {
         let d = d.as_str().to_string();
@@ -258,28 +285,28 @@ pub(super) fn list(
                 .or(referral_requests::specialist_id.eq(d)),
         ) as crate::kit::Condition<referral_requests::table>
     });
-    if let Some(reach) = scope.filter(Level::Clinical, referral_requests::patient_id, own) {
-        q = q.filter(reach);
+    out.extend(scope.filter(Level::Clinical, referral_requests::patient_id, own));
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(referral_requests::patient_id.eq(v.to_string())));
     }
-    if let Some(a) = after {
-        q = q.filter(referral_requests::id.gt(a.to_string()));
+    if let Some(v) = &f.specialist_id {
+        out.push(Box::new(referral_requests::specialist_id.eq(v.to_string())));
     }
-    if let Some(v) = f.patient_id {
-        q = q.filter(referral_requests::patient_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.specialist_id {
-        q = q.filter(referral_requests::specialist_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.referring_doctor_id {
-        q = q.filter(referral_requests::referring_doctor_id.eq(v.into_string()));
+    if let Some(v) = &f.referring_doctor_id {
+        out.push(Box::new(
+            referral_requests::referring_doctor_id.eq(v.to_string()),
+        ));
     }
     if let Some(v) = f.status {
-        q = q.filter(referral_requests::status.eq(v.as_str()));
+        out.push(Box::new(referral_requests::status.eq(v.as_str())));
     }
-    Ok(q.load::<Row>(conn)?
-        .into_iter()
-        .map(ReferralRequest::from)
-        .collect())
+    if let Some(v) = f.from {
+        out.push(Box::new(referral_requests::created_at.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(referral_requests::created_at.lt(v.naive())));
+    }
+    out
 }
 
 pub(super) fn insert_note(
