@@ -965,6 +965,19 @@ async fn fhir_reads_and_searches(app: &TestApp) {
     .expect(200);
     assert_eq!(c.body["total"], 3);
     assert!(c.body.get("entry").is_none());
+    assert!(!c.body["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["relation"] == "next"));
+    // A count is a search of her appointments too, and audited as one.
+    let request = c.header("x-request-id").unwrap().to_string();
+    audit_until(
+        app,
+        &format!("request_id={request}&action=search&resource_type=appointment"),
+        |items| items.iter().any(|e| e["patient_id"] == alice.pid()),
+    )
+    .await;
 
     // Every read is audited like the JSON API's: her FHIR read of herself is in her log.
     let seen = audit_until(
