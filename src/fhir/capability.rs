@@ -27,6 +27,7 @@ pub const TYPES: &[&TypeDef] = &[
     &super::scheduling::APPOINTMENT_TYPE,
     &super::scheduling::ENCOUNTER_TYPE,
     &super::observation::OBSERVATION_TYPE,
+    &super::condition::CONDITION_TYPE,
     &super::diagnostics::DIAGNOSTIC_REPORT_TYPE,
     &super::diagnostics::SERVICE_REQUEST_TYPE,
     &super::medication::MEDICATION_REQUEST_TYPE,

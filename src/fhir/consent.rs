@@ -166,8 +166,21 @@ async fn search_consents(
     .filter(|c| only.as_deref().is_none_or(|id| c["id"] == id))
     .filter(|c| status.as_deref().is_none_or(|s| c["status"] == s))
     .collect();
+    // At most one per kind: read whole, then paged here (the cursor is the offset).
     let total = entries.len() as i64;
+    let page = search.page()?;
+    let offset = match page.after.as_deref() {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| ApiError::field("_cursor", "is not a cursor this server issued"))?,
+    };
+    let end = offset
+        .saturating_add(page.limit as usize)
+        .min(entries.len());
+    let next = (end < entries.len()).then(|| crate::http::encode_cursor(&end.to_string()));
+    let shown = entries.into_iter().take(end).skip(offset).collect();
     Ok(Fhir::ok(Bundle::searchset(
-        &base, "Consent", &search, total, entries, None,
+        &base, "Consent", &search, total, shown, next,
     )))
 }

@@ -7,7 +7,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::search::{Param, Search};
 use super::{search_page, Base, Fhir, Source};
 use crate::domains::{
-    appointments, billing, devices, lab, patients, pharmacy, referrals, telemedicine,
+    appointments, billing, devices, lab, patients, pharmacy, records, referrals, telemedicine,
 };
 use crate::http::{ApiError, ListResponse, Path};
 use crate::kit::{route, Access, AppState, Ctx, Error, PatientId, Perm};
@@ -84,6 +84,18 @@ async fn everything(
             telemedicine::count,
             telemedicine::list,
             super::scheduling::encounter,
+        ));
+    }
+    if holds(Perm::RecordsRead) {
+        let f = records::RecordFilter {
+            patient_id: pid(),
+            ..Default::default()
+        };
+        sources.push(Source::of(
+            f,
+            records::count_diagnoses,
+            records::list_diagnoses,
+            super::condition::condition,
         ));
     }
     if holds(Perm::LabRead) {

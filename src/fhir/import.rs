@@ -31,6 +31,7 @@ use crate::domains::appointments::{
 use crate::domains::lab::{self, NewOrder, NewResult};
 use crate::domains::patients::{self, NewDoctor, NewPatient, Sex};
 use crate::domains::pharmacy::{self, NewMedication, NewPrescription};
+use crate::domains::records::{self, NewRecord, RecordType};
 use crate::kit::{Actor, Date, DoctorId, Error, IfMatch, PatientId, Timestamp, Tx};
 
 /// What the audit trail calls the import of one bundle.
@@ -108,13 +109,16 @@ pub fn import(config: &Config, path: &Path) -> anyhow::Result<ImportReport> {
     crate::domains::accounts::bootstrap(&db, &audit, config)?;
     let system = Actor::system(audit.clone());
     let mut conn = pool.get()?;
-    let lab = lab_account(&mut conn, &db, &system, config)?;
-    let lab = Actor::user(
-        std::sync::Arc::new(Principal::acting(&lab, LAB_TECHNICIAN, None, None)),
-        "fhir-import".to_string(),
-        String::new(),
-        audit.clone(),
-    );
+    let account = lab_account(&mut conn, &db, &system, config)?;
+    let writers = Writers {
+        lab: Actor::user(
+            std::sync::Arc::new(Principal::acting(&account, LAB_TECHNICIAN, None, None)),
+            "fhir-import".to_string(),
+            String::new(),
+            audit.clone(),
+        ),
+        records: Actor::system(audit.clone()).as_user(&account, Some("system")),
+    };
     let mut report = ImportReport::default();
     let progress = Progress::new(files.len());
     for (i, file) in files.iter().enumerate() {
@@ -142,7 +146,7 @@ pub fn import(config: &Config, path: &Path) -> anyhow::Result<ImportReport> {
         // The bundle's own counts are merged only once it committed.
         let mut counts = ImportReport::default();
         let loaded = system.write_blocking(&mut conn, &db.hub, |tx| {
-            load_bundle(tx, &lab, &bundle, &mut counts)
+            load_bundle(tx, &writers, &bundle, &mut counts)
         });
         match loaded {
             Ok(()) => {
@@ -167,8 +171,16 @@ pub fn import(config: &Config, path: &Path) -> anyhow::Result<ImportReport> {
     Ok(report)
 }
 
-/// The account that records imported lab results (a result is recorded by someone: here the
-/// import, as a lab technician), created by the first import. No one signs in with it: its
+/// Who writes what must name a user: lab results are recorded by the import's account as a lab
+/// technician; record versions name it as their author (the record names its doctor).
+struct Writers {
+    lab: Actor,
+    records: Actor,
+}
+
+/// The import's account, which records imported lab results (a result is recorded by someone:
+/// here the import, as a lab technician) and is the author of the medical records it writes
+/// (for their doctor), created by the first import. No one signs in with it: its
 /// password is random and never shown.
 const LAB_ACCOUNT: &str = "fhir-import@healthapi.local";
 
@@ -323,7 +335,7 @@ struct Loaded {
 
 fn load_bundle(
     tx: &mut Tx,
-    lab: &Actor,
+    writers: &Writers,
     bundle: &Value,
     report: &mut ImportReport,
 ) -> crate::kit::Result<()> {
@@ -348,6 +360,9 @@ fn load_bundle(
         "Encounter",
         "DiagnosticReport",
         "MedicationRequest",
+        "Condition",
+        "Immunization",
+        "Procedure",
     ];
     let mut in_reports = std::collections::HashSet::new();
     for kind in order {
@@ -372,14 +387,17 @@ fn load_bundle(
                 "Encounter" => encounter(tx, r, &entries, &loaded),
                 "DiagnosticReport" => lab_report(
                     tx,
-                    lab,
+                    &writers.lab,
                     r,
                     &entries,
                     &loaded,
                     &mut in_reports,
                     &mut skipped_results,
                 ),
-                _ => prescription(tx, r, &entries, &loaded),
+                "MedicationRequest" => prescription(tx, r, &entries, &loaded),
+                "Condition" => diagnosis(tx, &writers.records, r, &entries, &loaded),
+                "Immunization" => immunization(tx, &writers.records, r, &entries, &loaded),
+                _ => procedure(tx, &writers.records, r, &entries, &loaded),
             });
             for why in skipped_results {
                 report.skip("Observation", &why);
@@ -426,6 +444,7 @@ fn load_bundle(
         let why = match kind {
             "Observation" => "not a result of a lab report (vital signs, surveys and social history are not stored)",
             "Organization" | "Location" | "PractitionerRole" => "not stored: healthapi is one clinic",
+            "Claim" | "ExplanationOfBenefit" | "Coverage" => "not imported: a claim of ours is against an insurance plan and policy of ours, in CPT",
             _ => "not a type healthapi stores",
         };
         report.skip(kind, why);
@@ -856,4 +875,209 @@ fn prescription(tx: &mut Tx, r: &Value, entries: &Entries, loaded: &Loaded) -> M
     }
     backdate::row(tx, "prescriptions", p.id.as_str(), authored, authored)?;
     Ok(vec![("prescription", p.id.to_string())])
+}
+
+/// What a code system is called in a record's text.
+const SYSTEM_NAMES: &[(&str, &str)] = &[
+    ("http://snomed.info/sct", "SNOMED CT"),
+    ("http://hl7.org/fhir/sid/icd-10-cm", "ICD-10-CM"),
+    ("http://hl7.org/fhir/sid/icd-10", "ICD-10"),
+    ("http://hl7.org/fhir/sid/cvx", "CVX"),
+    (LOINC, "LOINC"),
+];
+
+/// The codings of a CodeableConcept as text: `SNOMED CT 44054006, ICD-10 E11.9`.
+fn codings_text(c: &Value) -> String {
+    c["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| {
+            let code = x["code"].as_str()?;
+            let system = x["system"].as_str().unwrap_or("no system");
+            let name = SYSTEM_NAMES
+                .iter()
+                .find(|(s, _)| *s == system)
+                .map_or(system, |(_, n)| n);
+            Some(format!("{name} {code}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A medical record to write from a source resource.
+struct RecordOf {
+    kind: RecordType,
+    title: String,
+    content: String,
+    codes: Vec<String>,
+    at: Option<NaiveDateTime>,
+}
+
+/// `record`, written at the encounter `r` names, by its doctor, dated `record.at`.
+fn clinical_record(
+    tx: &mut Tx,
+    writer: &Actor,
+    r: &Value,
+    subject: &Value,
+    entries: &Entries,
+    loaded: &Loaded,
+    record: RecordOf,
+) -> Made {
+    let Some(patient) = ours(entries, loaded, subject) else {
+        return skip("its patient was not imported");
+    };
+    let Some((appointment, doctor)) = visit_of(tx, entries, loaded, &r["encounter"])? else {
+        return skip("its encounter was not imported (no doctor to write it)");
+    };
+    let Some(at) = record.at else {
+        return skip("no time");
+    };
+    let new = NewRecord {
+        patient_id: PatientId::from_db(patient),
+        doctor_id: Some(doctor),
+        appointment_id: Some(appointment),
+        record_type: record.kind,
+        title: clip(&record.title, 200),
+        content: clip(&record.content, 100_000),
+        diagnosis_codes: record.codes,
+    };
+    let made = tx.as_actor(writer, |tx| records::create(tx, new))?;
+    backdate::row(tx, "medical_records", made.id.as_str(), at, at)?;
+    backdate::column(
+        tx,
+        "medical_record_versions",
+        "changed_at",
+        "record_id",
+        made.id.as_str(),
+        at,
+    )?;
+    Ok(vec![("medical_record", made.id.to_string())])
+}
+
+/// A Condition as a record of type `diagnosis`: its ICD-10 codes as the record's diagnosis
+/// codes; its other codings (Synthea's are SNOMED CT), onset, abatement and clinical status
+/// in the text.
+fn diagnosis(tx: &mut Tx, writer: &Actor, r: &Value, entries: &Entries, loaded: &Loaded) -> Made {
+    if code_in(
+        &r["verificationStatus"],
+        "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+    )
+    .as_deref()
+        == Some("entered-in-error")
+    {
+        return skip("entered in error in the source");
+    }
+    let Some(title) = text_of(&r["code"]) else {
+        return skip("no code or text");
+    };
+    let codes: Vec<String> = r["code"]["coding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|x| {
+            x["system"] == "http://hl7.org/fhir/sid/icd-10-cm"
+                || x["system"] == "http://hl7.org/fhir/sid/icd-10"
+        })
+        .filter_map(|x| x["code"].as_str().map(str::to_string))
+        .collect();
+    let mut content = format!("Diagnosis: {title}");
+    let coded = codings_text(&r["code"]);
+    if !coded.is_empty() {
+        content.push_str(&format!(" ({coded})"));
+    }
+    content.push('.');
+    for (label, field) in [
+        ("Onset", "onsetDateTime"),
+        ("Resolved", "abatementDateTime"),
+    ] {
+        if let Some(t) = r[field].as_str() {
+            content.push_str(&format!(" {label}: {t}."));
+        }
+    }
+    if let Some(status) = r["clinicalStatus"]["coding"][0]["code"].as_str() {
+        content.push_str(&format!(" Clinical status: {status}."));
+    }
+    let record = RecordOf {
+        kind: RecordType::Diagnosis,
+        title,
+        content,
+        codes,
+        at: time(&r["recordedDate"]).or_else(|| time(&r["onsetDateTime"])),
+    };
+    clinical_record(tx, writer, r, &r["subject"], entries, loaded, record)
+}
+
+/// An Immunization given as a record of type `immunization`: the vaccine (CVX) and when.
+fn immunization(
+    tx: &mut Tx,
+    writer: &Actor,
+    r: &Value,
+    entries: &Entries,
+    loaded: &Loaded,
+) -> Made {
+    match r["status"].as_str() {
+        Some("completed") => {}
+        Some(other) => return skip(&format!("not given (status {other})")),
+        None => return skip("no status"),
+    }
+    let Some(vaccine) = text_of(&r["vaccineCode"]) else {
+        return skip("no vaccine code or text");
+    };
+    let mut content = format!("Immunization: {vaccine}");
+    let coded = codings_text(&r["vaccineCode"]);
+    if !coded.is_empty() {
+        content.push_str(&format!(" ({coded})"));
+    }
+    let given = r["occurrenceDateTime"].as_str();
+    if let Some(t) = given {
+        content.push_str(&format!(", given {t}"));
+    }
+    content.push('.');
+    let record = RecordOf {
+        kind: RecordType::Immunization,
+        title: vaccine,
+        content,
+        codes: Vec::new(),
+        at: time(&r["occurrenceDateTime"]).or_else(|| time(&r["recorded"])),
+    };
+    clinical_record(tx, writer, r, &r["patient"], entries, loaded, record)
+}
+
+/// A completed Procedure as a record of type `procedure`: what was done (its codings, Synthea's
+/// SNOMED CT) and when, in the text.
+fn procedure(tx: &mut Tx, writer: &Actor, r: &Value, entries: &Entries, loaded: &Loaded) -> Made {
+    match r["status"].as_str() {
+        Some("completed") => {}
+        Some(other) => return skip(&format!("not done (status {other})")),
+        None => return skip("no status"),
+    }
+    let Some(what) = text_of(&r["code"]) else {
+        return skip("no code or text");
+    };
+    let mut content = format!("Procedure: {what}");
+    let coded = codings_text(&r["code"]);
+    if !coded.is_empty() {
+        content.push_str(&format!(" ({coded})"));
+    }
+    let start = r["performedPeriod"]["start"]
+        .as_str()
+        .or(r["performedDateTime"].as_str());
+    if let Some(t) = start {
+        content.push_str(&format!(", performed {t}"));
+    }
+    if let Some(t) = r["performedPeriod"]["end"].as_str() {
+        content.push_str(&format!(" to {t}"));
+    }
+    content.push('.');
+    let record = RecordOf {
+        kind: RecordType::Procedure,
+        title: what,
+        content,
+        codes: Vec::new(),
+        at: time(&r["performedPeriod"]["end"])
+            .or_else(|| time(&r["performedPeriod"]["start"]))
+            .or_else(|| time(&r["performedDateTime"])),
+    };
+    clinical_record(tx, writer, r, &r["subject"], entries, loaded, record)
 }

@@ -15,6 +15,7 @@ mod billing;
 mod bundle;
 mod capability;
 mod communication;
+mod condition;
 mod consent;
 mod diagnostics;
 mod everything;
@@ -64,6 +65,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit_event::router())
         .merge(consent::router())
         .merge(communication::router())
+        .merge(condition::router())
 }
 
 /// Mounts the facade at `BASE_PATH`: its routes with their OpenAPI statements (for the route

@@ -596,6 +596,178 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         .await
         .is_empty());
 
+    // Condition: one per ICD-10-CM code of a record, and a diagnosis record without codes by
+    // its title; a record of neither kind states no condition.
+    let record = |patient: &str, kind: &str, title: &str, codes: Value| {
+        json!({"patient_id": patient, "record_type": kind, "title": title,
+               "content": "Seen today.", "diagnosis_codes": codes})
+    };
+    let two_codes = app
+        .post(
+            "/medical-records",
+            &doctor.token,
+            record(
+                alice.pid(),
+                "visit_note",
+                "Hypertension, hyperlipidaemia",
+                json!(["I10", "E78.5"]),
+            ),
+        )
+        .await
+        .expect(201)
+        .id();
+    let uncoded = app
+        .post(
+            "/medical-records",
+            &doctor.token,
+            record(
+                alice.pid(),
+                "diagnosis",
+                "Seasonal allergic rhinitis",
+                json!([]),
+            ),
+        )
+        .await
+        .expect(201)
+        .id();
+    let note_only = app
+        .post(
+            "/medical-records",
+            &doctor.token,
+            record(alice.pid(), "visit_note", "Follow-up", json!([])),
+        )
+        .await
+        .expect(201)
+        .id();
+    let bobs = app
+        .post(
+            "/medical-records",
+            &doctor.token,
+            record(bob.pid(), "diagnosis", "Hypertension", json!(["I10"])),
+        )
+        .await
+        .expect(201)
+        .id();
+    let cond = fhir(
+        app,
+        &format!("/Condition/{two_codes}-2"),
+        Some(&alice.token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        cond.body["code"]["coding"][0]["system"],
+        "http://hl7.org/fhir/sid/icd-10-cm"
+    );
+    assert_eq!(cond.body["code"]["coding"][0]["code"], "E78.5");
+    assert_eq!(
+        cond.body["verificationStatus"]["coding"][0]["code"],
+        "confirmed"
+    );
+    assert_eq!(
+        cond.body["subject"]["reference"],
+        format!("Patient/{}", alice.pid())
+    );
+    assert_eq!(
+        cond.body["recorder"]["reference"],
+        format!("Practitioner/{}", doctor.did())
+    );
+    let text_only = fhir(app, &format!("/Condition/{uncoded}-1"), Some(&alice.token))
+        .await
+        .expect(200);
+    assert_eq!(
+        text_only.body["code"],
+        json!({"text": "Seasonal allergic rhinitis"})
+    );
+    for missing in [
+        format!("{two_codes}-3"),
+        format!("{two_codes}-0"),
+        format!("{note_only}-1"),
+        "not-a-condition".to_string(),
+    ] {
+        outcome(
+            fhir(app, &format!("/Condition/{missing}"), Some(admin)).await,
+            404,
+        );
+    }
+    outcome(
+        fhir(app, &format!("/Condition/{two_codes}-1"), Some(&bob.token)).await,
+        404,
+    );
+    // One per page: the page boundary falls inside a record of two codes.
+    let hers = all_entries(
+        app,
+        &format!("/Condition?patient={}&_count=1", alice.pid()),
+        admin,
+    )
+    .await;
+    let mut ids: Vec<&str> = hers.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    let mut want = vec![
+        format!("{two_codes}-1"),
+        format!("{two_codes}-2"),
+        format!("{uncoded}-1"),
+    ];
+    want.sort_unstable();
+    assert_eq!(ids, want);
+    assert!(hers.contains(&cond.body));
+    assert_eq!(all_entries(app, "/Condition", &alice.token).await.len(), 3);
+    let i10: Vec<String> = all_entries(app, "/Condition?code=i10", admin)
+        .await
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(i10.contains(&format!("{two_codes}-1")) && i10.contains(&format!("{bobs}-1")));
+    assert!(!i10.contains(&format!("{two_codes}-2")));
+    let coded = format!(
+        "/Condition?patient={}&code=http://hl7.org/fhir/sid/icd-10-cm%7CE78.5",
+        alice.pid()
+    );
+    assert_eq!(
+        all_entries(app, &coded, &alice.token).await,
+        vec![cond.body.clone()]
+    );
+    assert!(
+        all_entries(app, "/Condition?code=I10&recorded-date=lt2001", admin)
+            .await
+            .is_empty()
+    );
+    outcome(fhir(app, "/Condition?code=I%2510", Some(admin)).await, 400);
+    // Bob sees only his own; marked entered in error, so is the condition.
+    let his = all_entries(app, "/Condition", &bob.token).await;
+    assert_eq!(his.len(), 1);
+    app.patch(
+        &format!("/medical-records/{bobs}"),
+        &doctor.token,
+        json!({"status": "entered_in_error"}),
+    )
+    .await
+    .expect(200);
+    let withdrawn = fhir(app, &format!("/Condition/{bobs}-1"), Some(&bob.token))
+        .await
+        .expect(200);
+    assert_eq!(
+        withdrawn.body["verificationStatus"]["coding"][0]["code"],
+        "entered-in-error"
+    );
+    assert_eq!(withdrawn.body["meta"]["versionId"], "2");
+    // The JSON API's lists take the same code filter.
+    let listed = app
+        .get(
+            &format!(
+                "/medical-records?diagnosis_code=e78.5&patient_id={}",
+                alice.pid()
+            ),
+            admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["items"][0]["id"], two_codes.as_str());
+    app.get("/medical-records?diagnosis_code=I10%25", admin)
+        .await
+        .problem(422);
+
     // Claim: lines in CPT, amounts as decimals, our review status as an extension.
     let desk = crate::billing::desk(app, "Claimf").await;
     let cl = crate::billing::claim(app, &desk, &[12500, 4050])
@@ -645,6 +817,7 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         ("Patient", 1),
         ("Appointment", 3),
         ("Encounter", 1),
+        ("Condition", 3),
         ("ServiceRequest", 2),
         ("DiagnosticReport", 1),
         ("Observation", 2),
@@ -723,6 +896,22 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         404,
     );
     outcome(fhir(app, "/Consent", Some(admin)).await, 400);
+    // With a second kind given, a page of one has a next page, and together they are both.
+    app.post(
+        "/consents",
+        &alice.token,
+        json!({"consent_form_id": crate::devices::REMOTE_MONITORING_FORM, "action": "given"}),
+    )
+    .await
+    .expect(201);
+    let first = fhir(app, "/Consent?_count=1", Some(&alice.token))
+        .await
+        .expect(200);
+    assert_eq!(first.body["total"], 2);
+    assert_eq!(first.body["entry"].as_array().unwrap().len(), 1);
+    let paged = all_entries(app, "/Consent?_count=1", &alice.token).await;
+    assert_eq!(paged.len(), 2);
+    assert!(paged.contains(&consents[0]));
     let consent = consent.body;
 
     // A diagnostic image is a DiagnosticReport too (DICOM modality), beside the lab reports.
@@ -1002,6 +1191,9 @@ async fn fhir_reads_and_searches(app: &TestApp) {
             sr.body.clone(),
             dr.body.clone(),
             mr.body.clone(),
+            cond.body.clone(),
+            text_only.body.clone(),
+            withdrawn.body.clone(),
             c.body.clone(),
             everything.body.clone(),
             audit_event.clone(),
@@ -1108,6 +1300,7 @@ async fn fhir_access_matrix(app: &TestApp) {
         ("Appointment", &["appointments:read"][..]),
         ("Encounter", &["telemedicine:read"][..]),
         ("Observation", &["lab:read", "devices:read"][..]),
+        ("Condition", &["records:read"][..]),
         ("DiagnosticReport", &["lab:read"][..]),
         ("ServiceRequest", &["lab:read", "referrals:read"][..]),
         ("MedicationRequest", &["pharmacy:read"][..]),
@@ -1175,7 +1368,7 @@ async fn fhir_access_matrix(app: &TestApp) {
 fn bundle() -> Value {
     let u = |id: &str| format!("urn:uuid:{id}");
     let entry = |id: &str, r: Value| json!({"fullUrl": u(id), "resource": r, "request": {"method": "POST", "url": r["resourceType"]}});
-    let (pat, doc, role, enc, rep, o1, o2, rx, imm, org) = (
+    let (pat, doc, role, enc, rep, o1, o2, rx, imm, org, cond, flu, proc_) = (
         "5b9d0a52-0000-4000-8000-000000000001",
         "5b9d0a52-0000-4000-8000-000000000002",
         "5b9d0a52-0000-4000-8000-000000000003",
@@ -1186,6 +1379,9 @@ fn bundle() -> Value {
         "5b9d0a52-0000-4000-8000-000000000008",
         "5b9d0a52-0000-4000-8000-000000000009",
         "5b9d0a52-0000-4000-8000-00000000000a",
+        "5b9d0a52-0000-4000-8000-00000000000b",
+        "5b9d0a52-0000-4000-8000-00000000000c",
+        "5b9d0a52-0000-4000-8000-00000000000d",
     );
     let loinc = |code: &str, name: &str| json!({"coding": [{"system": "http://loinc.org", "code": code, "display": name}], "text": name});
     json!({"resourceType": "Bundle", "type": "transaction", "entry": [
@@ -1211,7 +1407,23 @@ fn bundle() -> Value {
             "subject": {"reference": u(pat)}, "encounter": {"reference": u(enc)}, "requester": {"reference": u(doc)},
             "authoredOn": "2025-03-04T09:25:00+00:00",
             "dosageInstruction": [{"timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}, "doseAndRate": [{"doseQuantity": {"value": 1}}]}]})),
-        entry(imm, json!({"resourceType": "Immunization", "id": imm, "status": "completed"})),
+        entry(imm, json!({"resourceType": "Immunization", "id": imm, "status": "completed",
+            "vaccineCode": {"coding": [{"system": "http://hl7.org/fhir/sid/cvx", "code": "140", "display": "Influenza, seasonal, injectable, preservative free"}]},
+            "patient": {"reference": u(pat)}, "encounter": {"reference": u(enc)},
+            "occurrenceDateTime": "2025-03-04T09:20:00+00:00", "primarySource": true})),
+        entry(cond, json!({"resourceType": "Condition", "id": cond,
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "44054006", "display": "Diabetes mellitus type 2"},
+                                {"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"}], "text": "Diabetes mellitus type 2"},
+            "subject": {"reference": u(pat)}, "encounter": {"reference": u(enc)},
+            "onsetDateTime": "2025-03-04T09:00:00+00:00", "recordedDate": "2025-03-04T09:28:00+00:00"})),
+        entry(proc_, json!({"resourceType": "Procedure", "id": proc_, "status": "completed",
+            "code": {"coding": [{"system": "http://snomed.info/sct", "code": "430193006", "display": "Medication reconciliation"}]},
+            "subject": {"reference": u(pat)}, "encounter": {"reference": u(enc)},
+            "performedPeriod": {"start": "2025-03-04T09:05:00+00:00", "end": "2025-03-04T09:15:00+00:00"}})),
+        entry(flu, json!({"resourceType": "Immunization", "id": flu, "status": "not-done",
+            "vaccineCode": {"text": "Influenza"}, "patient": {"reference": u(pat)}, "encounter": {"reference": u(enc)},
+            "occurrenceDateTime": "2025-03-04T09:21:00+00:00"})),
         entry(org, json!({"resourceType": "Organization", "id": org, "name": "Clinic"})),
         entry(doc, json!({"resourceType": "Practitioner", "id": doc, "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "9999012345"}],
             "name": [{"family": "Rossi", "given": ["Sara"], "prefix": ["Dr."]}]})),
@@ -1243,8 +1455,10 @@ async fn fhir_import_loads_once(app: &TestApp) {
         "loaded 1 lab_order",
         "loaded 1 lab_result",
         "loaded 1 prescription",
+        "loaded 3 medical_record",
         "skipped 1 Observation: a lab result without a value",
-        "skipped 1 Immunization: not a type healthapi stores",
+        "skipped 1 Immunization: not given (status not-done)",
+        "skipped 1 Organization: not stored: healthapi is one clinic",
         "0 file(s) failed",
     ] {
         assert!(first.contains(line), "`{line}` in: {first}");
@@ -1291,10 +1505,40 @@ async fn fhir_import_loads_once(app: &TestApp) {
         "860975"
     );
     assert_eq!(rx[0]["authoredOn"], "2025-03-04T09:25:00Z");
+    // The condition is a diagnosis record: its ICD-10 code a Condition's, the SNOMED CT one in
+    // the note; the immunization a record of its own.
+    let conditions = all_entries(app, &format!("/Condition?patient={pid}"), admin).await;
+    assert_eq!(conditions.len(), 1);
+    assert_eq!(conditions[0]["code"]["coding"][0]["code"], "E11.9");
+    assert_eq!(conditions[0]["recordedDate"], "2025-03-04T09:28:00Z");
+    assert!(conditions[0]["note"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("SNOMED CT 44054006"));
+    let records = app
+        .get(
+            &format!("/medical-records?patient_id={pid}&record_type=immunization"),
+            admin,
+        )
+        .await
+        .expect(200);
+    let shots = records.body["items"].as_array().unwrap();
+    assert_eq!(shots.len(), 1);
+    assert_eq!(shots[0]["doctor_id"], did.as_str());
+    assert!(shots[0]["content"].as_str().unwrap().contains("CVX 140"));
+    let done = app
+        .get(
+            &format!("/medical-records?patient_id={pid}&record_type=procedure"),
+            admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(done.body["items"][0]["title"], "Medication reconciliation");
+    assert_eq!(done.body["items"][0]["created_at"], "2025-03-04T09:15:00Z");
 
     let again = run("second import");
     assert!(
-        again.contains(" 0 loaded") && again.contains("6 already imported"),
+        again.contains(" 0 loaded") && again.contains("9 already imported"),
         "{again}"
     );
     assert_eq!(

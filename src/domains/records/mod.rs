@@ -154,27 +154,51 @@ pub struct RecordChange {
 }
 
 /// The filters of `GET /medical-records`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RecordFilter {
     pub patient_id: Option<PatientId>,
     pub record_type: Option<RecordType>,
     pub status: Option<RecordStatus>,
+    /// Records holding this diagnosis code (exactly, in any case: `i10` finds `I10`).
+    pub diagnosis_code: Option<String>,
+    /// Written at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Written before (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
+}
+
+impl RecordFilter {
+    fn check(&self) -> Result<()> {
+        let mut v = Validator::new();
+        if let Some(c) = &self.diagnosis_code {
+            validate_code(&mut v, "diagnosis_code", c);
+        }
+        v.finish()
+    }
 }
 
 fn validate_codes(v: &mut Validator, codes: &[String]) {
     v.check(codes.len() <= 50, "diagnosis_codes", "at most 50 codes");
     for c in codes {
-        let ok = !c.trim().is_empty()
-            && c.len() <= 20
-            && c.chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-');
-        if !ok {
-            v.error(
-                "diagnosis_codes",
-                format!("`{c}` is not a code (e.g. ICD-10 `J45.909`)"),
-            );
-        }
+        validate_code(v, "diagnosis_codes", c);
+    }
+}
+
+/// A diagnosis code: letters, digits, `.` and `-`, at most 20 (which also keeps it safe inside
+/// the `LIKE` pattern of a search by code).
+fn validate_code(v: &mut Validator, field: &'static str, c: &str) {
+    let ok = !c.trim().is_empty()
+        && c.len() <= 20
+        && c.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-');
+    if !ok {
+        v.error(
+            field,
+            format!("`{c}` is not a code (e.g. ICD-10 `J45.909`)"),
+        );
     }
 }
 
@@ -351,14 +375,166 @@ pub fn list(
     f: RecordFilter,
     page: &Page,
 ) -> Result<Audited<ListResponse<MedicalRecord>>> {
-    let filter_patient = f.patient_id.clone();
-    let rows = store::list(conn, actor.scope(), f, page)?;
+    f.check()?;
+    let rows = store::list(
+        conn,
+        actor.scope(),
+        &f,
+        page.after.as_deref(),
+        page.limit + 1,
+    )?;
     Ok(Audited::page(
         rows,
         page.limit,
         |r| r.id.to_string(),
         RECORD,
-        filter_patient.as_ref(),
+        f.patient_id.as_ref(),
         |r| &r.patient_id,
     ))
+}
+
+/// How many records the caller reaches match `f`.
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &RecordFilter) -> Result<i64> {
+    f.check()?;
+    store::count(conn, actor.scope(), f)
+}
+
+/// One diagnosis a record states: one of its codes, or, for a record of type `diagnosis`
+/// without codes, the record itself (its title names the condition). A FHIR Condition.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Diagnosis {
+    pub record: MedicalRecord,
+    /// Which of the record's diagnoses, from 1 (the code's place in `diagnosis_codes`).
+    pub number: usize,
+    /// The code; `None` for a diagnosis record without codes.
+    pub code: Option<String>,
+}
+
+impl Diagnosis {
+    /// The diagnoses `record` states, those of code `code` only when it is given.
+    fn of(record: &MedicalRecord, code: Option<&str>) -> Vec<Diagnosis> {
+        let coded = |c: &str| code.is_none_or(|want| c.eq_ignore_ascii_case(want));
+        if record.diagnosis_codes.is_empty() {
+            if record.record_type == RecordType::Diagnosis && code.is_none() {
+                return vec![Diagnosis {
+                    record: record.clone(),
+                    number: 1,
+                    code: None,
+                }];
+            }
+            return Vec::new();
+        }
+        record
+            .diagnosis_codes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| coded(c))
+            .map(|(i, c)| Diagnosis {
+                record: record.clone(),
+                number: i + 1,
+                code: Some(c.clone()),
+            })
+            .collect()
+    }
+
+    /// `<record id>:<number>`: a page's cursor, and the facade's Condition id with `-`.
+    fn key(&self) -> String {
+        format!("{}:{}", self.record.id, self.number)
+    }
+}
+
+/// Diagnosis `number` of a record, if the caller reaches the record (audited as its read).
+pub fn get_diagnosis(
+    conn: &mut DbConn,
+    actor: &Actor,
+    id: &RecordId,
+    number: usize,
+) -> Result<Audited<Diagnosis>> {
+    let r = reachable(conn, actor, id)?;
+    let Some(d) = Diagnosis::of(&r, None)
+        .into_iter()
+        .find(|d| d.number == number)
+    else {
+        return Err(Error::NotFound);
+    };
+    Ok(Audited::read(
+        d,
+        RECORD,
+        id.as_str(),
+        Some(r.patient_id.as_str()),
+    ))
+}
+
+/// A page of the diagnoses of the records the caller reaches that match `f` (those of
+/// `f.diagnosis_code` only, when it is given), in record order then their order in the record.
+pub fn list_diagnoses(
+    conn: &mut DbConn,
+    actor: &Actor,
+    f: RecordFilter,
+    page: &Page,
+) -> Result<Audited<ListResponse<Diagnosis>>> {
+    f.check()?;
+    // The cursor is the last diagnosis shown: the rest of its record, then the records after.
+    let bad_cursor = || Error::field("_cursor", "is not a cursor this server issued");
+    let after = match page.after.as_deref() {
+        None => None,
+        Some(c) => {
+            let (id, n) = c.rsplit_once(':').ok_or_else(bad_cursor)?;
+            Some((
+                id.to_string(),
+                n.parse::<usize>().map_err(|_| bad_cursor())?,
+            ))
+        }
+    };
+    let want = page.limit as usize + 1;
+    let mut rows = Vec::new();
+    let mut start = after.as_ref().map(|(id, _)| (id.clone(), true));
+    // Records without a diagnosis of the code may come in between: read until the page is
+    // full or the records run out.
+    loop {
+        let from = start
+            .as_ref()
+            .map(|(id, inclusive)| (id.as_str(), *inclusive));
+        let batch = store::with_diagnoses(conn, actor.scope(), &f, from, want as i64 + 1)?;
+        for r in &batch {
+            for d in Diagnosis::of(r, f.diagnosis_code.as_deref()) {
+                let shown = after
+                    .as_ref()
+                    .is_some_and(|(id, n)| id == d.record.id.as_str() && d.number <= *n);
+                if !shown && rows.len() < want {
+                    rows.push(d);
+                }
+            }
+        }
+        if batch.len() <= want || rows.len() >= want {
+            break;
+        }
+        start = batch.last().map(|r| (r.id.to_string(), false));
+    }
+    Ok(Audited::page(
+        rows,
+        page.limit,
+        Diagnosis::key,
+        RECORD,
+        f.patient_id.as_ref(),
+        |d| &d.record.patient_id,
+    ))
+}
+
+/// How many diagnoses of the records the caller reaches match `f`.
+pub fn count_diagnoses(conn: &mut DbConn, actor: &Actor, f: &RecordFilter) -> Result<i64> {
+    f.check()?;
+    let stated = store::diagnosis_lists(conn, actor.scope(), f)?;
+    let code = f.diagnosis_code.as_deref();
+    Ok(stated
+        .iter()
+        .map(|(kind, codes)| match code {
+            Some(want) => codes
+                .iter()
+                .filter(|c| c.eq_ignore_ascii_case(want))
+                .count(),
+            None if codes.is_empty() => usize::from(*kind == RecordType::Diagnosis),
+            None => codes.len(),
+        })
+        .sum::<usize>() as i64)
 }

@@ -6,10 +6,10 @@ use super::{
     MedicalRecord, NewRecord, RecordFilter, RecordId, RecordStatus, RecordType, RecordVersion,
 };
 use crate::db::schema::{medical_record_versions, medical_records};
+use crate::db::sql::{contains_pattern, lower};
 use crate::db::{new_id, now, DbConn};
 use crate::domains::appointments::AppointmentId;
-use crate::http::Page;
-use crate::kit::{DoctorId, Level, PatientId, Result, Scope, Timestamp, WireEnum};
+use crate::kit::{Condition, DoctorId, Level, PatientId, Result, Scope, Timestamp, WireEnum};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = medical_records)]
@@ -182,37 +182,135 @@ pub(super) fn versions(conn: &mut DbConn, record_id: &str) -> QueryResult<Vec<Re
         .collect())
 }
 
-/// A page of the records in `scope` matching `f`, by id, with one more row if there is one.
+/// The records in `scope` matching `f`, by id, after `after`, at most `limit`.
 pub(super) fn list(
     conn: &mut DbConn,
     scope: &Scope,
-    f: RecordFilter,
-    page: &Page,
+    f: &RecordFilter,
+    after: Option<&str>,
+    limit: i64,
 ) -> Result<Vec<MedicalRecord>> {
     let mut q = medical_records::table
         .select(RecordRow::as_select())
         .order(medical_records::id)
-        .limit(page.limit + 1)
+        .limit(limit)
         .into_boxed();
-    // The patient compartment, or the records the caller wrote.
-    let own = scope.doctor_rows(medical_records::doctor_id);
-    if let Some(reach) = scope.filter(Level::Clinical, medical_records::patient_id, own) {
-        q = q.filter(reach);
+    for c in record_conditions(scope, f) {
+        q = q.filter(c);
     }
-    if let Some(a) = &page.after {
-        q = q.filter(medical_records::id.gt(a.clone()));
-    }
-    if let Some(v) = f.patient_id {
-        q = q.filter(medical_records::patient_id.eq(v.into_string()));
-    }
-    if let Some(v) = f.record_type {
-        q = q.filter(medical_records::record_type.eq(v.as_str()));
-    }
-    if let Some(v) = f.status {
-        q = q.filter(medical_records::status.eq(v.as_str()));
+    if let Some(a) = after {
+        q = q.filter(medical_records::id.gt(a.to_string()));
     }
     Ok(q.load::<RecordRow>(conn)?
         .into_iter()
         .map(MedicalRecord::from)
         .collect())
+}
+
+/// How many records in `scope` match `f`.
+pub(super) fn count(conn: &mut DbConn, scope: &Scope, f: &RecordFilter) -> Result<i64> {
+    let mut q = medical_records::table.into_boxed();
+    for c in record_conditions(scope, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The records in `scope` matching `f` that state a diagnosis (codes, or type `diagnosis`),
+/// by id, from `from` (`(id, inclusive)`), at most `limit`.
+pub(super) fn with_diagnoses(
+    conn: &mut DbConn,
+    scope: &Scope,
+    f: &RecordFilter,
+    from: Option<(&str, bool)>,
+    limit: i64,
+) -> Result<Vec<MedicalRecord>> {
+    let mut q = medical_records::table
+        .select(RecordRow::as_select())
+        .order(medical_records::id)
+        .limit(limit)
+        .into_boxed();
+    for c in record_conditions(scope, f) {
+        q = q.filter(c);
+    }
+    q = q.filter(states_a_diagnosis());
+    match from {
+        Some((id, true)) => q = q.filter(medical_records::id.ge(id.to_string())),
+        Some((id, false)) => q = q.filter(medical_records::id.gt(id.to_string())),
+        None => {}
+    }
+    Ok(q.load::<RecordRow>(conn)?
+        .into_iter()
+        .map(MedicalRecord::from)
+        .collect())
+}
+
+/// The type and codes of every record in `scope` matching `f` that states a diagnosis: what a
+/// count of diagnoses adds up (the codes are a JSON list, which no index counts).
+pub(super) fn diagnosis_lists(
+    conn: &mut DbConn,
+    scope: &Scope,
+    f: &RecordFilter,
+) -> Result<Vec<(RecordType, Vec<String>)>> {
+    let mut q = medical_records::table
+        .select((
+            medical_records::record_type,
+            medical_records::diagnosis_codes,
+        ))
+        .into_boxed();
+    for c in record_conditions(scope, f) {
+        q = q.filter(c);
+    }
+    q = q.filter(states_a_diagnosis());
+    Ok(q.load::<(String, String)>(conn)?
+        .into_iter()
+        .map(|(kind, codes)| {
+            (
+                RecordType::parse(&kind).unwrap_or(RecordType::Other),
+                serde_json::from_str(&codes).unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+/// A record with diagnosis codes, or of type `diagnosis`.
+fn states_a_diagnosis() -> Condition<medical_records::table> {
+    Box::new(
+        medical_records::diagnosis_codes
+            .ne("[]")
+            .or(medical_records::record_type.eq(RecordType::Diagnosis.as_str())),
+    )
+}
+
+/// The conditions of a record search, the same for a page and for the count.
+fn record_conditions(scope: &Scope, f: &RecordFilter) -> Vec<Condition<medical_records::table>> {
+    let mut out: Vec<Condition<medical_records::table>> = Vec::new();
+    // The patient compartment, or the records the caller wrote.
+    let own = scope.doctor_rows(medical_records::doctor_id);
+    out.extend(scope.filter(Level::Clinical, medical_records::patient_id, own));
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(medical_records::patient_id.eq(v.to_string())));
+    }
+    if let Some(v) = f.record_type {
+        out.push(Box::new(medical_records::record_type.eq(v.as_str())));
+    }
+    if let Some(v) = f.status {
+        out.push(Box::new(medical_records::status.eq(v.as_str())));
+    }
+    if let Some(code) = &f.diagnosis_code {
+        // The codes are stored as a JSON list of strings: the code in quotes is one whole
+        // element (a code holds no `"`, `%` or `_`: see `validate_code`).
+        out.push(Box::new(
+            lower(medical_records::diagnosis_codes)
+                .like(contains_pattern(&format!("\"{code}\"")))
+                .escape('\\'),
+        ));
+    }
+    if let Some(v) = f.from {
+        out.push(Box::new(medical_records::created_at.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(medical_records::created_at.lt(v.naive())));
+    }
+    out
 }
