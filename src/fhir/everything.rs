@@ -85,6 +85,16 @@ async fn everything(
             telemedicine::list,
             super::scheduling::encounter,
         ));
+        let chat = telemedicine::ChatSearch {
+            patient_id: pid(),
+            ..Default::default()
+        };
+        let counted = chat.clone();
+        sources.push(Source::joined(
+            move |conn, actor| telemedicine::count_chat(conn, actor, &counted),
+            move |conn, actor, page| telemedicine::search_chat(conn, actor, chat, page),
+            super::communication::chat_communications,
+        ));
     }
     if holds(Perm::RecordsRead) {
         let f = records::RecordFilter {

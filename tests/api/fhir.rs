@@ -1099,6 +1099,132 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         .await
         .expect(200)
         .body;
+    // Her visit's chat: Communications of category telemedicine-chat, the patient and the
+    // doctor as sender and recipient, the visit as the encounter.
+    let said = app
+        .post(
+            &format!("/virtual-visits/{visit}/chat"),
+            &alice.token,
+            json!({"body": "Can you hear me?"}),
+        )
+        .await
+        .expect(201)
+        .id();
+    app.post(
+        &format!("/virtual-visits/{visit}/chat"),
+        &doctor.token,
+        json!({"body": "Yes, clearly."}),
+    )
+    .await
+    .expect(201);
+    let chat = fhir(
+        app,
+        &format!("/Communication/chat-{said}"),
+        Some(&alice.token),
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(
+        chat["category"][0]["coding"][0]["code"],
+        "telemedicine-chat"
+    );
+    assert_eq!(
+        chat["sender"]["reference"],
+        format!("Patient/{}", alice.pid())
+    );
+    assert_eq!(
+        chat["recipient"][0]["reference"],
+        format!("Practitioner/{}", doctor.did())
+    );
+    assert_eq!(chat["encounter"]["reference"], format!("Encounter/{visit}"));
+    assert_eq!(
+        chat["subject"]["reference"],
+        format!("Patient/{}", alice.pid())
+    );
+    let all_hers = all_entries(app, "/Communication?_count=1", &alice.token).await;
+    assert_eq!(
+        all_hers.len(),
+        4,
+        "two portal messages, then two chat messages"
+    );
+    assert_eq!(all_hers[2], chat);
+    let chats = all_entries(
+        app,
+        &format!("/Communication?encounter={visit}"),
+        &doctor.token,
+    )
+    .await;
+    assert_eq!(chats.len(), 2);
+    assert_eq!(chats[0], chat);
+    assert_eq!(
+        chats[1]["sender"]["reference"],
+        format!("Practitioner/{}", doctor.did())
+    );
+    let of = |q: &str| format!("/Communication?{q}");
+    assert_eq!(
+        all_entries(app, &of("category=portal-message"), &alice.token)
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        all_entries(
+            app,
+            &of("category=https://healthapi.dev/fhir/CodeSystem/communication-category%7Ctelemedicine-chat"),
+            &alice.token
+        )
+        .await
+        .len(),
+        2
+    );
+    assert_eq!(
+        all_entries(
+            app,
+            &of(&format!("patient={}&box=sent", alice.pid())),
+            &alice.token
+        )
+        .await
+        .len(),
+        0,
+        "box is of portal messages, patient of chat messages: none is both"
+    );
+    assert!(
+        all_entries(app, &of(&format!("patient={}", alice.pid())), &bob.token)
+            .await
+            .is_empty()
+    );
+    outcome(
+        fhir(
+            app,
+            &format!("/Communication/chat-{said}"),
+            Some(&bob.token),
+        )
+        .await,
+        404,
+    );
+    let pharmacist = app.staff("pharmacist").await;
+    outcome(
+        fhir(
+            app,
+            &format!("/Communication/chat-{said}"),
+            Some(&pharmacist.token),
+        )
+        .await,
+        403,
+    );
+    assert!(
+        all_entries(app, &of("category=telemedicine-chat"), &pharmacist.token)
+            .await
+            .is_empty()
+    );
+    let everything_now = all_entries(
+        app,
+        &format!("/Patient/{}/$everything", alice.pid()),
+        &alice.token,
+    )
+    .await;
+    assert!(everything_now.contains(&chat));
 
     // AuditEvent: the trail, for auditors; her FHIR reads are in it.
     let auditor = app.staff("auditor").await;
@@ -1199,6 +1325,7 @@ async fn fhir_reads_and_searches(app: &TestApp) {
             audit_event.clone(),
             consent.clone(),
             communication.clone(),
+            chat.clone(),
             referral_request.clone(),
             image_report.clone(),
             cap.body.clone(),

@@ -148,6 +148,58 @@ pub fn history(
     Ok(Audited::search(list, CHAT, Some(pid), [pid]))
 }
 
+/// A search over every chat the caller takes part in (an admin: every chat).
+#[derive(Debug, Clone, Default)]
+pub struct ChatSearch {
+    pub patient_id: Option<PatientId>,
+    pub visit_id: Option<VisitId>,
+    /// Sent at or after.
+    pub from: Option<Timestamp>,
+    /// Sent before.
+    pub to: Option<Timestamp>,
+}
+
+/// A page of the messages of the chats the caller takes part in that match `f`, oldest first:
+/// audited as a search of each patient on the page.
+pub fn search(
+    conn: &mut DbConn,
+    actor: &Actor,
+    f: ChatSearch,
+    page: &Page,
+) -> Result<Audited<ListResponse<ChatMessage>>> {
+    let rows = store::search_messages(
+        conn,
+        actor.scope(),
+        &f,
+        page.after.as_deref(),
+        page.limit + 1,
+    )?;
+    Ok(Audited::page(
+        rows,
+        page.limit,
+        |m| m.id.to_string(),
+        CHAT,
+        f.patient_id.as_ref(),
+        |m| &m.patient_id,
+    ))
+}
+
+/// How many messages of the chats the caller takes part in match `f`.
+pub fn count(conn: &mut DbConn, actor: &Actor, f: &ChatSearch) -> Result<i64> {
+    store::count_messages(conn, actor.scope(), f)
+}
+
+/// One message, if the caller takes part in its visit (else 404, audited): a read of it.
+pub fn get(conn: &mut DbConn, actor: &Actor, id: &MessageId) -> Result<Audited<ChatMessage>> {
+    match store::load_message(conn, id.as_str())? {
+        Some(m) if actor.scope().is_party(&m.patient_id, &m.doctor_id) => {
+            let pid = m.patient_id.clone();
+            Ok(Audited::read(m, CHAT, id.as_str(), Some(pid.as_str())))
+        }
+        _ => Err(actor.deny(Error::NotFound, Action::Read, CHAT, Some(id.as_str()), None)),
+    }
+}
+
 /// What a socket opening replays: the messages after `after`, up to 1,000, and the id the
 /// live stream goes on from (the newest message's when nothing is replayed). The caller has
 /// reached the visit already.

@@ -28,9 +28,13 @@ use crate::kit::{
 };
 use crate::wire_enum;
 
-pub use chat::{ChatMessage, ChatTicket, NewChatMessage, CHAT_TOPIC};
+pub use chat::{
+    ChatMessage, ChatSearch, ChatTicket, MessageId as ChatMessageId, NewChatMessage, CHAT,
+    CHAT_TOPIC,
+};
 pub use routes::router;
 pub use video::VideoSession;
+pub use {chat::count as count_chat, chat::get as get_chat_message, chat::search as search_chat};
 /// The rules of video sessions and chat, for the demo loader.
 pub use {chat::post as post_message, video::end as end_session, video::start as start_session};
 

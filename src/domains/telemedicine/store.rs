@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::chat::{ChatMessage, MessageId};
+use super::chat::{ChatMessage, ChatSearch, MessageId};
 use super::video::{SessionId, VideoSession};
 use super::{NewVisit, VirtualVisit, VisitFilter, VisitId, VisitStatus, MAX_LENGTH_HOURS};
 use crate::db::schema::{chat_logs, chat_tickets, video_sessions, virtual_visits};
@@ -399,6 +399,61 @@ pub(super) fn messages(
         .into_iter()
         .map(ChatMessage::from)
         .collect())
+}
+
+/// The messages of every chat in `scope` (the caller's own visits; an admin's, all) that match
+/// `f`, by id, after `after`, at most `limit`.
+pub(super) fn search_messages(
+    conn: &mut DbConn,
+    scope: &Scope,
+    f: &ChatSearch,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ChatMessage>> {
+    let mut q = chat_logs::table
+        .select(MessageRow::as_select())
+        .order(chat_logs::id)
+        .limit(limit)
+        .into_boxed();
+    for c in message_conditions(scope, f) {
+        q = q.filter(c);
+    }
+    if let Some(a) = after {
+        q = q.filter(chat_logs::id.gt(a.to_string()));
+    }
+    Ok(q.load::<MessageRow>(conn)?
+        .into_iter()
+        .map(ChatMessage::from)
+        .collect())
+}
+
+/// How many messages of the chats in `scope` match `f`.
+pub(super) fn count_messages(conn: &mut DbConn, scope: &Scope, f: &ChatSearch) -> Result<i64> {
+    let mut q = chat_logs::table.into_boxed();
+    for c in message_conditions(scope, f) {
+        q = q.filter(c);
+    }
+    Ok(q.count().get_result(conn)?)
+}
+
+/// The conditions of a chat search, the same for a page and for the count: the visit's
+/// parties, as for reading one chat.
+fn message_conditions(scope: &Scope, f: &ChatSearch) -> Vec<Condition<chat_logs::table>> {
+    let mut out: Vec<Condition<chat_logs::table>> = Vec::new();
+    out.extend(scope.party_rows(chat_logs::patient_id, chat_logs::doctor_id));
+    if let Some(v) = &f.patient_id {
+        out.push(Box::new(chat_logs::patient_id.eq(v.to_string())));
+    }
+    if let Some(v) = &f.visit_id {
+        out.push(Box::new(chat_logs::virtual_visit_id.eq(v.to_string())));
+    }
+    if let Some(v) = f.from {
+        out.push(Box::new(chat_logs::sent_at.ge(v.naive())));
+    }
+    if let Some(v) = f.to {
+        out.push(Box::new(chat_logs::sent_at.lt(v.naive())));
+    }
+    out
 }
 
 pub(super) fn load_message(conn: &mut DbConn, id: &str) -> QueryResult<Option<ChatMessage>> {
