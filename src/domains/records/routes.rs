@@ -50,7 +50,9 @@ async fn create_record(
 ///
 /// Needs `records:read`. The records the caller reaches: a patient their own, a doctor those they
 /// wrote and those of their care team's patients, an admin all. Filters: `patient_id`,
-/// `record_type`, `status`; in creation order, paged. Audited as a `search` per patient listed.
+/// `record_type`, `status`, `diagnosis_code` (a whole code, any case; 422 if it is not a code),
+/// and `from`/`to` (written in `[from, to)`); in creation order, paged. Audited as a `search`
+/// per patient listed.
 #[utoipa::path(get, path = "/medical-records", tag = "medical-records", params(RecordFilter, PageParams),
     responses((status = 200, body = ListResponse<MedicalRecord>), (status = 403, body = Problem),
         (status = 422, body = Problem)))]
