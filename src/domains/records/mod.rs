@@ -161,6 +161,7 @@ pub struct RecordFilter {
     pub record_type: Option<RecordType>,
     pub status: Option<RecordStatus>,
     /// Records holding this diagnosis code (exactly, in any case: `i10` finds `I10`).
+    #[param(pattern = "^[A-Za-z0-9.-]{1,20}$")]
     pub diagnosis_code: Option<String>,
     /// Written at or after (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
