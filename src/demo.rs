@@ -16,7 +16,6 @@
 //! is what keeps 1,000+ accounts under a minute (a per-account hash would take ~1 min alone).
 
 mod appointments;
-pub(crate) mod backdate;
 mod billing;
 mod clinic;
 mod consent;

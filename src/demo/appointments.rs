@@ -13,11 +13,12 @@ use rand::Rng;
 use super::clinic::{Condition, Specialty};
 use super::people::{self, FUTURE_DAYS, PAST_DAYS};
 use super::records::{self, Note};
-use super::{backdate, Cast, Ctx, DemoReport, DemoSize};
+use super::{Cast, Ctx, DemoReport, DemoSize};
 use crate::db::DbConn;
 use crate::domains::appointments::{
     self, AppointmentChange, AppointmentId, AppointmentStatus, NewAppointment,
 };
+use crate::kit::backdate;
 use crate::kit::{Actor, Error, IfMatch, Timestamp, Tx};
 
 /// A completed visit: what the later stories (lab orders, prescriptions, referrals, claims,

@@ -5,10 +5,11 @@ use chrono::Duration;
 use diesel::prelude::*;
 use rand::Rng;
 
-use super::{backdate, Cast, Ctx, DemoReport};
+use super::{Cast, Ctx, DemoReport};
 use crate::db::schema::consent_forms;
 use crate::db::DbConn;
 use crate::domains::consent::{self, ConsentAction, NewConsent};
+use crate::kit::backdate;
 use crate::kit::Tx;
 
 /// The patients (indices in the cast) whose consent stands.

@@ -6,10 +6,11 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::appointments::{Schedule, Visit};
-use super::{actor, backdate, principal, Cast, Ctx, DemoReport, DEMO_DOMAIN, DEMO_PASSWORD};
+use super::{actor, principal, Cast, Ctx, DemoReport, DEMO_DOMAIN, DEMO_PASSWORD};
 use crate::auth::permissions::LAB_TECHNICIAN;
 use crate::db::DbConn;
 use crate::domains::{accounts, lab};
+use crate::kit::backdate;
 use crate::kit::Timestamp;
 
 /// A panel the demo orders: its LOINC code and name, and its analytes as (LOINC code, name,

@@ -9,10 +9,11 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::clinic::{self, Specialty, Who};
-use super::{backdate, Cast, Ctx, DemoReport, DemoSize, Doctor, Patient, DEMO_DOMAIN};
+use super::{Cast, Ctx, DemoReport, DemoSize, Doctor, Patient, DEMO_DOMAIN};
 use crate::db::DbConn;
 use crate::domains::accounts;
 use crate::domains::patients::{self, NewDoctor, NewPatient, Sex};
+use crate::kit::backdate;
 use crate::kit::{Date, Tx};
 
 const FEMALE: &[&str] = &[

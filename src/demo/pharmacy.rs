@@ -5,10 +5,11 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::appointments::{Schedule, Visit};
-use super::{actor, backdate, principal, Cast, Ctx, DemoReport, DEMO_DOMAIN, DEMO_PASSWORD};
+use super::{actor, principal, Cast, Ctx, DemoReport, DEMO_DOMAIN, DEMO_PASSWORD};
 use crate::auth::permissions::PHARMACIST;
 use crate::db::DbConn;
 use crate::domains::{accounts, pharmacy};
+use crate::kit::backdate;
 use crate::kit::{Actor, Date, Timestamp, Tx};
 
 /// The demo's catalogue: (RxNorm code of the clinical drug, name, form, strength), and how

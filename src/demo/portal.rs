@@ -8,9 +8,10 @@ use rand::Rng;
 
 use super::appointments::{Schedule, Visit};
 use super::clinic::fill;
-use super::{backdate, Cast, Ctx, DemoReport};
+use super::{Cast, Ctx, DemoReport};
 use crate::db::DbConn;
 use crate::domains::portal::{self, FeedbackCategory as F};
+use crate::kit::backdate;
 use crate::kit::{Actor, Tx};
 
 /// (subject, the patient's question, the doctor's answer)

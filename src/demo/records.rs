@@ -8,11 +8,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::backdate;
 use super::clinic::{fill, Condition};
 use crate::domains::appointments::AppointmentId;
 use crate::domains::patients::Sex;
 use crate::domains::records::{self, NewRecord, RecordType};
+use crate::kit::backdate;
 use crate::kit::{Actor, PatientId, Result, Tx, WireEnum};
 
 /// A record as the doctor will write it.

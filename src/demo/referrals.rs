@@ -9,10 +9,11 @@ use rand::Rng;
 
 use super::appointments::{slot, workday, Schedule, Visit};
 use super::people::{self, FUTURE_DAYS};
-use super::{backdate, Cast, Ctx, DemoReport};
+use super::{Cast, Ctx, DemoReport};
 use crate::db::DbConn;
 use crate::domains::appointments::{self, AppointmentChange, AppointmentStatus, NewAppointment};
 use crate::domains::referrals;
+use crate::kit::backdate;
 use crate::kit::{Actor, Error, IfMatch, Timestamp, Tx, WireEnum};
 
 const TRIAGE: &[&str] = &[

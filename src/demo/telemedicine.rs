@@ -8,9 +8,10 @@ use rand::seq::SliceRandom;
 
 use super::appointments::{booked_at, slot, workday};
 use super::clinic::fill;
-use super::{backdate, Cast, Ctx, DemoReport};
+use super::{Cast, Ctx, DemoReport};
 use crate::db::DbConn;
 use crate::domains::telemedicine;
+use crate::kit::backdate;
 use crate::kit::{Error, IfMatch, Timestamp};
 
 pub(super) fn load(

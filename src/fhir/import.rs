@@ -23,7 +23,6 @@ use crate::auth::Principal;
 use crate::config::Config;
 use crate::db::schema::fhir_imports;
 use crate::db::{now, Backend, Db};
-use crate::demo::backdate;
 use crate::domains::accounts;
 use crate::domains::appointments::{
     self, AppointmentChange, AppointmentId, AppointmentStatus, NewAppointment, MAX_LENGTH_HOURS,
@@ -32,7 +31,7 @@ use crate::domains::lab::{self, NewOrder, NewResult};
 use crate::domains::patients::{self, NewDoctor, NewPatient, Sex};
 use crate::domains::pharmacy::{self, NewMedication, NewPrescription};
 use crate::domains::records::{self, NewRecord, RecordType};
-use crate::kit::{Actor, Date, DoctorId, Error, IfMatch, PatientId, Timestamp, Tx};
+use crate::kit::{backdate, Actor, Date, DoctorId, Error, IfMatch, PatientId, Timestamp, Tx};
 
 /// What the audit trail calls the import of one bundle.
 const BUNDLE: Resource = Resource::named("fhir_import");

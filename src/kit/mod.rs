@@ -14,6 +14,7 @@
 //! - types: id newtypes, `Timestamp` and `Date` parsed strictly at the edge, status enums with
 //!   their state machines as data (`status`, `wire_enum!`).
 
+pub mod backdate;
 pub mod ctx;
 pub mod error;
 pub mod idempotency;
