@@ -2,7 +2,8 @@
 //! data) and carries the header runs at most once per caller and key. The first response is
 //! stored in the same transaction as what it created; a repeat with the same body gets it back,
 //! a repeat with another body is 422. Two requests racing with one key: the second waits on the
-//! first's row (PostgreSQL) or its turn to write (SQLite), then replays it.
+//! first's row (PostgreSQL) or its turn to write (SQLite), then replays it. A key is kept for
+//! `KEY_LIFETIME_HOURS`; after that the same key runs as a new request.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -11,13 +12,17 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Action, Ctx, Error, Resource, Result, Tx};
+use super::{Action, Actor, Ctx, Error, Resource, Result, Tx};
 use crate::db::now;
 use crate::db::schema::idempotency_keys;
+use crate::db::Db;
 use crate::http::ApiError;
 
 /// The longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
+/// How long a key is kept: a retry comes within seconds or hours, not days (Stripe keeps its
+/// keys as long). A caller's older keys are dropped at their next keyed write.
+pub const KEY_LIFETIME_HOURS: i64 = 24;
 
 /// The request's `Idempotency-Key`, if it has one (1–255 visible ASCII characters, else 422).
 #[derive(Clone, Debug, Default)]
@@ -72,19 +77,45 @@ impl Ctx {
         B: Serialize,
         F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
     {
+        self.actor()
+            .write_once(&self.state().db, key, route, request, resource, f)
+            .await
+    }
+}
+
+impl Actor {
+    /// `Ctx::write_once` for a caller that is not a signed-in user's request (a device sending
+    /// its readings with its own token): the key is kept per the actor's user.
+    pub async fn write_once<T, B, F>(
+        &self,
+        db: &Db,
+        key: IdempotencyKey,
+        route: &'static str,
+        request: &B,
+        resource: Resource,
+        f: F,
+    ) -> Result<T>
+    where
+        T: Serialize + DeserializeOwned + Keyed + Send + 'static,
+        B: Serialize,
+        F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
+    {
         let Some(key) = key.0 else {
-            return self.write(f).await;
+            return self.write(db, f).await;
         };
         let body = serde_json::to_string(request).map_err(Error::internal)?;
         let fingerprint = hex::encode(Sha256::digest(format!("{route}\n{body}").as_bytes()));
-        let user = self.user_id().to_string();
+        let user = self
+            .user_id()
+            .ok_or_else(|| Error::internal("an idempotent write needs a user"))?
+            .to_string();
         let mut f = Some(f);
         // Twice at most: a first attempt that met a running request's key, then its replay.
         for _ in 0..2 {
             let (k, fp, u) = (key.clone(), fingerprint.clone(), user.clone());
             let run = f.take();
             let outcome = self
-                .write(move |tx| once(tx, &u, &k, &fp, resource, run))
+                .write(db, move |tx| once(tx, &u, &k, &fp, resource, run))
                 .await?;
             match outcome {
                 Ok(value) => return Ok(value),
@@ -113,6 +144,15 @@ where
     T: Serialize + DeserializeOwned + Keyed,
     F: FnOnce(&mut Tx) -> Result<T>,
 {
+    // The caller's expired keys go first (their own rows: the key's primary key leads with
+    // the user), so that a key past its lifetime runs as new.
+    let expired = now() - chrono::Duration::hours(KEY_LIFETIME_HOURS);
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::user_id.eq(user))
+            .filter(idempotency_keys::created_at.lt(expired)),
+    )
+    .execute(tx.conn())?;
     let found: Option<(String, Option<String>)> = idempotency_keys::table
         .find((user, key))
         .select((idempotency_keys::fingerprint, idempotency_keys::response))

@@ -225,6 +225,62 @@ async fn ingest_and_queries(app: &TestApp) {
         .await
         .expect(200);
     assert_eq!(owner.body["accepted"], 1);
+    // With an Idempotency-Key a retry gets the first answer back (not "duplicates"); the same
+    // key with other readings is 422. A device sends as its owner: their keys are one.
+    let keyed = |token: String, readings: Vec<Value>| {
+        let device = w.device.clone();
+        async move {
+            app.call(
+                Method::POST,
+                &format!("/devices/{device}/data"),
+                None,
+                Some(json!({"readings": readings})),
+                &[("authorization", &token), ("idempotency-key", "upload-42")],
+            )
+            .await
+        }
+    };
+    let device_token = format!("Device {}", w.token);
+    let owner_token = format!("Bearer {}", w.patient.token);
+    // Yesterday's readings: outside the day the queries below look at.
+    let yesterday = |i: i64| {
+        let at = chrono::Utc::now()
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            - chrono::Duration::days(1)
+            + chrono::Duration::seconds(i);
+        hr(&at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), 62.0)
+    };
+    let retried: Vec<Value> = (0..10).map(yesterday).collect();
+    let first = keyed(device_token.clone(), retried.clone())
+        .await
+        .expect(200);
+    assert_eq!(first.body, json!({"accepted": 10, "duplicates": 0}));
+    let again = keyed(device_token.clone(), retried.clone())
+        .await
+        .expect(200);
+    assert_eq!(again.body, first.body, "the first answer, replayed");
+    keyed(device_token.clone(), (10..20).map(yesterday).collect())
+        .await
+        .problem(422);
+    let owners = keyed(owner_token, retried).await.expect(200);
+    assert_eq!(owners.body, first.body);
+    // A key lives a day: past it, the same key is a new request.
+    app.sql("UPDATE idempotency_keys SET created_at = '2000-01-01 00:00:00' WHERE idem_key = 'upload-42'");
+    let renewed = keyed(device_token.clone(), (10..20).map(yesterday).collect())
+        .await
+        .expect(200);
+    assert_eq!(renewed.body, json!({"accepted": 10, "duplicates": 0}));
+    let unkeyed = send(app, &w.device, &w.token, (0..10).map(yesterday).collect())
+        .await
+        .expect(200);
+    assert_eq!(
+        unkeyed.body,
+        json!({"accepted": 0, "duplicates": 10}),
+        "stored once"
+    );
     // Atomic: one bad reading names its index; nothing of the batch is stored.
     let mut bad = day_of(700, |_| 70.0)[650..].to_vec();
     bad[3] =

@@ -9,6 +9,7 @@ use super::{metric, monitoring, store, DeviceId, DeviceStatus, Metric, WearableD
 use crate::db::DbConn;
 use crate::domains::consent::{self, ConsentKind};
 use crate::http::FieldError;
+use crate::kit::idempotency::Keyed;
 use crate::kit::{
     Action, Actor, Audited, Error, Level, PatientId, Resource, Result, Timestamp, Tx,
 };
@@ -32,7 +33,7 @@ pub struct NewReading {
     pub recorded_at: Timestamp,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(examples(crate::http::examples::readings))]
 pub struct Readings {
@@ -136,6 +137,34 @@ pub fn ingest(
     batch: Readings,
     by_device: bool,
 ) -> Result<IngestResult> {
+    Ok(ingest_kept(tx, device_id, batch, by_device)?.result)
+}
+
+/// An ingest's answer as its `Idempotency-Key` keeps it: with the device and its patient, for
+/// the audit entry of a replay.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Kept {
+    device_id: DeviceId,
+    patient_id: PatientId,
+    pub result: IngestResult,
+}
+
+impl Keyed for Kept {
+    fn keyed_id(&self) -> &str {
+        self.device_id.as_str()
+    }
+    fn keyed_patient(&self) -> Option<&str> {
+        Some(self.patient_id.as_str())
+    }
+}
+
+/// `ingest`, with what its key keeps.
+pub fn ingest_kept(
+    tx: &mut Tx,
+    device_id: &DeviceId,
+    batch: Readings,
+    by_device: bool,
+) -> Result<Kept> {
     let now = Timestamp::now();
     let rows = check(&batch.readings, now)?;
     // Locked: a revocation committing meanwhile is seen, and two batches of one device meet
@@ -184,9 +213,13 @@ pub fn ingest(
     if accepted > 0 {
         monitoring::check(tx, &device, &rows)?;
     }
-    Ok(IngestResult {
-        accepted,
-        duplicates: rows.len() - accepted,
+    Ok(Kept {
+        device_id: device_id.clone(),
+        patient_id: device.patient_id,
+        result: IngestResult {
+            accepted,
+            duplicates: rows.len() - accepted,
+        },
     })
 }
 

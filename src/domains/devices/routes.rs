@@ -17,6 +17,7 @@ use crate::http::{
     ListResponse, PageParams, Problem, Tagged,
 };
 use crate::kit::ctx::{client_addr, request_id};
+use crate::kit::idempotency::IdempotencyKey;
 use crate::kit::{route, route_unaudited, Access, Actor, AppState, Ctx, Error, PatientId, Perm};
 
 /// The largest ingest body: 10,000 readings with room to spare.
@@ -188,6 +189,9 @@ impl FromRequestParts<AppState> for Sender {
 /// index, and nothing is stored; duplicates (same metric and time) are counted, not stored again. A
 /// revoked device or withdrawn consent is 409. Readings past the patient's limits open or extend
 /// monitoring log entries and notify the care-team doctors. Audited as one `create` per request.
+/// With `Idempotency-Key` (kept per user: a device sends as its owner), a repeat of the same
+/// readings gets the first answer back (audited as a `read`); other readings under the same key
+/// are 422.
 #[utoipa::path(post, path = "/devices/{id}/data", tag = "devices", params(("id" = String, Path)),
     request_body = Readings,
     responses((status = 200, body = IngestResult), (status = 401, body = Problem),
@@ -197,9 +201,11 @@ impl FromRequestParts<AppState> for Sender {
 async fn post_data(
     sender: Sender,
     Path(id): Path<DeviceId>,
+    key: IdempotencyKey,
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<IngestResult>, ApiError> {
+    const ROUTE: &str = "POST /devices/{id}/data";
     require_json(&headers)?;
     require_declared_length(&headers, MAX_INGEST_BYTES)?;
     let bytes = axum::body::to_bytes(body, MAX_INGEST_BYTES)
@@ -212,10 +218,18 @@ async fn post_data(
             )
         })?;
     let readings: Readings = parse_json(&bytes)?;
-    let result = match sender {
+    // A key's request is the device and its readings (the same readings for another device
+    // are another request); without a key nothing is fingerprinted.
+    let request = match &key.0 {
+        Some(_) => Some(serde_json::to_value((&id, &readings)).map_err(Error::internal)?),
+        None => None,
+    };
+    let kept = match sender {
         Sender::User(ctx) => {
-            ctx.write(move |tx| ingest::ingest(tx, &id, readings, false))
-                .await?
+            ctx.write_once(key, ROUTE, &request, READINGS, move |tx| {
+                ingest::ingest_kept(tx, &id, readings, false)
+            })
+            .await?
         }
         Sender::Device(actor, own, state) => {
             if own != id {
@@ -230,11 +244,13 @@ async fn post_data(
                     .into());
             }
             actor
-                .write(&state.db, move |tx| ingest::ingest(tx, &id, readings, true))
+                .write_once(&state.db, key, ROUTE, &request, READINGS, move |tx| {
+                    ingest::ingest_kept(tx, &id, readings, true)
+                })
                 .await?
         }
     };
-    Ok(axum::Json(result))
+    Ok(axum::Json(kept.result))
 }
 
 /// Read a device's readings
