@@ -138,6 +138,11 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         crate::realtime::spawn_pg_listener(config.database_url.clone(), hub.clone());
     }
     let db = Db::new(pool.clone(), backend, hub.clone());
+    let (claiming, claimed_key) = (pool.clone(), key.clone());
+    tokio::task::spawn_blocking(move || {
+        crate::audit::claim_key(&mut *claiming.get()?, &claimed_key)
+    })
+    .await??;
     report_outbox_tampering(&pool, &key).await?;
     let audit = Audit::new(pool, key);
     let (boot_db, boot_audit, boot_config) = (db.clone(), audit.clone(), config.clone());

@@ -170,6 +170,7 @@ fn admin_create(config: &Config, email: &str, password: &str) -> anyhow::Result<
         Default::default(),
     );
     let key = crate::audit::load_key(config.audit_key.as_deref(), &config.data_dir)?;
+    crate::audit::claim_key(&mut *pool.get()?, &key)?;
     let audit = crate::audit::Audit::new(pool.clone(), key);
     let mut conn = pool.get()?;
     crate::db::write_transaction(&mut conn, crate::domains::accounts::seed_roles)?;

@@ -238,6 +238,7 @@ pub fn load(config: &Config, size: DemoSize, seed: u64) -> anyhow::Result<DemoRe
         Default::default(),
     );
     let key = crate::audit::load_key(config.audit_key.as_deref(), &config.data_dir)?;
+    crate::audit::claim_key(&mut *pool.get()?, &key)?;
     let audit = Audit::new(pool.clone(), key.clone());
     crate::domains::accounts::bootstrap(&db, &audit, config)?;
     let mut conn = pool.get()?;

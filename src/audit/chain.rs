@@ -61,6 +61,38 @@ pub fn existing_key(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::
     }
 }
 
+/// Claims this database's trail for `key`, or checks that the key is the one it was claimed
+/// for: a node or command given another key (one that generated its own `audit.key`) would
+/// seal entries that break the chain, so it refuses to start and says why instead. The tag is
+/// `HMAC(key, "healthapi audit key")`: it tells whether two keys are the same, not the key.
+pub fn claim_key(conn: &mut crate::db::DbConn, key: &[u8]) -> anyhow::Result<()> {
+    use crate::db::schema::audit_key_check;
+    use diesel::prelude::*;
+    use diesel::sql_types::{Text, Timestamp};
+    let mut mac = keyed_mac(key);
+    mac.update(b"healthapi audit key");
+    let tag = hex::encode(mac.finalize().into_bytes());
+    diesel::sql_query(
+        "INSERT INTO audit_key_check (id, tag, claimed_at) VALUES (1, $1, $2) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind::<Text, _>(&tag)
+    .bind::<Timestamp, _>(crate::db::now())
+    .execute(conn)?;
+    let claimed: String = audit_key_check::table
+        .find(1)
+        .select(audit_key_check::tag)
+        .first(conn)?;
+    if claimed != tag {
+        anyhow::bail!(
+            "the audit key is not the key this database's audit trail is written with: every \
+             node and command must be given the same key (HEALTHAPI_AUDIT_KEY, or the same \
+             audit.key file)"
+        );
+    }
+    Ok(())
+}
+
 pub fn load_key(given: Option<&str>, data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     if let Some(k) = given.filter(|k| !k.is_empty()) {
         return Ok(k.as_bytes().to_vec());

@@ -34,7 +34,7 @@ use tokio::sync::Notify;
 
 use crate::db::DbPool;
 
-pub use chain::{canonical, chain_hash, existing_key, keyed_mac, load_key};
+pub use chain::{canonical, chain_hash, claim_key, existing_key, keyed_mac, load_key};
 pub use entry::{Action, AuditLog, ChainedRow, NewEntry, Outcome, Resource};
 pub use index::{index_all_entries, index_bucket, index_entries, index_key, IndexPass, Lookup};
 pub use outbox::pending;

@@ -167,6 +167,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_key_check (id) {
+        id -> Integer,
+        tag -> Text,
+        claimed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     audit_head (id) {
         id -> Integer,
         seq -> BigInt,
@@ -198,6 +206,7 @@ diesel::joinable!(care_team -> doctors (doctor_id));
 diesel::joinable!(notifications -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    audit_key_check,
     roles,
     users,
     user_roles,

@@ -104,6 +104,7 @@ pub fn import(config: &Config, path: &Path) -> anyhow::Result<ImportReport> {
         Default::default(),
     );
     let key = crate::audit::load_key(config.audit_key.as_deref(), &config.data_dir)?;
+    crate::audit::claim_key(&mut *pool.get()?, &key)?;
     let audit = Audit::new(pool.clone(), key.clone());
     crate::domains::accounts::bootstrap(&db, &audit, config)?;
     let system = Actor::system(audit.clone());

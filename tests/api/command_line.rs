@@ -64,7 +64,10 @@ async fn admin_create_succeeds_and_says_so(app: &TestApp) {
     assert!(text(&again).contains("already exists"), "{}", text(&again));
 }
 
-crate::both_backends!(admin_create_succeeds_and_says_so);
+crate::both_backends!(
+    admin_create_succeeds_and_says_so,
+    another_audit_key_is_refused
+);
 
 #[test]
 fn options_work_after_the_subcommand_and_show_in_its_help() {
@@ -276,6 +279,58 @@ async fn the_first_admin_password_never_enters_the_logs() {
         stdout.contains("initial-admin-password"),
         "the log does not say where the password is: {stdout}"
     );
+}
+
+/// A server or command given another audit key than the one the database's trail is written
+/// with refuses to start, and says why, instead of sealing entries that break the chain.
+async fn another_audit_key_is_refused(app: &TestApp) {
+    let with_key = |key: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_healthapi"));
+        cmd.env("DATABASE_URL", &app.database_url)
+            .env("HEALTHAPI_DATA_DIR", &app.data_dir)
+            .env("HEALTHAPI_AUDIT_KEY", key)
+            .env("HEALTHAPI_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "warn");
+        cmd
+    };
+    let said = "not the key this database's audit trail is written with";
+    let out = with_key("another key")
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "other@example.com",
+            "--password",
+            "a long enough password 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(said), "{}", text(&out));
+    // The server too: it exits before it serves.
+    let mut server = with_key("another key")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while server.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            server.kill().unwrap();
+            panic!("a server with another audit key kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = server.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains(said), "{}", text(&out));
+    // The right key still works, and the chain is whole.
+    let out = with_key(AUDIT_KEY)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
 }
 
 /// Verifying where the server's database or key is not is an error, not an empty database
