@@ -194,12 +194,13 @@ impl Resource {
     }
 }
 
-/// How it ended: `success`, or `denied` (a 403, or a 404 for an object that exists but is out
-/// of the caller's reach).
+/// How it ended: `success`, `denied` (a 403, or a 404 for an object that exists but is out
+/// of the caller's reach), or `error` (the server failed it: a 500 or 503 of its database work).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Success,
     Denied,
+    Error,
 }
 
 impl Outcome {
@@ -207,6 +208,7 @@ impl Outcome {
         match self {
             Outcome::Success => "success",
             Outcome::Denied => "denied",
+            Outcome::Error => "error",
         }
     }
 }

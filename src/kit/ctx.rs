@@ -455,15 +455,18 @@ pub struct Ctx {
     /// Shared with the closures that run the request's database work (one reference count).
     actor: Arc<Actor>,
     state: AppState,
+    /// What the route does, as its audit entry names it: for the `error` entry of a request
+    /// whose database work failed (its own entries rolled back with it).
+    route: Option<(Action, Resource)>,
 }
 
 impl FromRequestParts<AppState> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let ctx = Ctx::authenticate(parts, state).await?;
+        let mut ctx = Ctx::authenticate(parts, state).await?;
         admit(state).await?;
-        ctx.check_route(parts).await?;
+        ctx.route = Some(ctx.check_route(parts).await?);
         Ok(ctx)
     }
 }
@@ -591,12 +594,13 @@ impl Ctx {
                 state.audit.clone(),
             )),
             state: state.clone(),
+            route: None,
         }
     }
 
     /// The route's stated access (`kit::routes`): 403, audited, when the caller's roles lack
-    /// its permission; 500 when the route states none.
-    async fn check_route(&self, parts: &mut Parts) -> Result<(), ApiError> {
+    /// its permission; 500 when the route states none. Gives what the route does.
+    async fn check_route(&self, parts: &mut Parts) -> Result<(Action, Resource), ApiError> {
         let path = parts
             .extensions
             .get::<MatchedPath>()
@@ -610,9 +614,15 @@ impl Ctx {
             ))
             .into());
         };
+        let does = || {
+            let action = rule
+                .action
+                .unwrap_or_else(|| action_of(&parts.method, path.unwrap_or_default()));
+            (action, rule.resource)
+        };
         match rule.access {
-            Access::SignedIn => Ok(()),
-            Access::Perm(p) if self.principal().perms.has(p) => Ok(()),
+            Access::SignedIn => Ok(does()),
+            Access::Perm(p) if self.principal().perms.has(p) => Ok(does()),
             Access::Perm(_) | Access::Public => {
                 let path = path.unwrap_or_default().to_string();
                 // The denial names what was asked for: the first path parameter, and the
@@ -678,7 +688,21 @@ impl Ctx {
         F: FnOnce(&mut DbConn, &Actor) -> Result<T> + Send + 'static,
     {
         let actor = Arc::clone(&self.actor);
-        self.state.db.read(move |conn| f(conn, &actor)).await
+        let read = self.state.db.read(move |conn| f(conn, &actor)).await;
+        self.failed(read)
+    }
+
+    /// Records an `error` entry of the route when its database work failed on the server's
+    /// side (500, 503): the request's own entries went with its transaction, and the trail
+    /// must still say that it was attempted. (Buffered: sealed when the database takes it.)
+    fn failed<T>(&self, result: Result<T>) -> Result<T> {
+        if let (Err(Error::Internal(_) | Error::Unavailable(_)), Some((action, resource))) =
+            (&result, self.route)
+        {
+            let entry = self.actor.entry(action, resource, None, None);
+            self.actor.audit.record_async(entry.outcome(Outcome::Error));
+        }
+        result
     }
 
     /// Runs `f` in one write transaction as this caller; see `Tx`.
@@ -687,9 +711,10 @@ impl Ctx {
         T: Send + 'static,
         F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
     {
-        Arc::clone(&self.actor)
+        let written = Arc::clone(&self.actor)
             .write_shared(&self.state.db, f)
-            .await
+            .await;
+        self.failed(written)
     }
 
     /// Records the read's audit entries and hands the data over once they are durable: the one

@@ -627,12 +627,52 @@ macro_rules! both_backends_owned {
     };
 }
 
+/// A request the server fails (its database work errs: 500) is in the trail with outcome
+/// `error`, though its own entries rolled back with its transaction.
+async fn server_failures_are_audited_as_errors(app: &TestApp) {
+    let admin = &app.admin_token;
+    // The table pulled from under the server.
+    app.sql("ALTER TABLE educational_resources RENAME TO educational_resources_gone");
+    let r = app
+        .post(
+            "/educational-resources",
+            admin,
+            json!({"title": "Sleep hygiene", "summary": "Rest well.", "body": "Go to bed at one time.",
+                   "category": "general", "tags": ["sleep"], "published": true}),
+        )
+        .await;
+    app.sql("ALTER TABLE educational_resources_gone RENAME TO educational_resources");
+    let r = r.problem(500);
+    let request = r.header("x-request-id").unwrap().to_string();
+    let found = crate::clinical::audit_until(
+        app,
+        &format!("request_id={request}&outcome=error"),
+        |items| !items.is_empty(),
+    )
+    .await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["action"], "create");
+    assert_eq!(found[0]["resource_type"], "educational_resource");
+    let me = app.get("/auth/me", admin).await.expect(200);
+    assert_eq!(found[0]["user_id"], me.body["id"]);
+    // Served again once the table is back.
+    app.post(
+        "/educational-resources",
+        admin,
+        json!({"title": "Sleep hygiene", "summary": "Rest well.", "body": "Go to bed at one time.",
+               "category": "general", "tags": ["sleep"], "published": true}),
+    )
+    .await
+    .expect(201);
+}
+
 both_backends!(
     events_are_recorded,
     who_reads_the_trail,
     patient_access_log,
     no_route_changes_the_trail,
     verify_while_serving,
+    server_failures_are_audited_as_errors,
 );
 
 both_backends_owned!(
