@@ -72,6 +72,21 @@ pub fn claim_key(conn: &mut crate::db::DbConn, key: &[u8]) -> anyhow::Result<()>
     let mut mac = keyed_mac(key);
     mac.update(b"healthapi audit key");
     let tag = hex::encode(mac.finalize().into_bytes());
+    let unclaimed = audit_key_check::table
+        .find(1)
+        .select(audit_key_check::tag)
+        .first::<String>(conn)
+        .optional()?
+        .is_none();
+    // A trail written before claims existed: only the key that wrote it may claim it (its
+    // outbox head is tagged under that key), not whichever process starts first.
+    if unclaimed && super::outbox::key_signed_head(conn, &keyed_mac(key))? == Some(false) {
+        anyhow::bail!(
+            "the audit key is not the key this database's audit trail is written with (it does \
+             not sign the trail's head): every node and command must be given the same key \
+             (HEALTHAPI_AUDIT_KEY, or the same audit.key file)"
+        );
+    }
     diesel::sql_query(
         "INSERT INTO audit_key_check (id, tag, claimed_at) VALUES (1, $1, $2) \
          ON CONFLICT (id) DO NOTHING",

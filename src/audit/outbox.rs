@@ -62,6 +62,18 @@ pub(super) fn head(conn: &mut DbConn, for_update: bool) -> QueryResult<Head> {
     .get_result(conn)
 }
 
+/// Whether `keyed` signed the outbox head: `None` while nothing was ever written (no tag).
+pub(super) fn key_signed_head(
+    conn: &mut DbConn,
+    keyed: &Hmac<Sha256>,
+) -> QueryResult<Option<bool>> {
+    let h = head(conn, false)?;
+    if h.tag.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(head_tag(keyed, h.seq, &h.hash) == h.tag))
+}
+
 /// Appends a change's entries, in the change's transaction. The head row stays locked until
 /// that commits (on SQLite the write lock already serialises writers).
 pub fn append(conn: &mut DbConn, keyed: &Hmac<Sha256>, entries: &[NewEntry]) -> QueryResult<()> {

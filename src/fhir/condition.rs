@@ -1,6 +1,6 @@
 //! Condition: the diagnoses our medical records state, one per ICD-10 code of a record (and a
-//! record of type `diagnosis` without codes, by its title). Its id is `<record id>-<n>`, the
-//! code's place in the record's `diagnosis_codes` from 1.
+//! record of type `diagnosis` without codes, by its title). Its id is `<record id>-<code>`
+//! (stable when the record's other codes change), or the record's id for a record without codes.
 
 use axum::extract::RawQuery;
 use serde_json::{json, Value};
@@ -19,12 +19,12 @@ pub const ICD10: &str = "http://hl7.org/fhir/sid/icd-10-cm";
 
 pub const CONDITION_TYPE: TypeDef = TypeDef {
     kind: "Condition",
-    doc: "A diagnosis a medical record (/api/v1/medical-records) states: one per ICD-10-CM code in its diagnosis_codes, or a record of type diagnosis without codes (its title as the code's text). The id is <record id>-<n>, n the code's place in the record from 1. Recorded when the record was written, by its doctor; the record's content is the note. Verification status: confirmed, or entered-in-error with the record. Clinical status is not held (absent).",
+    doc: "A diagnosis a medical record (/api/v1/medical-records) states: one per ICD-10-CM code in its diagnosis_codes, or a record of type diagnosis without codes (its title as the code's text). The id is <record id>-<code>, or the record's id for a diagnosis record without codes. Recorded when the record was written, by its doctor; the record's content is the note. Verification status: confirmed, or entered-in-error with the record. Clinical status is not held (absent).",
     params: &[
         Param {
             name: "_id",
             kind: "token",
-            doc: "The condition's id, <record id>-<n> (alone: a read)",
+            doc: "The condition's id, <record id>-<code> or <record id> (alone: a read)",
         },
         Param {
             name: "patient",
@@ -52,21 +52,42 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(route(read, RECORD, routes!(search_conditions)))
 }
 
-/// `<record id>-<n>` as the record and the diagnosis' number.
-fn condition_id(id: &str) -> Option<(RecordId, usize)> {
-    let (record, n) = id.rsplit_once('-')?;
-    let record = crate::kit::ids::canonical_uuid(record)?;
-    let n = n.parse::<usize>().ok().filter(|n| *n >= 1)?;
-    Some((RecordId::from_db(record), n))
+/// `<record id>-<code>` (or the record id alone) as the record and the code.
+fn condition_id(id: &str) -> Option<(RecordId, Option<String>)> {
+    const UUID_LEN: usize = 36;
+    let record = crate::kit::ids::canonical_uuid(id.get(..UUID_LEN)?)?;
+    let code = match id.get(UUID_LEN..)? {
+        "" => None,
+        rest => {
+            let code = rest.strip_prefix('-')?;
+            let ok = !code.is_empty()
+                && code.len() <= 20
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+            if !ok {
+                return None;
+            }
+            Some(code.to_string())
+        }
+    };
+    Some((RecordId::from_db(record), code))
 }
 
 pub fn condition(d: &Diagnosis) -> Value {
     let r = &d.record;
     let code = match &d.code {
-        // The title names the condition when the record states only it.
-        Some(c) if r.diagnosis_codes.len() == 1 => super::concept(ICD10, c, &r.title),
-        Some(c) => super::concept(ICD10, c, ""),
+        // The record's title names the condition when it states only this one (as text: it is
+        // the doctor's words, not the code system's display).
+        Some(c) => json!({
+            "coding": [{ "system": ICD10, "code": c }],
+            "text": if r.diagnosis_codes.len() == 1 { r.title.as_str() } else { c.as_str() },
+        }),
         None => super::text_concept(&r.title),
+    };
+    let id = match &d.code {
+        Some(c) => format!("{}-{c}", r.id),
+        None => r.id.to_string(),
     };
     let in_error = r.status == RecordStatus::EnteredInError;
     let verification = if in_error {
@@ -84,7 +105,7 @@ pub fn condition(d: &Diagnosis) -> Value {
     });
     without_nulls(json!({
         "resourceType": "Condition",
-        "id": format!("{}-{}", r.id, d.number),
+        "id": id,
         "meta": meta(r.version, r.updated_at),
         "verificationStatus": super::concept(
             "http://terminology.hl7.org/CodeSystem/condition-ver-status",
@@ -107,9 +128,9 @@ async fn read_condition(
     ctx: Ctx,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Fhir, ApiError> {
-    let (record, n) = condition_id(&id).ok_or(Error::NotFound)?;
+    let (record, code) = condition_id(&id).ok_or(Error::NotFound)?;
     let found = ctx
-        .read(move |conn, actor| records::get_diagnosis(conn, actor, &record, n))
+        .read(move |conn, actor| records::get_diagnosis(conn, actor, &record, code.as_deref()))
         .await?;
     Ok(Fhir::resource(condition(&ctx.reveal(found).await?)))
 }
@@ -124,7 +145,7 @@ async fn search_conditions(
 ) -> Result<Fhir, ApiError> {
     let search = Search::parse(query.as_deref(), CONDITION_TYPE.params)?;
     if let Some(id) = search.raw_id()? {
-        let Some((record, n)) = condition_id(id) else {
+        let Some((record, code)) = condition_id(id) else {
             return Ok(Fhir::ok(super::Bundle::searchset(
                 &base,
                 "Condition",
@@ -139,7 +160,7 @@ async fn search_conditions(
             &base,
             "Condition",
             &search,
-            move |conn, actor| records::get_diagnosis(conn, actor, &record, n),
+            move |conn, actor| records::get_diagnosis(conn, actor, &record, code.as_deref()),
             condition,
         )
         .await;

@@ -959,14 +959,14 @@ fn clinical_record(
 /// codes; its other codings (Synthea's are SNOMED CT), onset, abatement and clinical status
 /// in the text.
 fn diagnosis(tx: &mut Tx, writer: &Actor, r: &Value, entries: &Entries, loaded: &Loaded) -> Made {
-    if code_in(
+    // A record states a diagnosis as made: one the source did not confirm (refuted, provisional,
+    // differential, unconfirmed) or entered in error is not one to write down as ours.
+    let verification = code_in(
         &r["verificationStatus"],
         "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-    )
-    .as_deref()
-        == Some("entered-in-error")
-    {
-        return skip("entered in error in the source");
+    );
+    if let Some(v) = verification.filter(|v| v != "confirmed") {
+        return skip(&format!("not confirmed in the source ({v})"));
     }
     let Some(title) = text_of(&r["code"]) else {
         return skip("no code or text");
@@ -975,10 +975,8 @@ fn diagnosis(tx: &mut Tx, writer: &Actor, r: &Value, entries: &Entries, loaded: 
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|x| {
-            x["system"] == "http://hl7.org/fhir/sid/icd-10-cm"
-                || x["system"] == "http://hl7.org/fhir/sid/icd-10"
-        })
+        // Our codes are ICD-10-CM; WHO ICD-10 codes stay in the text with the other codings.
+        .filter(|x| x["system"] == "http://hl7.org/fhir/sid/icd-10-cm")
         .filter_map(|x| x["code"].as_str().map(str::to_string))
         .collect();
     let mut content = format!("Diagnosis: {title}");

@@ -695,7 +695,7 @@ impl Ctx {
     /// Records an `error` entry of the route when its database work failed on the server's
     /// side (500, 503): the request's own entries went with its transaction, and the trail
     /// must still say that it was attempted. (Buffered: sealed when the database takes it.)
-    fn failed<T>(&self, result: Result<T>) -> Result<T> {
+    pub(crate) fn failed<T>(&self, result: Result<T>) -> Result<T> {
         if let (Err(Error::Internal(_) | Error::Unavailable(_)), Some((action, resource))) =
             (&result, self.route)
         {

@@ -77,9 +77,11 @@ impl Ctx {
         B: Serialize,
         F: FnOnce(&mut Tx) -> Result<T> + Send + 'static,
     {
-        self.actor()
+        let written = self
+            .actor()
             .write_once(&self.state().db, key, route, request, resource, f)
-            .await
+            .await;
+        self.failed(written)
     }
 }
 

@@ -325,6 +325,37 @@ async fn another_audit_key_is_refused(app: &TestApp) {
     let out = server.wait_with_output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains(said), "{}", text(&out));
+    // A trail from before claims (no claim yet): only the key that signs its head claims it.
+    app.sql("DELETE FROM audit_key_check");
+    let out = with_key("another key")
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "other@example.com",
+            "--password",
+            "a long enough password 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not sign the trail's head"),
+        "{}",
+        text(&out)
+    );
+    let out = with_key(AUDIT_KEY)
+        .args([
+            "admin",
+            "create",
+            "--email",
+            "other@example.com",
+            "--password",
+            "a long enough password 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
     // The right key still works, and the chain is whole.
     let out = with_key(AUDIT_KEY)
         .args(["audit", "verify"])

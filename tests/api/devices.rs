@@ -268,7 +268,7 @@ async fn ingest_and_queries(app: &TestApp) {
     let owners = keyed(owner_token, retried).await.expect(200);
     assert_eq!(owners.body, first.body);
     // A key lives a day: past it, the same key is a new request.
-    app.sql("UPDATE idempotency_keys SET created_at = '2000-01-01 00:00:00' WHERE idem_key = 'upload-42'");
+    app.sql("UPDATE idempotency_keys SET created_at = '2000-01-01 00:00:00' WHERE idem_key LIKE '%/upload-42'");
     let renewed = keyed(device_token.clone(), (10..20).map(yesterday).collect())
         .await
         .expect(200);

@@ -650,7 +650,7 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         .id();
     let cond = fhir(
         app,
-        &format!("/Condition/{two_codes}-2"),
+        &format!("/Condition/{two_codes}-E78.5"),
         Some(&alice.token),
     )
     .await
@@ -672,7 +672,7 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         cond.body["recorder"]["reference"],
         format!("Practitioner/{}", doctor.did())
     );
-    let text_only = fhir(app, &format!("/Condition/{uncoded}-1"), Some(&alice.token))
+    let text_only = fhir(app, &format!("/Condition/{uncoded}"), Some(&alice.token))
         .await
         .expect(200);
     assert_eq!(
@@ -680,9 +680,11 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         json!({"text": "Seasonal allergic rhinitis"})
     );
     for missing in [
-        format!("{two_codes}-3"),
-        format!("{two_codes}-0"),
-        format!("{note_only}-1"),
+        format!("{two_codes}-J45"),
+        format!("{two_codes}-e78.5"),
+        format!("{two_codes}-"),
+        note_only.clone(),
+        format!("{uncoded}-J30.2"),
         "not-a-condition".to_string(),
     ] {
         outcome(
@@ -691,7 +693,12 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         );
     }
     outcome(
-        fhir(app, &format!("/Condition/{two_codes}-1"), Some(&bob.token)).await,
+        fhir(
+            app,
+            &format!("/Condition/{two_codes}-I10"),
+            Some(&bob.token),
+        )
+        .await,
         404,
     );
     // One per page: the page boundary falls inside a record of two codes.
@@ -704,9 +711,9 @@ async fn fhir_reads_and_searches(app: &TestApp) {
     let mut ids: Vec<&str> = hers.iter().map(|c| c["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
     let mut want = vec![
-        format!("{two_codes}-1"),
-        format!("{two_codes}-2"),
-        format!("{uncoded}-1"),
+        format!("{two_codes}-I10"),
+        format!("{two_codes}-E78.5"),
+        uncoded.clone(),
     ];
     want.sort_unstable();
     assert_eq!(ids, want);
@@ -717,8 +724,8 @@ async fn fhir_reads_and_searches(app: &TestApp) {
         .iter()
         .map(|c| c["id"].as_str().unwrap().to_string())
         .collect();
-    assert!(i10.contains(&format!("{two_codes}-1")) && i10.contains(&format!("{bobs}-1")));
-    assert!(!i10.contains(&format!("{two_codes}-2")));
+    assert!(i10.contains(&format!("{two_codes}-I10")) && i10.contains(&format!("{bobs}-I10")));
+    assert!(!i10.contains(&format!("{two_codes}-E78.5")));
     let coded = format!(
         "/Condition?patient={}&code=http://hl7.org/fhir/sid/icd-10-cm%7CE78.5",
         alice.pid()
@@ -743,7 +750,7 @@ async fn fhir_reads_and_searches(app: &TestApp) {
     )
     .await
     .expect(200);
-    let withdrawn = fhir(app, &format!("/Condition/{bobs}-1"), Some(&bob.token))
+    let withdrawn = fhir(app, &format!("/Condition/{bobs}-I10"), Some(&bob.token))
         .await
         .expect(200);
     assert_eq!(

@@ -189,9 +189,9 @@ impl FromRequestParts<AppState> for Sender {
 /// index, and nothing is stored; duplicates (same metric and time) are counted, not stored again. A
 /// revoked device or withdrawn consent is 409. Readings past the patient's limits open or extend
 /// monitoring log entries and notify the care-team doctors. Audited as one `create` per request.
-/// With `Idempotency-Key` (kept per user: a device sends as its owner), a repeat of the same
-/// readings gets the first answer back (audited as a `read`); other readings under the same key
-/// are 422.
+/// With `Idempotency-Key` (kept per device: the device and its owner share them), a repeat of
+/// the same readings gets the first answer back (audited as a `read`); other readings under the
+/// same key are 422.
 #[utoipa::path(post, path = "/devices/{id}/data", tag = "devices", params(("id" = String, Path)),
     request_body = Readings,
     responses((status = 200, body = IngestResult), (status = 401, body = Problem),
@@ -206,6 +206,9 @@ async fn post_data(
     body: Body,
 ) -> Result<axum::Json<IngestResult>, ApiError> {
     const ROUTE: &str = "POST /devices/{id}/data";
+    // Keys are kept per user, and a device sends as its owner: a key is per device too, so
+    // two devices of one patient may number their batches alike.
+    let key = IdempotencyKey(key.0.map(|k| format!("{id}/{k}")));
     require_json(&headers)?;
     require_declared_length(&headers, MAX_INGEST_BYTES)?;
     let bytes = axum::body::to_bytes(body, MAX_INGEST_BYTES)

@@ -405,14 +405,15 @@ pub fn count(conn: &mut DbConn, actor: &Actor, f: &RecordFilter) -> Result<i64> 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Diagnosis {
     pub record: MedicalRecord,
-    /// Which of the record's diagnoses, from 1 (the code's place in `diagnosis_codes`).
+    /// The code's place in `diagnosis_codes`, from 1 (the order of a page).
     pub number: usize,
     /// The code; `None` for a diagnosis record without codes.
     pub code: Option<String>,
 }
 
 impl Diagnosis {
-    /// The diagnoses `record` states, those of code `code` only when it is given.
+    /// The diagnoses `record` states, those of code `code` only when it is given. A code
+    /// stated twice is one diagnosis (the first).
     fn of(record: &MedicalRecord, code: Option<&str>) -> Vec<Diagnosis> {
         let coded = |c: &str| code.is_none_or(|want| c.eq_ignore_ascii_case(want));
         if record.diagnosis_codes.is_empty() {
@@ -425,10 +426,11 @@ impl Diagnosis {
             }
             return Vec::new();
         }
-        record
-            .diagnosis_codes
+        let codes = &record.diagnosis_codes;
+        codes
             .iter()
             .enumerate()
+            .filter(|(i, c)| !codes[..*i].iter().any(|o| o.eq_ignore_ascii_case(c)))
             .filter(|(_, c)| coded(c))
             .map(|(i, c)| Diagnosis {
                 record: record.clone(),
@@ -438,24 +440,29 @@ impl Diagnosis {
             .collect()
     }
 
-    /// `<record id>:<number>`: a page's cursor, and the facade's Condition id with `-`.
+    /// `<record id>:<number>`: a page's cursor.
     fn key(&self) -> String {
         format!("{}:{}", self.record.id, self.number)
     }
 }
 
-/// Diagnosis `number` of a record, if the caller reaches the record (audited as its read).
+/// The diagnosis of a record by its code (as the record spells it), or, with `None`, the one of
+/// a diagnosis record without codes; if the caller reaches the record (audited as its read).
 pub fn get_diagnosis(
     conn: &mut DbConn,
     actor: &Actor,
     id: &RecordId,
-    number: usize,
+    code: Option<&str>,
 ) -> Result<Audited<Diagnosis>> {
     let r = reachable(conn, actor, id)?;
-    let Some(d) = Diagnosis::of(&r, None)
+    let found = Diagnosis::of(&r, code)
         .into_iter()
-        .find(|d| d.number == number)
-    else {
+        .find(|d| match (&d.code, code) {
+            (None, None) => true,
+            (Some(have), Some(want)) => have == want,
+            _ => false,
+        });
+    let Some(d) = found else {
         return Err(Error::NotFound);
     };
     Ok(Audited::read(
