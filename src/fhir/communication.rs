@@ -28,7 +28,7 @@ const CHAT_PREFIX: &str = "chat-";
 
 pub const COMMUNICATION_TYPE: TypeDef = TypeDef {
     kind: "Communication",
-    doc: "A message the caller sent or received: of the patient portal (/api/v1/messages; category portal-message), with the subject as the topic, sender and recipient as user identifiers, sent and received (read) times and the message it answers; or of a telemedicine visit's chat the caller takes part in (/api/v1/virtual-visits/{id}/chat; category telemedicine-chat, id chat-<message id>, telemedicine:read), with the patient as subject, the visit as the encounter, and the patient and the doctor as sender and recipient. The body is the payload. A search returns the received portal messages, newest first, then the sent ones, then the chat messages, oldest first.",
+    doc: "A message the caller sent or received: of the patient portal (/api/v1/messages; category portal-message), with the subject as the topic, sender and recipient as user identifiers, sent and received (read) times and the message it answers; or of a telemedicine visit's chat the caller takes part in (/api/v1/virtual-visits/{id}/chat; category telemedicine-chat, id chat-<message id>, telemedicine:read), with the patient as subject, the visit as the encounter, and the patient and the doctor as sender and recipient. The body is the payload. A search returns the received portal messages, newest first, then the sent ones, then the chat messages by id (within a visit, the order of its chat).",
     params: &[
         Param {
             name: "_id",
