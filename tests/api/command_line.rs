@@ -293,18 +293,15 @@ async fn another_audit_key_is_refused(app: &TestApp) {
             .env("RUST_LOG", "warn");
         cmd
     };
+    let admin_create = |key: &str| {
+        with_key(key)
+            .args(["admin", "create", "--email", "other@example.com"])
+            .args(["--password", "a long enough password 1"])
+            .output()
+            .unwrap()
+    };
     let said = "not the key this database's audit trail is written with";
-    let out = with_key("another key")
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "other@example.com",
-            "--password",
-            "a long enough password 1",
-        ])
-        .output()
-        .unwrap();
+    let out = admin_create("another key");
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains(said), "{}", text(&out));
     // The server too: it exits before it serves.
@@ -327,34 +324,14 @@ async fn another_audit_key_is_refused(app: &TestApp) {
     assert!(text(&out).contains(said), "{}", text(&out));
     // A trail from before claims (no claim yet): only the key that signs its head claims it.
     app.sql("DELETE FROM audit_key_check");
-    let out = with_key("another key")
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "other@example.com",
-            "--password",
-            "a long enough password 1",
-        ])
-        .output()
-        .unwrap();
+    let out = admin_create("another key");
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains("does not sign the trail's head"),
         "{}",
         text(&out)
     );
-    let out = with_key(AUDIT_KEY)
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "other@example.com",
-            "--password",
-            "a long enough password 1",
-        ])
-        .output()
-        .unwrap();
+    let out = admin_create(AUDIT_KEY);
     assert!(out.status.success(), "{}", text(&out));
     // The right key still works, and the chain is whole.
     let out = with_key(AUDIT_KEY)

@@ -190,21 +190,7 @@ pub(super) fn list(
     after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<MedicalRecord>> {
-    let mut q = medical_records::table
-        .select(RecordRow::as_select())
-        .order(medical_records::id)
-        .limit(limit)
-        .into_boxed();
-    for c in record_conditions(scope, f) {
-        q = q.filter(c);
-    }
-    if let Some(a) = after {
-        q = q.filter(medical_records::id.gt(a.to_string()));
-    }
-    Ok(q.load::<RecordRow>(conn)?
-        .into_iter()
-        .map(MedicalRecord::from)
-        .collect())
+    page(conn, scope, f, None, after.map(|a| (a, false)), limit)
 }
 
 /// How many records in `scope` match `f`.
@@ -225,15 +211,26 @@ pub(super) fn with_diagnoses(
     from: Option<(&str, bool)>,
     limit: i64,
 ) -> Result<Vec<MedicalRecord>> {
+    page(conn, scope, f, Some(states_a_diagnosis()), from, limit)
+}
+
+/// A page of the records in `scope` matching `f` (and `also`), by id, from `from`.
+fn page(
+    conn: &mut DbConn,
+    scope: &Scope,
+    f: &RecordFilter,
+    also: Option<Condition<medical_records::table>>,
+    from: Option<(&str, bool)>,
+    limit: i64,
+) -> Result<Vec<MedicalRecord>> {
     let mut q = medical_records::table
         .select(RecordRow::as_select())
         .order(medical_records::id)
         .limit(limit)
         .into_boxed();
-    for c in record_conditions(scope, f) {
+    for c in record_conditions(scope, f).into_iter().chain(also) {
         q = q.filter(c);
     }
-    q = q.filter(states_a_diagnosis());
     match from {
         Some((id, true)) => q = q.filter(medical_records::id.ge(id.to_string())),
         Some((id, false)) => q = q.filter(medical_records::id.gt(id.to_string())),
